@@ -1,0 +1,190 @@
+"""Stack settings: the config keys a tenant stack takes, their defaults, and their checks.
+
+`SETTINGS` is the one source of truth for defaults: `Pulumi.yaml` declares the same
+block (a test keeps them equal) and `read_settings` applies the defaults itself, because
+only the Pulumi CLI applies `Pulumi.yaml` defaults and offline runs have no CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+
+import pulumi
+
+from association.certificates import Certificate, CertificateError, load_certificate
+from association.clock import current_time
+from association.component import refusal
+from association.component_args import NO_CERTIFICATES, AssociationArgs
+from association.identifiers import DEFAULT_DISPLAY_NAME
+
+NAMESPACE: Final = "mimecast-association"
+TENANT_KEY: Final = "azuread:tenantId"
+
+JsonValue = str | int | bool | list[str] | None
+"""A setting's default, as `Pulumi.yaml` writes it."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One stack config key as `Pulumi.yaml` declares it."""
+
+    name: str
+    type: str
+    description: str
+    default: JsonValue = None
+
+    @property
+    def key(self) -> str:
+        return self.name if ":" in self.name else f"{NAMESPACE}:{self.name}"
+
+
+SETTINGS: Final = (
+    Setting(
+        TENANT_KEY,
+        "string",
+        "Tenant ID (GUID) of the Microsoft 365 tenant this stack manages; one stack per tenant.",
+    ),
+    Setting(
+        "displayName",
+        "string",
+        "Display name of the Entra ID application, as in Mimecast's guide.",
+        DEFAULT_DISPLAY_NAME,
+    ),
+    Setting(
+        "certificates",
+        "array",
+        "Mimecast public certificates: paths relative to the project (PEM or DER) or inline "
+        "PEM. List two while rotating.",
+        ["certs/mimecast.pem"],
+    ),
+    Setting(
+        "owners",
+        "array",
+        "Object IDs of the owners of the application and service principal. Unset: the "
+        "deploying identity. Set: exactly these (include the pipeline identity).",
+    ),
+    Setting(
+        "expiryWarningDays",
+        "integer",
+        "Warn when a certificate expires within this many days.",
+        30,
+    ),
+    Setting(
+        "protect",
+        "boolean",
+        "Protect the application and its service principal from deletion and replacement.",
+        True,
+    ),
+)
+
+
+class SettingsError(ValueError):
+    """Every problem found in a stack's settings, one message each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def read_settings(raw: Mapping[str, str], project_dir: Path, now: datetime) -> AssociationArgs:
+    """Parse raw config strings (as Pulumi hands them over) and check them all at once.
+
+    Raises `SettingsError` listing every problem; nothing is declared before this passes.
+    """
+    problems: list[str] = []
+    config = _Config(raw, problems)
+    entries = config.strings("certificates") or []
+    certificates: list[Certificate] = []
+    for index, entry in enumerate(entries):
+        try:
+            certificates.append(
+                load_certificate(entry, f"{NAMESPACE}:certificates[{index}]", project_dir)
+            )
+        except CertificateError as error:
+            problems.append(str(error))
+
+    args = AssociationArgs(
+        tenant_id=raw.get(TENANT_KEY, ""),
+        certificates=tuple(certificates),
+        display_name=config.string("displayName"),
+        owners=config.strings("owners"),
+        expiry_warning_days=config.integer("expiryWarningDays"),
+        protect=config.boolean("protect"),
+    )
+    unloadable = len(certificates) < len(entries)
+    problems.extend(p for p in args.problems(now) if not (unloadable and p == NO_CERTIFICATES))
+    if problems:
+        raise SettingsError(problems)
+    return args
+
+
+def load_stack_settings(project_dir: Path) -> AssociationArgs:
+    """Read this stack's config, or stop the run with every problem in one `RunError`."""
+    raw = {s.key: text for s in SETTINGS if (text := pulumi.runtime.get_config(s.key)) is not None}
+    try:
+        return read_settings(raw, project_dir, current_time())
+    except SettingsError as error:
+        raise refusal(error.problems) from None
+
+
+class _Config:
+    """Typed reads of raw config strings, with the declared default for unset keys."""
+
+    def __init__(self, raw: Mapping[str, str], problems: list[str]) -> None:
+        self.raw = raw
+        self.problems = problems
+
+    def _value(self, name: str) -> tuple[Setting, object]:
+        setting = next(s for s in SETTINGS if s.name == name)
+        text = self.raw.get(setting.key)
+        if text is None or setting.type == "string":
+            return setting, setting.default if text is None else text
+        try:
+            return setting, json.loads(text)
+        except json.JSONDecodeError:
+            return setting, text
+
+    def _refuse(self, setting: Setting) -> None:
+        hint = _TYPE_HINTS[setting.type].replace("KEY", setting.key)
+        self.problems.append(f"{setting.key} is {self.raw.get(setting.key)!r}, not {hint}.")
+
+    def string(self, name: str) -> str:
+        return str(self._value(name)[1])
+
+    def strings(self, name: str) -> list[str] | None:
+        setting, value = self._value(name)
+        if value is None:
+            return None
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return [str(item) for item in value]
+        self._refuse(setting)
+        return []
+
+    def integer(self, name: str) -> int:
+        setting, value = self._value(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        self._refuse(setting)
+        return 0
+
+    def boolean(self, name: str) -> bool:
+        setting, value = self._value(name)
+        if isinstance(value, bool):
+            return value
+        self._refuse(setting)
+        return True
+
+
+_TYPE_HINTS: Final = {
+    "array": (
+        "a list of strings. In the stack file write it as a YAML list, or use "
+        "`pulumi config set --path 'KEY[0]' VALUE`"
+    ),
+    "integer": "a whole number. Set it with `pulumi config set KEY 30`",
+    "boolean": "true or false. Set it with `pulumi config set KEY true`",
+}
