@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
+from association import drift, preflight
+
 USAGE = """usage: python -m association COMMAND [ARGS ...]
 
 commands:
@@ -13,29 +15,22 @@ commands:
 
 `python -m association COMMAND --help` describes each command."""
 
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "preflight": preflight.main,
+    "drift": drift.main,
+}
+
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch to a command; exit status 2 for a missing or unknown command."""
     args = list(sys.argv[1:] if argv is None else argv)
-    commands: dict[str, Callable[[Sequence[str]], int]] = {
-        "preflight": _preflight,
-        "drift": _drift,
-    }
-    if not args or args[0] not in commands:
-        print(USAGE, file=sys.stderr if args and args[0] not in ("-h", "--help") else sys.stdout)
-        return 0 if args and args[0] in ("-h", "--help") else 2
-    return commands[args[0]](args[1:])
-
-
-def _preflight(argv: Sequence[str]) -> int:
-    from association import preflight  # imports Pulumi; only the command that needs it pays
-
-    return preflight.main(argv)
-
-
-def _drift(argv: Sequence[str]) -> int:
-    from association import drift
-
-    return drift.main(argv)
+    if args and args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    if not args or args[0] not in COMMANDS:
+        print(USAGE, file=sys.stderr)
+        return 2
+    return COMMANDS[args[0]](args[1:])
 
 
 if __name__ == "__main__":
