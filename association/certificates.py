@@ -208,7 +208,7 @@ def validity_problems(cert: Certificate, now: datetime) -> list[str]:
         )
     if cert.key_type != "RSA":
         problems.append(
-            f"{cert.describe()} has a {cert.key_type} key; Mimecast's certificate is RSA. "
+            f"{cert.describe()} has a key of type {cert.key_type}; Mimecast's certificate is RSA. "
             f"{FIX_GET_CURRENT}"
         )
     elif cert.key_bits < MIN_RSA_BITS:

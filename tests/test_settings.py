@@ -1,0 +1,158 @@
+"""Stack settings without Pulumi: defaults, types and every problem reported at once."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from certfactory import NOW, make_certificate, pem, private_key_pem
+
+from association.settings import NAMESPACE, SETTINGS, TENANT_KEY, SettingsError, read_settings
+
+PROJECT = Path(__file__).resolve().parent.parent
+TENANT = "11111111-2222-3333-4444-555555555555"
+
+
+def write_certificate(directory: Path, name: str = "mimecast.pem", **kwargs: object) -> str:
+    (directory / name).write_bytes(pem(make_certificate(**kwargs)))  # type: ignore[arg-type]
+    return name
+
+
+def problems_of(raw: dict[str, str], directory: Path) -> list[str]:
+    with pytest.raises(SettingsError) as caught:
+        read_settings(raw, directory, NOW)
+    return caught.value.problems
+
+
+def test_pulumi_yaml_declares_the_same_settings_and_defaults() -> None:
+    declared = yaml.safe_load((PROJECT / "Pulumi.yaml").read_text())["config"]
+    ours = {s.name: s for s in SETTINGS if s.key.startswith(f"{NAMESPACE}:")}
+    assert set(declared) == set(ours)
+    for name, setting in ours.items():
+        assert declared[name]["type"] == setting.type, name
+        assert declared[name].get("default") == setting.default, name
+        assert declared[name]["description"] == setting.description, name
+    # Pulumi refuses a type or default for another namespace's key in Pulumi.yaml.
+    assert TENANT_KEY not in declared
+
+
+def test_defaults_apply_when_only_the_tenant_is_set(tmp_path: Path) -> None:
+    (tmp_path / "certs").mkdir()
+    write_certificate(tmp_path / "certs")
+    args = read_settings({TENANT_KEY: TENANT}, tmp_path, NOW)
+    assert args.tenant_id == TENANT
+    assert args.display_name == "Mimecast Cloud Synchronization"
+    assert [cert.source for cert in args.certificates] == [
+        "mimecast-association:certificates[0] file certs/mimecast.pem"
+    ]
+    assert args.owners is None
+    assert args.expiry_warning_days == 30
+    assert args.protect is True
+
+
+def test_values_arrive_as_pulumi_hands_them_over(tmp_path: Path) -> None:
+    first = write_certificate(tmp_path, "a.pem", serial=1)
+    second = write_certificate(tmp_path, "b.pem", serial=2)
+    owner = "aaaaaaaa-0000-0000-0000-000000000001"
+    args = read_settings(
+        {
+            TENANT_KEY: TENANT,
+            f"{NAMESPACE}:displayName": "Mimecast Sync (Contoso)",
+            f"{NAMESPACE}:certificates": json.dumps([first, second]),
+            f"{NAMESPACE}:owners": json.dumps([owner]),
+            f"{NAMESPACE}:expiryWarningDays": "45",
+            f"{NAMESPACE}:protect": "false",
+        },
+        tmp_path,
+        NOW,
+    )
+    assert args.display_name == "Mimecast Sync (Contoso)"
+    assert len(args.certificates) == 2
+    assert args.owners == [owner]
+    assert args.expiry_warning_days == 45
+    assert args.protect is False
+
+
+def test_the_shipped_default_fails_because_its_certificate_expired() -> None:
+    (problem,) = problems_of({TENANT_KEY: TENANT}, PROJECT)
+    assert "certs/mimecast.pem" in problem
+    assert "expired on 2025-08-04T15:07:00Z" in problem
+    assert "Mimecast Administration Console" in problem
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    valid = write_certificate(tmp_path, "valid.pem")
+    expired = write_certificate(tmp_path, "old.pem", serial=7, not_after=NOW - timedelta(days=1))
+    (tmp_path / "key.pem").write_bytes(private_key_pem())
+    problems = problems_of(
+        {
+            TENANT_KEY: "contoso.onmicrosoft.com",
+            f"{NAMESPACE}:displayName": "  ",
+            f"{NAMESPACE}:certificates": json.dumps(
+                [valid, expired, "missing.pem", "key.pem", valid]
+            ),
+            f"{NAMESPACE}:owners": json.dumps(["alice@contoso.com"]),
+            f"{NAMESPACE}:expiryWarningDays": "-1",
+        },
+        tmp_path,
+    )
+    expected = [
+        "mimecast-association:certificates[2] file missing.pem does not exist",
+        "mimecast-association:certificates[3] file key.pem holds a PRIVATE KEY",
+        "azuread:tenantId is 'contoso.onmicrosoft.com', not a tenant ID",
+        "mimecast-association:displayName is empty",
+        "mimecast-association:owners[0] is 'alice@contoso.com', not an object ID",
+        "mimecast-association:expiryWarningDays is -1; it must be 0 or more",
+        "mimecast-association:certificates[1] file old.pem",
+        "mimecast-association:certificates[4] file valid.pem",
+    ]
+    assert len(problems) == len(expected)
+    for problem, start in zip(problems, expected, strict=True):
+        assert problem.startswith(start), problem
+    assert "expired on" in problems[6]
+    assert "is the same certificate as mimecast-association:certificates[0]" in problems[7]
+
+
+def test_missing_tenant_says_how_to_set_it(tmp_path: Path) -> None:
+    (problem,) = problems_of(
+        {f"{NAMESPACE}:certificates": json.dumps([write_certificate(tmp_path)])}, tmp_path
+    )
+    assert problem.startswith("azuread:tenantId is not set")
+    assert "pulumi config set azuread:tenantId" in problem
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("certificates", "certs/new.pem", "not a list of strings"),
+        ("certificates", "[1, 2]", "not a list of strings"),
+        ("owners", '"aaaaaaaa-0000-0000-0000-000000000001"', "not a list of strings"),
+        ("expiryWarningDays", "thirty", "not a whole number"),
+        ("expiryWarningDays", "true", "not a whole number"),
+        ("protect", "yes", "not true or false"),
+    ],
+)
+def test_wrong_types_name_the_key_and_how_to_set_it(
+    tmp_path: Path, key: str, value: str, message: str
+) -> None:
+    raw = {TENANT_KEY: TENANT, f"{NAMESPACE}:{key}": value}
+    if key != "certificates":
+        raw[f"{NAMESPACE}:certificates"] = json.dumps([write_certificate(tmp_path)])
+    problems = problems_of(raw, tmp_path)
+    assert problems[0].startswith(f"{NAMESPACE}:{key} is {value!r}, {message}")
+    assert "pulumi config set" in problems[0]
+
+
+def test_an_empty_certificate_list_is_refused(tmp_path: Path) -> None:
+    raw = {TENANT_KEY: TENANT, f"{NAMESPACE}:certificates": "[]"}
+    (problem,) = problems_of(raw, tmp_path)
+    assert problem.startswith("mimecast-association:certificates lists no certificate")
+
+
+def test_no_extra_problem_when_the_only_certificate_cannot_be_loaded(tmp_path: Path) -> None:
+    raw = {TENANT_KEY: TENANT, f"{NAMESPACE}:certificates": '["gone.pem"]'}
+    (problem,) = problems_of(raw, tmp_path)
+    assert "gone.pem does not exist" in problem
