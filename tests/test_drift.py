@@ -1,0 +1,645 @@
+"""The drift report: `python -m association drift PREVIEW.json ...`.
+
+Fixtures under tests/fixtures/preview/ are laid out as `pulumi preview --json` prints them
+(pkg/backend/display/json.go): one per scenario, stack named after a sample tenant.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from association import drift
+
+FIXTURES = Path(__file__).parent / "fixtures" / "preview"
+
+ALL_OPS = (
+    "same",
+    "create",
+    "update",
+    "delete",
+    "replace",
+    "create-replacement",
+    "delete-replaced",
+    "read",
+    "read-replacement",
+    "refresh",
+    "discard",
+    "discard-replaced",
+    "remove-pending-replace",
+    "import",
+    "import-replacement",
+)
+"""Pulumi's `display.StepOp` values that a preview can show."""
+
+BASE = "urn:pulumi:contoso::mimecast-association::"
+ROOT = BASE + "pulumi:pulumi:Stack::mimecast-association-contoso"
+CHILD = BASE + "mimecast:index:Association$azuread:index/"
+APP = CHILD + "application:Application::mimecast"
+ARA = CHILD + "appRoleAssignment:AppRoleAssignment::mimecast-full-access-as-app"
+
+
+def fixture(name: str) -> Path:
+    return FIXTURES / name
+
+
+def load(name: str) -> drift.StackDrift:
+    """Classify a fixture the way the command does."""
+    path = fixture(name)
+    preview = drift.load_preview(path.read_bytes(), str(path))
+    return drift.classify(preview, drift.urn_stack(preview) or path.stem, source=str(path))
+
+
+def step(op: str, urn: str = APP, /, **fields: Any) -> dict[str, Any]:
+    return {"op": op, "urn": urn, **fields, "detailedDiff": fields.get("detailedDiff")}
+
+
+def document(*steps: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A preview whose first step is the root stack's `same`, as Pulumi always prints it."""
+    return {"config": {}, "steps": [step("same", ROOT), *steps], **fields}
+
+
+def classify(doc: dict[str, Any]) -> drift.StackDrift:
+    return drift.classify(drift.load_preview(json.dumps(doc).encode(), "test.json"), "contoso")
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    code = drift.main([str(arg) for arg in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- step ops ------------------------------------------------------------------------------
+
+
+def test_fixtures_and_the_module_cover_every_step_op() -> None:
+    seen = {
+        item["op"]
+        for path in FIXTURES.glob("*.json")
+        if path.name != "truncated.json"
+        for item in json.loads(path.read_text(encoding="utf-8"))["steps"]
+    }
+    assert seen == set(ALL_OPS)
+    assert set(drift.PROGRAM_OPERATIONS) == set(ALL_OPS)
+
+
+@pytest.mark.parametrize(
+    ("op", "operation"),
+    [
+        ("same", None),
+        ("read", None),
+        ("read-replacement", None),
+        ("discard", None),
+        ("discard-replaced", None),
+        ("refresh", None),
+        ("create", "create"),
+        ("import", "create"),
+        ("update", "update"),
+        ("delete", "delete"),
+        ("remove-pending-replace", "delete"),
+        ("replace", "replace"),
+        ("create-replacement", "replace"),
+        ("delete-replaced", "replace"),
+        ("import-replacement", "replace"),
+    ],
+)
+def test_each_step_op_is_drift_or_not(op: str, operation: str | None) -> None:
+    result = classify(document(step(op)))
+
+    if operation is None:
+        assert (result.status, result.resources) == ("no-change", ())
+    else:
+        assert result.status == "drift"
+        assert [(r.name, r.operation, r.steps, r.refresh) for r in result.resources] == [
+            ("mimecast", operation, (op,), None)
+        ]
+
+
+def test_an_op_the_report_does_not_know_fails_the_stack(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "contoso.json"
+    path.write_text(json.dumps(document(step("diff"))), encoding="utf-8")
+
+    code, out, _ = run(capsys, path)
+
+    assert code == drift.EXIT_FAILED
+    assert out.splitlines()[0] == (
+        f"contoso: error (other) - {path} is not a `pulumi preview --json` document: "
+        "steps[1].op 'diff' is not a step op this report knows"
+    )
+
+
+def test_root_stack_steps_are_not_drift() -> None:
+    outputs = {"detailedDiff": {"outputs.clientId": {"kind": "update", "inputDiff": False}}}
+    result = classify({"steps": [step("update", ROOT, **outputs)]})
+
+    assert (result.status, result.resources) == ("no-change", ())
+
+
+# --- scenarios -----------------------------------------------------------------------------
+
+
+def test_clean_stack_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, fixture("no-change.json"))
+
+    assert code == drift.EXIT_CLEAN
+    assert out == "contoso: no-change - no changes\n1 stack: 1 no-change\n"
+    assert err == ""
+
+
+def test_refresh_that_found_nothing_is_no_change() -> None:
+    result = load("no-change-refresh.json")
+
+    assert (result.stack, result.status, result.resources) == ("adatum", "no-change", ())
+
+
+def test_refreshed_then_updated_resource_is_reported_once_with_both_facts() -> None:
+    result = load("drift-refresh.json")
+
+    assert result.status == "drift"
+    app, consent = result.resources
+    assert (app.name, app.type, app.steps) == (
+        "mimecast",
+        "azuread:index/application:Application",
+        ("update", "update"),
+    )
+    assert app.refresh == drift.RefreshFinding(
+        "update",
+        (
+            drift.PropertyChange("password", "add"),
+            drift.PropertyChange("requiredResourceAccesses[0]", "delete"),
+        ),
+    )
+    assert app.operation == "update"
+    assert app.properties == (drift.PropertyChange("requiredResourceAccesses[0]", "add"),)
+    assert (consent.name, consent.steps, consent.refresh, consent.operation) == (
+        "mimecast-full-access-as-app",
+        ("delete", "create"),
+        drift.RefreshFinding("delete"),
+        "create",
+    )
+    assert drift.describe(result) == (
+        "2 resources; outside Pulumi: 1 changed, 1 deleted; pulumi up: 1 update, 1 create"
+    )
+
+
+def test_a_refresh_finding_alone_is_drift() -> None:
+    found = {"detailedDiff": {"password": {"kind": "add", "inputDiff": False}}}
+    result = classify(document(step("refresh", ARA), step("update", **found)))
+
+    (app,) = result.resources
+    assert (result.status, app.refresh, app.operation) == (
+        "drift",
+        drift.RefreshFinding("update", (drift.PropertyChange("password", "add"),)),
+        None,
+    )
+
+
+def test_program_changes_without_refresh(capsys: pytest.CaptureFixture[str]) -> None:
+    result = load("drift-program.json")
+
+    assert [(r.name, r.operation, r.properties) for r in result.resources] == [
+        ("mimecast", "update", (drift.PropertyChange("displayName", "update"),)),
+        ("mimecast-cert-5f0c2a9e71b3d846", "create", ()),
+        ("mimecast-cert-d4df4464b05ea92f", "delete", ()),
+    ]
+    code, out, _ = run(capsys, fixture("drift-program.json"))
+    assert code == drift.EXIT_DRIFT
+    assert out.splitlines()[0] == (
+        "northwind: drift - 3 resources; pulumi up: 1 update, 1 create, 1 delete"
+    )
+
+
+def test_replacement_steps_count_as_one_replace() -> None:
+    result = load("replacement-steps.json")
+
+    (cert,) = result.resources
+    assert (cert.name, cert.operation, cert.steps, cert.properties) == (
+        "mimecast-cert-d4df4464b05ea92f",
+        "replace",
+        ("delete-replaced", "replace", "create-replacement"),
+        (drift.PropertyChange("endDate", "update-replace"),),
+    )
+    assert result.change_summary == {"replace": 1, "same": 6}
+
+
+def test_input_diffs_are_kept() -> None:
+    notes = {"detailedDiff": {"notes": {"kind": "update", "inputDiff": True}}}
+    result = classify(document(step("update", **notes)))
+
+    assert result.resources[0].properties == (drift.PropertyChange("notes", "update", True),)
+    assert json.loads(drift.to_json([result]))["stacks"][0]["resources"][0]["properties"] == [
+        {"path": "notes", "kind": "update", "inputDiff": True}
+    ]
+
+
+def test_diff_reasons_stand_in_for_a_missing_detailed_diff() -> None:
+    reasons = {"diffReasons": ["notes", "value"], "replaceReasons": ["value"]}
+    (cert,) = classify(document(step("replace", **reasons))).resources
+
+    assert cert.properties == (
+        drift.PropertyChange("notes", "update"),
+        drift.PropertyChange("value", "update-replace"),
+    )
+
+
+def test_reads_are_not_drift_but_imports_and_pending_replacements_are() -> None:
+    result = load("rare-ops.json")
+
+    assert [(r.type, r.operation, r.steps) for r in result.resources] == [
+        ("azuread:index/application:Application", "create", ("import",)),
+        (
+            "azuread:index/servicePrincipal:ServicePrincipal",
+            "replace",
+            ("replace", "import-replacement", "delete-replaced"),
+        ),
+        (
+            "azuread:index/applicationCertificate:ApplicationCertificate",
+            "delete",
+            ("remove-pending-replace",),
+        ),
+    ]
+    markdown = drift.render_markdown([result])
+    assert "| create (import) |" in markdown
+    assert "| delete (remove-pending-replace) |" in markdown
+    assert "office-365-exchange-online" not in markdown
+
+
+def test_first_deployment_lists_everything_but_the_root_stack() -> None:
+    result = load("first-deploy.json")
+
+    assert result.status == "drift"
+    assert {r.operation for r in result.resources} == {"create"}
+    assert [r.type for r in result.resources] == [
+        "pulumi:providers:azuread",
+        "mimecast:index:Association",
+        "azuread:index/application:Application",
+        "azuread:index/applicationCertificate:ApplicationCertificate",
+        "azuread:index/servicePrincipal:ServicePrincipal",
+        "azuread:index/appRoleAssignment:AppRoleAssignment",
+    ]
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+def test_authentication_failure(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, fixture("auth-error.json"))
+
+    assert code == drift.EXIT_FAILED
+    invoke = "azuread:index/getClientConfig:getClientConfig"
+    assert out.splitlines() == [
+        f"woodgrove: error (authentication) - Exception: invoke of {invoke} failed: invocation of "
+        f"{invoke} returned an error: building client: unable to obtain access token: running "
+        "Azure CLI: exit status 1: ERROR: Please run 'az login' to setup account.",
+        "1 stack: 1 error",
+    ]
+    table_row = drift.render_markdown([load("auth-error.json")]).splitlines()[4]
+    assert table_row == (
+        "| `woodgrove` | ❌ error (authentication) | …returned an error: building client: unable "
+        "to obtain access token: running Azure CLI: exit status 1: ERROR: Please run 'az login' "
+        "to setup account. |"
+    )
+
+
+def test_policy_pack_failure_is_a_policy_violation() -> None:
+    result = load("policy-pack-error.json")
+
+    assert (result.status, result.error_kind) == ("error", "policy violation")
+    assert drift.describe(result) == (
+        "failed to run policy: rpc error: code = Unavailable desc = error reading from server: EOF"
+    )
+
+
+def test_bare_preview_failure_points_at_policy_without_claiming_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    result = load("policy-violation.json")
+
+    assert (result.status, result.error_kind, result.note) == ("error", "other", drift.POLICY_HINT)
+    assert [r.operation for r in result.resources] == ["update"]
+    _, out, _ = run(capsys, fixture("policy-violation.json"))
+    assert out.splitlines()[:2] == [
+        "fourthcoffee: error (other) - preview failed",
+        f"  {drift.POLICY_HINT}",
+    ]
+
+
+def test_program_refusal_is_other() -> None:
+    result = load("program-refusal.json")
+
+    assert (result.stack, result.error_kind) == ("proseware", "other")
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        (
+            "error: AADSTS700213: No matching federated identity record found for presented "
+            "assertion subject 'repo:contoso/infra:environment:fabrikam'.",
+            "authentication",
+        ),
+        (
+            "error: unexpected status 403 (403 Forbidden) with error: Authorization_RequestDenied:"
+            " Insufficient privileges to complete the operation.",
+            "authentication",
+        ),
+        (
+            "error: unexpected status 401 (401 Unauthorized) with error: InvalidAuthenticationToken"
+            ": Access token has expired or is not yet valid.",
+            "authentication",
+        ),
+        ("error: ClientSecretCredential authentication failed", "authentication"),
+        ("error: failed to run policy: analyzer crashed", "policy violation"),
+        ("error: could not load policy pack mimecast-association-guardrails", "policy violation"),
+        ("    [mandatory]  no-client-secrets  (Application: mimecast)", "policy violation"),
+        (
+            "error: azuread:index/applicationCertificate:ApplicationCertificate resource "
+            "'mimecast-cert-4031a0d4f4464b05' has a problem: keyCredentials: certificate 401 "
+            "days past notAfter",
+            "other",
+        ),
+        ("error: preview failed", "other"),
+    ],
+)
+def test_error_kind_patterns(message: str, kind: str) -> None:
+    assert drift.error_kind(message) == kind
+
+
+def test_authentication_wins_over_policy_and_other() -> None:
+    errors = [
+        {"message": "error: preview failed\n", "severity": "error"},
+        {"message": "error: failed to run policy: boom\n", "severity": "error"},
+        {"message": "error: AADSTS7000222: The provided client secret keys are expired.\n"},
+    ]
+    errors[2]["severity"] = "error"
+    result = classify(document(diagnostics=errors))
+
+    assert [error.kind for error in result.errors] == [
+        "other",
+        "policy violation",
+        "authentication",
+    ]
+    assert result.error_kind == "authentication"
+    assert drift.describe(result) == (
+        "AADSTS7000222: The provided client secret keys are expired. (+1 more)"
+    )
+
+
+def test_warnings_and_info_do_not_fail_a_stack() -> None:
+    notes = [
+        {"message": "warning: certificate expires soon\n", "severity": "warning"},
+        {"message": "error: logged to stderr\n", "severity": "info#err"},
+    ]
+
+    assert classify(document(diagnostics=notes)).status == "no-change"
+
+
+def test_maybe_corrupt_fails_the_stack() -> None:
+    result = classify(document(maybeCorrupt=True))
+
+    assert (result.status, result.maybe_corrupt) == ("error", True)
+    assert [error.message for error in result.errors] == [drift.CORRUPT_MESSAGE]
+    assert json.loads(drift.to_json([result]))["stacks"][0]["maybeCorrupt"] is True
+
+
+def test_a_preview_without_steps_never_ran() -> None:
+    result = classify({"config": {"azuread:tenantId": "7c1d01e2"}})
+
+    assert result.status == "error"
+    assert "lists no steps" in result.errors[0].message
+
+
+def test_invalid_json_fails_that_stack_only(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, fixture("no-change.json"), fixture("truncated.json"))
+
+    assert code == drift.EXIT_FAILED
+    lines = out.splitlines()
+    assert lines[0] == "contoso: no-change - no changes"
+    assert lines[1].startswith(
+        f"truncated: error (other) - {fixture('truncated.json')} is not valid JSON: Expecting"
+    )
+    assert lines[2] == "2 stacks: 1 no-change, 1 error"
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b"[]", "not a `pulumi preview --json` document: expected a JSON object, found a list"),
+        (b'{"stacks": []}', "it has none of the keys config, steps, diagnostics, changeSummary"),
+        (b'{"steps": {}}', "steps is an object, not a list"),
+        (b'{"steps": [{"op": "same"}]}', "steps[0].urn is null, not a string"),
+        (b'{"steps": [{"op": "same", "urn": "contoso::app"}]}', "is not a Pulumi URN"),
+        (json.dumps({"steps": [step("same", ROOT[4:])]}).encode(), "is not a Pulumi URN"),
+        (
+            json.dumps({"steps": [step("update", detailedDiff={"password": "add"})]}).encode(),
+            "steps[0].detailedDiff['password'] has no kind",
+        ),
+        (b'{"diagnostics": [{"message": 1}]}', "diagnostics[0].message is a number"),
+        (b'{"steps": [], "maybeCorrupt": "yes"}', "maybeCorrupt is not true or false"),
+        (b'{"changeSummary": {"same": "5"}}', "changeSummary is not a map of counts"),
+        (b"\x80not text", "is not valid JSON"),
+        (b"\n", "is empty: Pulumi stopped before the preview ran (see its error output)"),
+    ],
+)
+def test_documents_that_are_not_previews_are_refused_by_name(data: bytes, why: str) -> None:
+    with pytest.raises(drift.PreviewFormatError) as raised:
+        drift.load_preview(data, "previews/contoso.json")
+
+    assert str(raised.value).startswith("previews/contoso.json ")
+    assert why in str(raised.value)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_windows_encodings_are_read(encoding: str) -> None:
+    text = fixture("no-change.json").read_text(encoding="utf-8")
+
+    preview = drift.load_preview(text.encode(encoding), "contoso.json")
+
+    assert drift.urn_stack(preview) == "contoso"
+
+
+# --- stack names ---------------------------------------------------------------------------
+
+
+def test_stack_name_comes_from_the_urns_not_the_file_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "preview.json"
+    shutil.copy(fixture("drift-refresh.json"), path)
+
+    _, out, _ = run(capsys, path)
+
+    assert out.startswith("fabrikam: drift")
+
+
+def test_stack_name_from_a_diagnostic_urn() -> None:
+    only_diagnostics = {"diagnostics": [{"urn": ROOT, "message": "error: x", "severity": "error"}]}
+
+    preview = drift.load_preview(json.dumps(only_diagnostics).encode(), "x.json")
+
+    assert drift.urn_stack(preview) == "contoso"
+
+
+def test_stack_flag_names_a_single_file(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, fixture("truncated.json"), "--stack", "contoso-org/fabrikam")
+
+    assert code == drift.EXIT_FAILED
+    assert out.startswith("contoso-org/fabrikam: error (other)")
+
+
+def test_file_stem_when_the_file_has_no_urns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "woodgrove.json"
+    failed = {"diagnostics": [{"message": "error: AADSTS50076: MFA required", "severity": "error"}]}
+    path.write_text(json.dumps(failed), encoding="utf-8")
+
+    _, out, _ = run(capsys, path)
+
+    assert out.startswith("woodgrove: error (authentication) - AADSTS50076: MFA required")
+
+
+# --- usage and exit codes ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("names", "code"),
+    [
+        (["no-change.json", "no-change-refresh.json"], drift.EXIT_CLEAN),
+        (["no-change.json", "drift-refresh.json"], drift.EXIT_DRIFT),
+        (["drift-refresh.json", "auth-error.json"], drift.EXIT_FAILED),
+        (["no-change.json", "truncated.json"], drift.EXIT_FAILED),
+    ],
+)
+def test_exit_codes(names: list[str], code: int, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, *(fixture(name) for name in names))[0] == code
+
+
+def test_stack_flag_with_several_files_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(
+        capsys, fixture("no-change.json"), fixture("auth-error.json"), "--stack", "contoso"
+    )
+
+    assert (code, out) == (drift.EXIT_USAGE, "")
+    assert "error: --stack names one stack: give it a single PREVIEW file" in err
+
+
+def test_missing_file_is_a_usage_error_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "fabrikam.json"
+    markdown = tmp_path / "summary.md"
+
+    code, out, err = run(capsys, fixture("no-change.json"), missing, "--markdown", markdown)
+
+    assert (code, out) == (drift.EXIT_USAGE, "")
+    assert err.endswith(
+        f"python -m association drift: error: cannot read {missing}: No such file or directory\n"
+    )
+    assert not markdown.exists()
+
+
+def test_unwritable_report_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "no-such-dir" / "drift.json"
+
+    code, _, err = run(capsys, fixture("no-change.json"), "--json", target)
+
+    assert code == drift.EXIT_USAGE
+    assert f"cannot write {target}" in err
+
+
+def test_arguments_are_required_and_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys)
+    assert code == drift.EXIT_USAGE
+    assert "the following arguments are required: PREVIEW.json" in err
+
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    assert out.startswith("usage: python -m association drift [-h]")
+
+
+# --- reports -------------------------------------------------------------------------------
+
+
+def test_markdown_and_json_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    markdown, summary = tmp_path / "summary.md", tmp_path / "drift.json"
+    names = ["no-change.json", "drift-refresh.json", "auth-error.json"]
+
+    code, out, _ = run(
+        capsys, *(fixture(name) for name in names), "--markdown", markdown, "--json", summary
+    )
+
+    assert code == drift.EXIT_FAILED
+    assert out.splitlines()[-1] == "3 stacks: 1 no-change, 1 drift, 1 error"
+    lines = markdown.read_text(encoding="utf-8").splitlines()
+    assert lines[:6] == [
+        "## Mimecast association drift report",
+        "",
+        "| Stack | Status | Changes |",
+        "| --- | --- | --- |",
+        "| `contoso` | ✅ no-change | no changes |",
+        "| `fabrikam` | ⚠️ drift | 2 resources; outside Pulumi: 1 changed, 1 deleted; "
+        "pulumi up: 1 update, 1 create |",
+    ]
+    assert lines[6].startswith("| `woodgrove` | ❌ error (authentication) | …returned an error:")
+    assert "### `fabrikam`: drift" in lines
+    assert "### `contoso`: no-change" not in lines
+    assert (
+        f"| `mimecast`<br>`{APP.replace('contoso', 'fabrikam')}` "
+        "| `azuread:index/application:Application` | changed | update "
+        "| refresh: `password` (add), `requiredResourceAccesses[0]` (delete)<br>"
+        "up: `requiredResourceAccesses[0]` (add) |"
+    ) in lines
+    assert "### `woodgrove`: error (authentication)" in lines
+    assert any(line.endswith("ERROR: Please run 'az login' to setup account.") for line in lines)
+
+    report = json.loads(summary.read_text(encoding="utf-8"))
+    assert (report["schemaVersion"], report["status"], report["exitCode"]) == (1, "error", 1)
+    assert [(s["stack"], s["status"], s["errorKind"]) for s in report["stacks"]] == [
+        ("contoso", "no-change", None),
+        ("fabrikam", "drift", None),
+        ("woodgrove", "error", "authentication"),
+    ]
+    fabrikam = report["stacks"][1]
+    assert fabrikam["source"] == str(fixture("drift-refresh.json"))
+    assert fabrikam["resources"][1] == {
+        "urn": ARA.replace("contoso", "fabrikam"),
+        "type": "azuread:index/appRoleAssignment:AppRoleAssignment",
+        "name": "mimecast-full-access-as-app",
+        "operation": "create",
+        "steps": ["delete", "create"],
+        "properties": [],
+        "refresh": {"operation": "delete", "properties": []},
+    }
+    assert fabrikam["resources"][0]["refresh"]["properties"][0] == {
+        "path": "password",
+        "kind": "add",
+        "inputDiff": False,
+    }
+    assert [e["kind"] for e in report["stacks"][2]["errors"]] == ["authentication", "other"]
+
+
+def test_markdown_keeps_tables_and_fences_intact() -> None:
+    message = "error: bad value `a|b`\n```\nnested fence\n```"
+    result = classify(document(diagnostics=[{"message": message, "severity": "error"}]))
+
+    lines = drift.render_markdown([result]).splitlines()
+
+    assert lines[4] == "| `contoso` | ❌ error (other) | bad value `a\\|b` |"
+    assert lines[-6:] == ["````text", *message.splitlines(), "````"]
+
+
+def test_steps_that_disagree_are_reported_by_the_weightiest_operation() -> None:
+    (app,) = classify(document(step("update"), step("delete"))).resources
+
+    assert (app.operation, app.steps) == ("delete", ("update", "delete"))
