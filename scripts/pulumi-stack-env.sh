@@ -1,0 +1,82 @@
+# shellcheck shell=bash
+# Prepare a CI shell to run Pulumi against one stack (one Microsoft 365 tenant).
+#
+#   source scripts/pulumi-stack-env.sh STACK
+#
+# Sourced (not run) so that what it exports reaches the pulumi commands that follow.
+# It is shared by the GitHub Actions workflows and the Azure DevOps pipelines so both
+# log in, name stacks and pick tenants the same way:
+#
+# 1. Azure DevOps leaves "$(NAME)" in an env: mapping whose variable is not defined;
+#    such placeholders are dropped so Pulumi sees "unset", not a bogus value.
+# 2. Log in to the state backend named by PULUMI_BACKEND_URL:
+#      azblob://CONTAINER[?storage_account=ACCOUNT]  Azure Blob; the account comes from the
+#        URL or AZURE_STORAGE_ACCOUNT; auth is the Azure CLI login the pipeline made with
+#        workload identity federation (no storage key, no SAS);
+#      empty                                         Pulumi Cloud, with PULUMI_ACCESS_TOKEN;
+#      https://...                                   a self-hosted Pulumi Cloud, same token.
+# 3. Export STACK_REF: the stack name, prefixed "PULUMI_ORG/" when PULUMI_ORG is set
+#    (Pulumi Cloud only: otherwise a personal token would look in the user's own account).
+# 4. Export ARM_TENANT_ID from the stack's own azuread:tenantId, so the provider can only
+#    ever authenticate against the tenant the stack file names; fail if it has none.
+#
+# Expects ARM_CLIENT_ID and ARM_USE_OIDC=true to be set already by the pipeline.
+
+_pse_fail() {
+  echo "pulumi-stack-env: $*" >&2
+  return 1
+}
+
+_pse_main() {
+  local stack="${1:-}"
+  [ -n "$stack" ] || { _pse_fail "usage: source scripts/pulumi-stack-env.sh STACK"; return 1; }
+  [ -f "Pulumi.${stack}.yaml" ] || { _pse_fail "no Pulumi.${stack}.yaml in $(pwd)"; return 1; }
+
+  local name
+  for name in PULUMI_ACCESS_TOKEN PULUMI_CONFIG_PASSPHRASE PULUMI_BACKEND_URL \
+    AZURE_STORAGE_ACCOUNT PULUMI_ORG ARM_CLIENT_ID; do
+    if [ "${!name-}" = "\$(${name})" ]; then
+      unset "$name"
+    fi
+  done
+
+  [ -n "${ARM_CLIENT_ID-}" ] || { _pse_fail "ARM_CLIENT_ID is empty: set the pipeline identity's client ID"; return 1; }
+  [ "${ARM_USE_OIDC-}" = "true" ] || { _pse_fail "ARM_USE_OIDC must be true: pipelines authenticate with OIDC only"; return 1; }
+
+  local backend="${PULUMI_BACKEND_URL-}"
+  case "$backend" in
+    azblob://*)
+      if [ -z "${AZURE_STORAGE_ACCOUNT-}" ] && [[ "$backend" != *storage_account=* ]]; then
+        _pse_fail "PULUMI_BACKEND_URL is azblob:// but neither ?storage_account= nor AZURE_STORAGE_ACCOUNT is set"
+        return 1
+      fi
+      ;;
+    "" | https://*)
+      backend="${backend:-https://api.pulumi.com}"
+      [ -n "${PULUMI_ACCESS_TOKEN-}" ] || { _pse_fail "PULUMI_ACCESS_TOKEN is empty: Pulumi Cloud needs it (or set PULUMI_BACKEND_URL to azblob://...)"; return 1; }
+      ;;
+    *)
+      _pse_fail "unsupported PULUMI_BACKEND_URL '$backend': use azblob://..., https://... or leave it empty"
+      return 1
+      ;;
+  esac
+  pulumi login --non-interactive "$backend" >&2 || { _pse_fail "pulumi login $backend failed"; return 1; }
+
+  STACK_REF="$stack"
+  if [ -n "${PULUMI_ORG-}" ]; then
+    STACK_REF="${PULUMI_ORG}/${stack}"
+  fi
+  export STACK_REF
+
+  pulumi stack select --non-interactive "$STACK_REF" >&2 || {
+    _pse_fail "stack $STACK_REF does not exist in $backend: create it once with 'pulumi stack init $STACK_REF' (see README)"
+    return 1
+  }
+  local tenant
+  tenant="$(pulumi config get --stack "$STACK_REF" azuread:tenantId)" || tenant=""
+  [ -n "$tenant" ] || { _pse_fail "stack $STACK_REF has no azuread:tenantId in Pulumi.${stack}.yaml"; return 1; }
+  export ARM_TENANT_ID="$tenant"
+  echo "pulumi-stack-env: stack $STACK_REF, tenant $ARM_TENANT_ID, client $ARM_CLIENT_ID" >&2
+}
+
+_pse_main "$@"
