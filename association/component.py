@@ -99,7 +99,7 @@ def inspect_tenant(tenant_id: str, opts: pulumi.InvokeOptions) -> Tenant:
 
 def owner_warnings(owners: Sequence[str] | None, deployer_object_id: str) -> list[str]:
     """A deployer left out of the owners loses access when it only has Application.*.OwnedBy."""
-    if owners is None or deployer_object_id.lower() in (owner.lower() for owner in owners):
+    if not owners or deployer_object_id.lower() in (owner.lower() for owner in owners):
         return []
     return [
         f"The deploying identity {deployer_object_id} is not among mimecast-association:owners. "
@@ -156,7 +156,7 @@ class MimecastAssociation(pulumi.ComponentResource):
         for warning in args.warnings(now) + owner_warnings(args.owners, tenant.deployer_object_id):
             pulumi.log.warn(warning, resource=self)
 
-        owners = list(args.owners) if args.owners is not None else [tenant.deployer_object_id]
+        owners = list(args.owners or [tenant.deployer_object_id])
         notes = (
             f"Managed by Pulumi project {pulumi.get_project()}, stack {pulumi.get_stack()}: "
             "Mimecast server connection (Office 365 association). Change it there, not here."

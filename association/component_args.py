@@ -45,7 +45,7 @@ class AssociationArgs:
     display_name: str = DEFAULT_DISPLAY_NAME
     """Application display name [`displayName`]."""
     owners: Sequence[str] | None = None
-    """Owner object IDs; None means the deploying identity [`owners`]."""
+    """Owner object IDs; None or empty means the deploying identity [`owners`]."""
     expiry_warning_days: int = 30
     """Warn when a certificate expires within this many days [`expiryWarningDays`]."""
     protect: bool = True

@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextvars
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -22,6 +23,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.settings import ROOT, get_root_resource
+from pulumi.runtime.sync_await import _ensure_event_loop
 
 from association.clock import evaluated_at
 from association.identifiers import FULL_ACCESS_AS_APP, FULL_ACCESS_AS_APP_ROLE_ID
@@ -154,6 +156,23 @@ class _RecordingMonitor(MockMonitor):
         return dict(pulumi.runtime.rpc.deserialize_properties(request.object))
 
 
+class _InlineExecutor(ThreadPoolExecutor):
+    """Runs each call at once on the calling thread, never starting a thread.
+
+    The SDK sends every RPC through the event loop's thread pool so a slow engine cannot
+    block it; the mock monitor answers in-process at once, so the thread hops only cost time.
+    (asyncio accepts only a ThreadPoolExecutor as the default executor.)
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # handed to the awaiting coroutine
+            future.set_exception(error)
+        return future
+
+
 class _Log(logging.Handler):
     def __init__(self, run: ProgramRun) -> None:
         super().__init__(level=logging.WARNING)
@@ -193,8 +212,9 @@ def _run_isolated(
     now: datetime,
 ) -> ProgramRun:
     run = ProgramRun()
-    logger = logging.Logger(f"{PROJECT}.{stack}")
+    logger = logging.Logger(f"{PROJECT}.{stack}", level=logging.WARNING)
     logger.addHandler(_Log(run))
+    _ensure_event_loop().set_default_executor(_InlineExecutor())  # type: ignore[no-untyped-call]
     mocks = _Engine(directory, preview)
     ROOT.set(None)
     pulumi.runtime.set_mocks(

@@ -65,8 +65,9 @@ SETTINGS: Final = (
     Setting(
         "owners",
         "array",
-        "Object IDs of the owners of the application and service principal. Unset: the "
+        "Object IDs of the owners of the application and service principal. Empty: the "
         "deploying identity. Set: exactly these (include the pipeline identity).",
+        [],
     ),
     Setting(
         "expiryWarningDays",
@@ -112,7 +113,7 @@ def read_settings(raw: Mapping[str, str], project_dir: Path, now: datetime) -> A
         tenant_id=raw.get(TENANT_KEY, ""),
         certificates=tuple(certificates),
         display_name=config.string("displayName"),
-        owners=config.strings("owners"),
+        owners=config.strings("owners") or None,
         expiry_warning_days=config.integer("expiryWarningDays"),
         protect=config.boolean("protect"),
     )

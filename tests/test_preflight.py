@@ -1,0 +1,682 @@
+"""`python -m association preflight`: what a reviewer sees for each stack, offline."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from certfactory import NOW, make_certificate, pem, private_key_pem
+
+from association.certificates import parse_certificate, rfc3339
+from association.preflight import (
+    CertificateReport,
+    ConfigValue,
+    Marker,
+    Plan,
+    PlannedResource,
+    Project,
+    ProjectKey,
+    StackFileError,
+    StackReport,
+    main,
+    matches_type,
+    parse_stack_file,
+    render_text,
+    stack_config,
+)
+
+PROJECT = Path(__file__).resolve().parent.parent
+TENANT = "11111111-2222-3333-4444-555555555555"
+OTHER_TENANT = "99999999-8888-7777-6666-555555555555"
+OWNER = "aaaaaaaa-0000-0000-0000-000000000001"
+FULL_ACCESS = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
+EXCHANGE_APP = "00000002-0000-0ff1-ce00-000000000000"
+GUIDE_THUMBPRINT = "D4DF4464B05EA92F4990DC0BAF82505FD561ADD2"
+
+APPLICATION = "azuread:index/application:Application"
+CERTIFICATE = "azuread:index/applicationCertificate:ApplicationCertificate"
+SERVICE_PRINCIPAL = "azuread:index/servicePrincipal:ServicePrincipal"
+ASSIGNMENT = "azuread:index/appRoleAssignment:AppRoleAssignment"
+COMPONENT = "mimecast:index:Association"
+CREATED = {"unknown": "createdAtDeploy"}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the program and its Pulumi.yaml, with a valid and an expired certificate."""
+    shutil.copy(PROJECT / "__main__.py", tmp_path)
+    shutil.copy(PROJECT / "Pulumi.yaml", tmp_path)
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "current.pem").write_bytes(pem(make_certificate("Current", serial=1)))
+    (tmp_path / "certs" / "expired.pem").write_bytes(
+        pem(make_certificate("Old", NOW - timedelta(days=400), NOW - timedelta(days=10), serial=2))
+    )
+    return tmp_path
+
+
+def thumbprint(path: Path) -> str:
+    return parse_certificate(path.read_bytes(), str(path)).thumbprint
+
+
+def write_stack(project: Path, stack: str, **settings: object) -> None:
+    """A stack file as `pulumi config set` writes it: tenant, certificate, owners, then these."""
+    config: dict[str, object] = {
+        "azuread:tenantId": TENANT,
+        "mimecast-association:certificates": ["certs/current.pem"],
+        "mimecast-association:owners": [OWNER],
+    }
+    config.update({f"mimecast-association:{key}": value for key, value in settings.items()})
+    (project / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}))
+
+
+def preflight(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    status = main([*args, "--now", rfc3339(NOW)])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def preflight_json(
+    capsys: pytest.CaptureFixture[str], project: Path, *stacks: str
+) -> tuple[int, dict[str, Any]]:
+    status, out, _ = preflight(capsys, "--project-dir", str(project), "--json", *stacks)
+    document: dict[str, Any] = json.loads(out)
+    return status, document
+
+
+def resource(report: dict[str, Any], type_: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [r for r in report["plan"]["resources"] if r["type"] == type_]
+    (only,) = found
+    return only
+
+
+# A valid stack -----------------------------------------------------------------------------------
+
+
+def test_valid_stack_as_text(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_stack(project, "contoso")
+    status, out, err = preflight(capsys, "--project-dir", str(project), "contoso")
+    current = thumbprint(project / "certs" / "current.pem")
+
+    assert (status, err) == (0, "")
+    lines = out.splitlines()
+    assert "offline: no network connection, no credentials, no Pulumi CLI" in lines[0]
+    assert "assumes you sign in to each stack's configured tenant" in lines[0]
+    assert f"== contoso: OK (Pulumi.contoso.yaml, tenant {TENANT})" in lines
+    assert f"  certificate {current}  365 days left" in lines
+    assert any(re.fullmatch(rf"\s+{APPLICATION}  mimecast  \[protect\]", line) for line in lines)
+    assert f"(PEM certificate, thumbprint {current})" in out
+    assert "BEGIN CERTIFICATE" not in out
+    assert re.search(r"\n\s+clientId\s+\(created at deploy\)\n", out)
+    assert "tenantDomain              (looked up in the tenant at deploy: " in out
+    assert "  note     mimecast-association:owners is set" in out
+    assert lines[-1] == "1 stack checked: 0 with errors, 0 with warnings, 1 ok."
+
+
+def test_valid_stack_as_json(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_stack(project, "contoso", displayName="Mimecast (Contoso)")
+    status, document = preflight_json(capsys, project, "contoso")
+    current = parse_certificate((project / "certs" / "current.pem").read_bytes(), "x")
+
+    assert status == 0
+    assert document["ok"] is True
+    assert document["evaluatedAt"] == rfc3339(NOW)
+    (report,) = document["stacks"]
+    assert report["status"] == "ok"
+    assert (report["errors"], report["warnings"]) == ([], [])
+    assert report["certificates"] == [
+        {
+            "source": "mimecast-association:certificates[0] file certs/current.pem",
+            "thumbprint": current.thumbprint,
+            "keyId": current.key_id,
+            "subject": current.subject,
+            "notBefore": current.start_date,
+            "notAfter": current.end_date,
+            "daysLeft": 365,
+        }
+    ]
+    plan = report["plan"]
+    assert plan["basis"] == "configuration"
+    types = [r["type"] for r in plan["resources"]]
+    assert types == [COMPONENT, ASSIGNMENT, APPLICATION, CERTIFICATE, SERVICE_PRINCIPAL]
+    application = resource(report, APPLICATION)
+    assert application["protect"] is True
+    assert application["inputs"]["displayName"] == "Mimecast (Contoso)"
+    assert application["inputs"]["owners"] == [OWNER]
+    assert application["inputs"]["requiredResourceAccesses"] == [
+        {"resourceAccesses": [{"id": FULL_ACCESS, "type": "Role"}], "resourceAppId": EXCHANGE_APP}
+    ]
+    certificate = resource(report, CERTIFICATE)
+    assert certificate["name"] == f"mimecast-cert-{current.thumbprint[:16].lower()}"
+    assert certificate["parent"] == resource(report, COMPONENT)["urn"]
+    assert certificate["inputs"]["value"] == {"pemCertificate": current.thumbprint}
+    assert certificate["inputs"]["applicationId"] == CREATED
+    assert resource(report, SERVICE_PRINCIPAL)["inputs"]["clientId"] == CREATED
+    assignment = resource(report, ASSIGNMENT)["inputs"]
+    assert assignment["principalObjectId"] == CREATED
+    assert assignment["resourceObjectId"]["unknown"] == "lookedUpAtDeploy"
+    outputs = plan["outputs"]
+    assert outputs["clientId"] == CREATED
+    assert outputs["tenantId"] == TENANT
+    assert outputs["tenantDomain"]["unknown"] == "lookedUpAtDeploy"
+    assert outputs["certificates"][0]["thumbprint"] == current.thumbprint
+
+
+def test_no_identifier_is_invented(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every GUID in the report comes from the configuration, the certificate or Microsoft."""
+    write_stack(project, "contoso")
+    status, document = preflight_json(capsys, project, "contoso")
+    assert status == 0
+    current = parse_certificate((project / "certs" / "current.pem").read_bytes(), "x")
+    guids = set(
+        re.findall(
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", json.dumps(document)
+        )
+    )
+    assert guids <= {TENANT, OWNER, current.key_id, FULL_ACCESS, EXCHANGE_APP}
+
+
+# The shipped example stack -----------------------------------------------------------------------
+
+
+def test_example_stack_reports_the_expired_certificate_with_the_fix(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, _ = preflight(capsys, "--project-dir", str(PROJECT), "example")
+
+    assert status == 1
+    assert (
+        "== example: ERRORS (Pulumi.example.yaml, tenant 00000000-0000-0000-0000-000000000000)"
+        in out
+    )
+    assert f"  certificate {GUIDE_THUMBPRINT}  EXPIRED 479 days ago" in out
+    assert "file certs/mimecast.pem" in out
+    assert "expired on 2025-08-04T15:07:00Z" in out
+    assert "Download the current certificate from your Mimecast Administration Console" in out
+    assert out.splitlines()[-1].endswith("Errors in: example.")
+
+
+def test_example_stack_shows_the_plan_once_the_certificate_is_replaced(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, document = preflight_json(capsys, PROJECT, "example")
+
+    assert status == 1
+    (report,) = document["stacks"]
+    assert len(report["errors"]) == 1
+    assert report["plan"]["basis"] == "replacementCertificates"
+    assert len(report["plan"]["resources"]) == 5
+
+
+def test_expired_certificate_shows_the_plan_once_replaced_never_the_stand_in(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_stack(project, "contoso", certificates=["certs/current.pem", "certs/expired.pem"])
+    status, document = preflight_json(capsys, project, "contoso")
+
+    assert status == 1
+    (report,) = document["stacks"]
+    (error,) = report["errors"]
+    assert "certificates[1] file certs/expired.pem" in error
+    assert "expired on" in error
+    assert [cert["daysLeft"] for cert in report["certificates"]] == [365, -10]
+    plan = report["plan"]
+    assert plan["basis"] == "replacementCertificates"
+    assert plan["description"].startswith(
+        "As configured, pulumi up declares nothing. Once certificates[1]"
+    )
+    names = {r["name"] for r in plan["resources"] if r["type"] == CERTIFICATE}
+    current = thumbprint(project / "certs" / "current.pem")
+    assert names == {
+        "mimecast-cert-<certificates[1] replacement>",
+        f"mimecast-cert-{current[:16].lower()}",
+    }
+    (replaced,) = [
+        r["inputs"]
+        for r in plan["resources"]
+        if r["name"].endswith("<certificates[1] replacement>")
+    ]
+    assert replaced["keyId"] == {
+        "unknown": "replacementCertificate",
+        "what": "keyId of the certificate replacing certificates[1]",
+    }
+    assert replaced["value"]["unknown"] == "replacementCertificate"
+    assert replaced["endDate"]["unknown"] == "replacementCertificate"
+    text = json.dumps(document)
+    assert "replacement 1" not in text  # the stand-in's subject
+    assert "9999-12-31" not in text  # the stand-in's expiry
+
+
+# Each kind of error ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stack_file", "message"),
+    [
+        ("config: [\n", "Pulumi.broken.yaml is not valid YAML: "),
+        (
+            "config:\n  azuread:tenantId: x\n  azuread:tenantId: y\n",
+            'Pulumi.broken.yaml cannot be loaded: line 3: mapping key "azuread:tenantId" already '
+            "defined. Fix the file.",
+        ),
+        (
+            "config:\n  displayName: Mimecast\n",
+            "Pulumi.broken.yaml: could not parse displayName as a configuration key "
+            "(configuration keys should be of the form `<namespace>:<name>`). Write it as "
+            "mimecast-association:displayName.",
+        ),
+    ],
+)
+def test_a_stack_file_pulumi_cannot_load(
+    project: Path, capsys: pytest.CaptureFixture[str], stack_file: str, message: str
+) -> None:
+    (project / "Pulumi.broken.yaml").write_text(stack_file)
+    write_stack(project, "contoso")
+    status, document = preflight_json(capsys, project)
+
+    assert status == 1
+    broken, contoso = document["stacks"]
+    assert broken["status"] == "errors"
+    assert broken["errors"][0].startswith(message)
+    assert broken["plan"] is None
+    assert contoso["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"displayname": "Mimecast"},
+            "Stack 'contoso' uses configuration value 'displayname' which is not defined by the "
+            "project configuration, so nothing reads it. Did you mean 'displayName'?",
+        ),
+        (
+            {"certificates": "certs/current.pem"},
+            "Stack 'contoso' with configuration key 'certificates' must be of type "
+            "'array<string>'; Pulumi.contoso.yaml has 'certs/current.pem'.",
+        ),
+        (
+            {"protect": "yes"},
+            "Stack 'contoso' with configuration key 'protect' must be of type 'boolean'",
+        ),
+        (
+            {"expiryWarningDays": "thirty"},
+            "Stack 'contoso' with configuration key 'expiryWarningDays' must be of type 'integer'",
+        ),
+        (
+            {"certificates": {"secure": "v1:AAAA"}},
+            "Pulumi.contoso.yaml stores mimecast-association:certificates encrypted (secure:)",
+        ),
+        ({"owners": ["alice@contoso.com"]}, "owners[0] is 'alice@contoso.com', not an object ID"),
+        ({"certificates": ["certs/missing.pem"]}, "file certs/missing.pem does not exist"),
+        ({"certificates": ["certs/key.pem"]}, "file certs/key.pem holds a PRIVATE KEY"),
+        ({"certificates": ["certs/expired.pem"]}, "expired on"),
+        ({"certificates": ["certs/future.pem"]}, "is not valid until"),
+        ({"expiryWarningDays": -1}, "expiryWarningDays is -1; it must be 0 or more."),
+    ],
+)
+def test_each_kind_of_error(
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    settings: dict[str, object],
+    message: str,
+) -> None:
+    (project / "certs" / "key.pem").write_bytes(private_key_pem())
+    (project / "certs" / "future.pem").write_bytes(
+        pem(make_certificate(not_before=NOW + timedelta(days=3), serial=3))
+    )
+    write_stack(project, "contoso", **settings)
+    status, document = preflight_json(capsys, project)
+    _, out, _ = preflight(capsys, "--project-dir", str(project))
+
+    assert status == 1
+    (report,) = document["stacks"]
+    assert report["status"] == "errors"
+    assert [error for error in report["errors"] if message in error]
+    assert document["ok"] is False
+    assert re.search(rf"  error    .*{re.escape(message)}", out)
+
+
+def test_a_tenant_id_that_is_not_a_guid(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "Pulumi.contoso.yaml").write_text(
+        "config:\n  azuread:tenantId: contoso.onmicrosoft.com\n"
+        "  mimecast-association:owners: [aaaaaaaa-0000-0000-0000-000000000001]\n"
+        "  mimecast-association:certificates: [certs/current.pem]\n"
+    )
+    status, document = preflight_json(capsys, project)
+
+    assert status == 1
+    (report,) = document["stacks"]
+    assert report["errors"][0].startswith(
+        "azuread:tenantId is 'contoso.onmicrosoft.com', not a tenant ID."
+    )
+    assert report["plan"] is None
+
+
+def test_a_key_declared_without_default_is_required_as_pulumi_requires(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    declaration = "  region:\n    type: string\n    description: where\n"
+    (project / "Pulumi.yaml").write_text((project / "Pulumi.yaml").read_text() + declaration)
+    write_stack(project, "contoso")
+    status, document = preflight_json(capsys, project)
+
+    assert status == 1
+    assert document["stacks"][0]["errors"] == [
+        "Stack 'contoso' is missing configuration value 'region': Pulumi.yaml declares it without "
+        "a default, so `pulumi up` stops until Pulumi.contoso.yaml sets it or Pulumi.yaml gives a "
+        "default."
+    ]
+
+
+def test_warnings_alone_exit_zero(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_stack(project, "contoso", expiryWarningDays=400)
+    status, out, _ = preflight(capsys, "--project-dir", str(project))
+
+    assert status == 0
+    assert "== contoso: WARNINGS" in out
+    assert "  warning  mimecast-association:certificates[0] file certs/current.pem" in out
+    assert "(365 days left)" in out
+
+
+def test_text_lists_stacks_with_errors_first(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_stack(project, "a-fine")
+    write_stack(project, "b-expiring", expiryWarningDays=400)
+    write_stack(project, "c-broken", certificates=["certs/expired.pem"])
+    status, out, _ = preflight(capsys, "--project-dir", str(project))
+
+    assert status == 1
+    headings = [line for line in out.splitlines() if line.startswith("== ")]
+    assert [heading.split(":")[0] for heading in headings] == [
+        "== c-broken",
+        "== b-expiring",
+        "== a-fine",
+    ]
+    assert out.splitlines()[-1] == (
+        "3 stacks checked: 1 with errors, 1 with warnings, 1 ok. Errors in: c-broken."
+    )
+
+
+# Isolation, --now, selection, usage errors -------------------------------------------------------
+
+
+def test_stacks_are_isolated(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "certs" / "other.pem").write_bytes(pem(make_certificate("Other", serial=9)))
+    write_stack(project, "contoso", displayName="Contoso app")
+    (project / "Pulumi.fabrikam.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "config": {
+                    "azuread:tenantId": OTHER_TENANT,
+                    "mimecast-association:certificates": ["certs/other.pem"],
+                    "mimecast-association:displayName": "Fabrikam app",
+                    "mimecast-association:protect": False,
+                    "mimecast-association:owners": [OWNER],
+                }
+            }
+        )
+    )
+    _, document = preflight_json(capsys, project)
+    contoso, fabrikam = document["stacks"]
+    mine = {
+        "contoso": thumbprint(project / "certs" / "current.pem"),
+        "fabrikam": thumbprint(project / "certs" / "other.pem"),
+    }
+
+    for report, other in ((contoso, fabrikam), (fabrikam, contoso)):
+        assert [c["thumbprint"] for c in report["certificates"]] == [mine[report["stack"]]]
+        text = json.dumps(report)
+        assert mine[other["stack"]] not in text
+        assert other["tenantId"] not in text
+        assert f"stack {report['stack']}:" in resource(report, APPLICATION)["inputs"]["notes"]
+    assert resource(contoso, APPLICATION)["inputs"]["displayName"] == "Contoso app"
+    assert resource(contoso, APPLICATION)["protect"] is True
+    assert resource(fabrikam, APPLICATION)["inputs"]["displayName"] == "Fabrikam app"
+    assert resource(fabrikam, APPLICATION)["protect"] is False
+    assert fabrikam["plan"]["outputs"]["tenantId"] == OTHER_TENANT
+
+
+def test_worker_processes_report_exactly_what_one_process_does(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for stack in ("contoso", "fabrikam", "litware"):
+        write_stack(project, stack, displayName=f"{stack} app")
+    write_stack(project, "broken", certificates=["certs/expired.pem"])
+    alone = preflight(capsys, "--project-dir", str(project))
+    forked = preflight(capsys, "--project-dir", str(project), "--jobs", "2")
+    assert forked == alone
+    assert alone[0] == 1
+    assert "(created at deploy)" in alone[1]
+
+
+def test_now_judges_certificates_at_another_instant(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_stack(project, "contoso")
+    arguments = ["--project-dir", str(project), "--json", "--now"]
+
+    assert main([*arguments, "2027-03-06"]) == 0
+    later = json.loads(capsys.readouterr().out)
+    assert later["evaluatedAt"] == "2027-03-06T00:00:00Z"
+    assert later["stacks"][0]["certificates"][0]["daysLeft"] == 265
+    assert main([*arguments, "2027-12-01T09:00:00+01:00"]) == 1
+    expired = json.loads(capsys.readouterr().out)
+    assert expired["evaluatedAt"] == "2027-12-01T08:00:00Z"
+    assert "expired on 2027-11-26T12:00:00Z" in expired["stacks"][0]["errors"][0]
+
+
+def test_only_the_named_stacks_are_checked(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for stack in ("a", "b", "c"):
+        write_stack(project, stack)
+    _, document = preflight_json(capsys, project, "c", "a")
+
+    assert [report["stack"] for report in document["stacks"]] == ["c", "a"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["nosuch"], "error: unknown stack nosuch: no Pulumi.<stack>.yaml for it in"),
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["--now", "next tuesday"], "error: --now 'next tuesday' is not an ISO 8601 date"),
+    ],
+)
+def test_usage_errors_exit_two(
+    project: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], message: str
+) -> None:
+    write_stack(project, "contoso")
+    status = main(["--project-dir", str(project), *arguments])
+    out, err = capsys.readouterr()
+
+    assert (status, out) == (2, "")
+    assert message in err
+
+
+def test_unknown_stack_lists_the_stacks_there(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_stack(project, "contoso")
+    write_stack(project, "fabrikam")
+
+    assert main(["--project-dir", str(project), "contso"]) == 2
+    assert "(stacks: contoso, fabrikam)" in capsys.readouterr().err
+
+
+def test_without_pulumi_yaml_it_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--project-dir", str(tmp_path)]) == 2
+    assert f"error: no Pulumi.yaml in {tmp_path.resolve()}" in capsys.readouterr().err
+
+
+def test_never_opens_a_network_connection(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[object] = []
+
+    def record(*args: object, **kwargs: object) -> None:
+        attempts.append(args)
+        raise OSError("network is off")
+
+    monkeypatch.setattr(socket.socket, "connect", record)
+    monkeypatch.setattr(socket, "create_connection", record)
+    monkeypatch.setattr(socket, "getaddrinfo", record)
+    write_stack(project, "contoso")
+    write_stack(project, "expired", certificates=["certs/expired.pem"])
+
+    status, _, _ = preflight(capsys, "--project-dir", str(project))
+    assert status == 1
+    assert attempts == []
+
+
+# Reading config as Pulumi does, and rendering, without the program -------------------------------
+
+
+def test_stack_file_values_reach_the_program_as_pulumi_passes_them() -> None:
+    parsed = parse_stack_file(
+        "config:\n"
+        "  mimecast-association:protect: yes\n"
+        "  mimecast-association:expiryWarningDays: 30\n"
+        "  mimecast-association:owners: [a, b]\n"
+        "  azuread:config:tenantId: t\n"
+        "  azuread:clientSecret:\n    secure: v1:abc\n",
+        "Pulumi.s.yaml",
+    )
+
+    assert parsed.config == {
+        "mimecast-association:protect": ConfigValue("yes"),
+        "mimecast-association:expiryWarningDays": ConfigValue("30"),
+        "mimecast-association:owners": ConfigValue('["a","b"]', structured=True),
+        "azuread:tenantId": ConfigValue("t"),
+        "azuread:clientSecret": ConfigValue("v1:abc", secure=True),
+    }
+    assert parsed.warnings == ()
+    with pytest.raises(StackFileError, match="not valid YAML"):
+        parse_stack_file("config: {", "Pulumi.s.yaml")
+
+
+def test_config_from_esc_environments_is_called_unchecked() -> None:
+    parsed = parse_stack_file("environment:\n  imports: [tenants/contoso]\n", "Pulumi.s.yaml")
+
+    assert parsed.warnings == (
+        "Pulumi.s.yaml imports Pulumi ESC environments, which preflight cannot read offline: "
+        "config they set is not checked here.",
+    )
+
+
+def test_project_defaults_apply_and_other_secrets_are_left_alone() -> None:
+    project = Project(
+        Path(),
+        (
+            ProjectKey(
+                "mimecast-association:protect", "protect", "boolean", None, ConfigValue("true")
+            ),
+            ProjectKey(
+                "mimecast-association:certificates",
+                "certificates",
+                "array",
+                {"type": "string"},
+                ConfigValue('["certs/mimecast.pem"]', structured=True),
+            ),
+        ),
+        {},
+    )
+    values = {
+        "azuread:tenantId": ConfigValue(TENANT),
+        "azuread:clientSecret": ConfigValue("v1:abc", secure=True),
+        "mimecast-association:protect": ConfigValue("false"),
+    }
+
+    config = stack_config(project, "s", "Pulumi.s.yaml", values)
+    assert config.problems == ()
+    assert config.faithful
+    assert config.values == {
+        "azuread:tenantId": TENANT,
+        "mimecast-association:protect": "false",
+        "mimecast-association:certificates": '["certs/mimecast.pem"]',
+    }
+
+
+@pytest.mark.parametrize(
+    ("type_name", "value", "expected"),
+    [
+        ("string", "x", True),
+        ("string", ["x"], False),
+        ("integer", "30", True),
+        ("integer", 30.0, True),
+        ("integer", "thirty", False),
+        ("integer", True, False),
+        ("boolean", "true", True),
+        ("boolean", "True", False),
+        ("boolean", False, True),
+        ("array", ["a", "b"], True),
+        ("array", ["a", 1], False),
+        ("array", "a", False),
+    ],
+)
+def test_types_are_checked_as_pulumi_checks_them(
+    type_name: str, value: object, expected: bool
+) -> None:
+    assert matches_type(type_name, {"type": "string"}, value) is expected
+
+
+def test_text_report_is_aligned_and_marks_what_is_unknown() -> None:
+    unknown = Marker("(created at deploy)", {"unknown": "createdAtDeploy"})
+    plan = Plan(
+        "configuration",
+        "What pulumi up would declare and export.",
+        (
+            PlannedResource("urn:c", COMPONENT, "mimecast", "urn:stack", False, False, {}),
+            PlannedResource(
+                "urn:a",
+                APPLICATION,
+                "mimecast",
+                "urn:c",
+                True,
+                False,
+                {"displayName": "M", "owners": [unknown]},
+            ),
+        ),
+        {"clientId": unknown, "tenantId": TENANT},
+    )
+    cert = CertificateReport(
+        "certificates[0] file c.pem",
+        "AB" * 20,
+        "k",
+        "CN=x",
+        "2026-01-01T00:00:00Z",
+        "2027-01-01T00:00:00Z",
+        36,
+    )
+    text = render_text(
+        [StackReport("s", "Pulumi.s.yaml", TENANT, certificates=(cert,), plan=plan)], NOW
+    )
+
+    assert text.splitlines()[2:] == [
+        f"== s: OK (Pulumi.s.yaml, tenant {TENANT})",
+        f"  certificate {'AB' * 20}  36 days left",
+        "      keyId    k",
+        "      subject  CN=x",
+        "      valid    2026-01-01T00:00:00Z to 2027-01-01T00:00:00Z",
+        "      source   certificates[0] file c.pem",
+        "  plan     What pulumi up would declare and export.",
+        f"    {COMPONENT}  mimecast",
+        f"      {APPLICATION}  mimecast  [protect]",
+        "          displayName  M",
+        "          owners       [(created at deploy)]",
+        "  outputs",
+        "    clientId  (created at deploy)",
+        f"    tenantId  {TENANT}",
+        "",
+        "1 stack checked: 0 with errors, 0 with warnings, 1 ok.",
+    ]
