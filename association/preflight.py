@@ -903,13 +903,19 @@ def parse_now(text: str) -> datetime:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def select_stacks(project: Project, names: Sequence[str]) -> list[str]:
-    """The stacks asked for (all when none are named); an unknown name is a usage error."""
+def select_stacks(
+    project: Project, names: Sequence[str], excluded: Sequence[str] = ()
+) -> list[str]:
+    """The stacks asked for (all but `excluded` when none are named).
+
+    An unknown name is a usage error; an unknown exclusion is not, so pipelines can always
+    exclude the shipped example stack, whether or not a repository still has it.
+    """
     known = ", ".join(project.stacks) or "none"
     if not names:
         if not project.stacks:
             raise UsageError(f"no stack files (Pulumi.<stack>.yaml) in {project.directory}")
-        return list(project.stacks)
+        return [stack for stack in project.stacks if stack not in excluded]
     unknown = [name for name in names if name not in project.stacks]
     if unknown:
         raise UsageError(
@@ -934,6 +940,13 @@ def _parser() -> argparse.ArgumentParser:
         "--now",
         metavar="TIMESTAMP",
         help="judge certificates at this instant instead of now, e.g. the day you deploy",
+    )
+    parser.add_argument(
+        "--exclude",
+        metavar="STACK",
+        action="append",
+        default=[],
+        help="leave this stack out when checking every stack (repeatable), e.g. example",
     )
     parser.add_argument(
         "--jobs",
@@ -962,7 +975,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         now = parse_now(args.now) if args.now is not None else current_time()
         project = load_project(args.project_dir)
-        stacks = select_stacks(project, args.stacks)
+        stacks = select_stacks(project, args.stacks, args.exclude)
     except UsageError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_USAGE

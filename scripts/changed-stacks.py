@@ -96,12 +96,16 @@ def touched_stacks(changed: Iterable[str], stacks: Sequence[str]) -> tuple[list[
     return sorted(touched), reasons
 
 
+EXAMPLE_STACKS = frozenset({"example"})
+"""The shipped demo stack (a placeholder tenant): preflight shows it, pipelines never run it."""
+
+
 def discover_stacks(root: Path) -> list[str]:
-    """Return the stacks whose ``Pulumi.<stack>.yaml`` is in ``root``, sorted."""
+    """Return the stacks whose ``Pulumi.<stack>.yaml`` is in ``root``, sorted, examples left out."""
     names = []
     for file in root.glob("Pulumi.*.yaml"):
         match = STACK_FILE.match(file.name)
-        if match and file.is_file():
+        if match and file.is_file() and match.group("stack") not in EXAMPLE_STACKS:
             names.append(match.group("stack"))
     return sorted(names)
 

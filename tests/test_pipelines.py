@@ -465,12 +465,25 @@ def test_deleted_stack_file_is_reported_not_deployed() -> None:
 
 
 def test_discover_stacks_reads_only_root_stack_files(tmp_path: Path) -> None:
-    for name in ("Pulumi.yaml", "Pulumi.b.yaml", "Pulumi.a.yaml", "Pulumi.c.yml", "README.md"):
+    names = ("Pulumi.yaml", "Pulumi.b.yaml", "Pulumi.a.yaml", "Pulumi.c.yml", "README.md")
+    for name in (*names, "Pulumi.example.yaml"):
         (tmp_path / name).write_text("x\n", encoding="utf-8")
     (tmp_path / "Pulumi.dir.yaml").mkdir()
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "Pulumi.nested.yaml").write_text("x\n", encoding="utf-8")
-    assert changed_stacks.discover_stacks(tmp_path) == ["a", "b"]
+    assert changed_stacks.discover_stacks(tmp_path) == ["a", "b"]  # never the example stack
+
+
+def test_pipelines_preflight_every_stack_but_the_example() -> None:
+    files = [*(ROOT / ".github/workflows").glob("*.yml"), *(ROOT / "pipelines").glob("*.yml")]
+    commands = [
+        line.strip()
+        for file in files
+        for line in file.read_text().splitlines()
+        if "-m association preflight" in line
+    ]
+    assert len(commands) == 4
+    assert all("--exclude example" in command for command in commands)
 
 
 def test_ado_matrix_leg_names_are_valid_and_unique() -> None:

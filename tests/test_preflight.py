@@ -457,6 +457,19 @@ def test_worker_processes_report_exactly_what_one_process_does(
     assert "(created at deploy)" in alone[1]
 
 
+def test_excluded_stacks_are_left_out_of_every_stack(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_stack(project, "contoso")
+    write_stack(project, "example", certificates=["certs/expired.pem"])
+    status, out, _ = preflight(
+        capsys, "--project-dir", str(project), "--exclude", "example", "--exclude", "gone"
+    )
+    assert status == 0
+    assert "== contoso: OK" in out
+    assert "example" not in out
+
+
 def test_now_judges_certificates_at_another_instant(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
