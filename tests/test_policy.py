@@ -12,24 +12,19 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from certfactory import NOW, der, make_certificate, pem
+from tenant import DEPLOYER, EXCHANGE_SP, TENANT, TENANT_DIRECTORY, copy_program
 
 from association import identifiers
-from association.offline import KNOWN_AFTER_DEPLOY, Directory, ProgramRun, run_program
+from association.offline import KNOWN_AFTER_DEPLOY, ProgramRun, run_program
 from policy import rules
 
-PROJECT = Path(__file__).resolve().parent.parent
-TENANT = "11111111-2222-3333-4444-555555555555"
-DEPLOYER = "aaaaaaaa-0000-0000-0000-000000000001"
-EXCHANGE_SP = "bbbbbbbb-0000-0000-0000-000000000002"
 OTHER_PRINCIPAL = "cccccccc-0000-0000-0000-000000000003"
 GRAPH_APP = "00000003-0000-0000-c000-000000000000"
 GRAPH_USER_READ_ALL = "df021288-bdef-4463-88db-98f22de89214"
@@ -57,9 +52,7 @@ def _engine_view(value: Any) -> Any:
 
 
 def _run(tmp_path_factory: pytest.TempPathFactory, preview: bool) -> ProgramRun:
-    project = tmp_path_factory.mktemp("program")
-    shutil.copy(PROJECT / "__main__.py", project)
-    shutil.copy(PROJECT / "Pulumi.yaml", project)
+    project = copy_program(tmp_path_factory.mktemp("program"))
     (project / "mimecast.pem").write_bytes(pem(make_certificate(not_after=CERT_NOT_AFTER)))
     run = run_program(
         project / "__main__.py",
@@ -68,7 +61,7 @@ def _run(tmp_path_factory: pytest.TempPathFactory, preview: bool) -> ProgramRun:
             "mimecast-association:certificates": json.dumps(["mimecast.pem"]),
             "azuread:tenantId": TENANT,
         },
-        Directory(TENANT, DEPLOYER, EXCHANGE_SP, "contoso.onmicrosoft.com"),
+        TENANT_DIRECTORY,
         preview=preview,
         now=NOW,
     )

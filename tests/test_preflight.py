@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import socket
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +12,19 @@ from typing import Any
 import pytest
 import yaml
 from certfactory import NOW, make_certificate, pem, private_key_pem
+from tenant import (
+    APPLICATION,
+    ASSIGNMENT,
+    CERTIFICATE,
+    COMPONENT,
+    EXCHANGE_APP,
+    FULL_ACCESS,
+    OTHER_TENANT,
+    PROJECT,
+    SERVICE_PRINCIPAL,
+    TENANT,
+    copy_program,
+)
 
 from association.certificates import parse_certificate, rfc3339
 from association.preflight import (
@@ -32,27 +44,16 @@ from association.preflight import (
     stack_config,
 )
 
-PROJECT = Path(__file__).resolve().parent.parent
-TENANT = "11111111-2222-3333-4444-555555555555"
-OTHER_TENANT = "99999999-8888-7777-6666-555555555555"
 OWNER = "aaaaaaaa-0000-0000-0000-000000000001"
-FULL_ACCESS = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
-EXCHANGE_APP = "00000002-0000-0ff1-ce00-000000000000"
 GUIDE_THUMBPRINT = "D4DF4464B05EA92F4990DC0BAF82505FD561ADD2"
 
-APPLICATION = "azuread:index/application:Application"
-CERTIFICATE = "azuread:index/applicationCertificate:ApplicationCertificate"
-SERVICE_PRINCIPAL = "azuread:index/servicePrincipal:ServicePrincipal"
-ASSIGNMENT = "azuread:index/appRoleAssignment:AppRoleAssignment"
-COMPONENT = "mimecast:index:Association"
 CREATED = {"unknown": "createdAtDeploy"}
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the program and its Pulumi.yaml, with a valid and an expired certificate."""
-    shutil.copy(PROJECT / "__main__.py", tmp_path)
-    shutil.copy(PROJECT / "Pulumi.yaml", tmp_path)
+    copy_program(tmp_path)
     (tmp_path / "certs").mkdir()
     (tmp_path / "certs" / "current.pem").write_bytes(pem(make_certificate("Current", serial=1)))
     (tmp_path / "certs" / "expired.pem").write_bytes(

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from certfactory import NOW, make_certificate, pem
+from tenant import (
+    APPLICATION,
+    ASSIGNMENT,
+    CERTIFICATE,
+    COMPONENT,
+    DEPLOYER,
+    EXCHANGE_APP,
+    EXCHANGE_SP,
+    FULL_ACCESS,
+    OTHER_TENANT,
+    PROJECT,
+    SERVICE_PRINCIPAL,
+    TENANT,
+    TENANT_DIRECTORY,
+    copy_program,
+)
 
 from association.certificates import parse_certificate
 from association.offline import (
@@ -20,26 +35,11 @@ from association.offline import (
     run_program,
 )
 
-PROJECT = Path(__file__).resolve().parent.parent
-TENANT = "11111111-2222-3333-4444-555555555555"
-DEPLOYER = "aaaaaaaa-0000-0000-0000-000000000001"
-EXCHANGE_SP = "bbbbbbbb-0000-0000-0000-000000000002"
-EXCHANGE_APP = "00000002-0000-0ff1-ce00-000000000000"
-FULL_ACCESS = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
-TENANT_DIRECTORY = Directory(TENANT, DEPLOYER, EXCHANGE_SP, "contoso.onmicrosoft.com")
-
-APPLICATION = "azuread:index/application:Application"
-CERTIFICATE = "azuread:index/applicationCertificate:ApplicationCertificate"
-SERVICE_PRINCIPAL = "azuread:index/servicePrincipal:ServicePrincipal"
-ASSIGNMENT = "azuread:index/appRoleAssignment:AppRoleAssignment"
-COMPONENT = "mimecast:index:Association"
-
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the program with two valid generated certificates beside it."""
-    shutil.copy(PROJECT / "__main__.py", tmp_path)
-    shutil.copy(PROJECT / "Pulumi.yaml", tmp_path)
+    copy_program(tmp_path)
     (tmp_path / "certs").mkdir()
     (tmp_path / "certs" / "current.pem").write_bytes(pem(make_certificate(serial=1)))
     (tmp_path / "certs" / "next.pem").write_bytes(
@@ -251,13 +251,11 @@ def test_shipped_default_configuration_fails_on_the_expired_certificate() -> Non
 
 
 def test_wrong_tenant_is_refused_before_anything_is_declared(project: Path) -> None:
-    other = Directory(
-        "99999999-8888-7777-6666-555555555555", DEPLOYER, EXCHANGE_SP, "fabrikam.onmicrosoft.com"
-    )
+    other = Directory(OTHER_TENANT, DEPLOYER, EXCHANGE_SP, "fabrikam.onmicrosoft.com")
     run = deploy(project, directory=other)
     assert run.resources == []
     assert run.error is not None
-    assert "signed in to tenant 99999999-8888-7777-6666-555555555555" in run.error
+    assert f"signed in to tenant {OTHER_TENANT}" in run.error
     assert f"azuread:tenantId is {TENANT}" in run.error
 
 

@@ -1,0 +1,34 @@
+"""The tests' tenant: its identifiers, how it answers lookups, and a copy of the program.
+
+The Microsoft identifiers are written out here rather than imported from `association`,
+so a wrong constant in the package fails the tests instead of agreeing with them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from association.offline import Directory
+
+PROJECT = Path(__file__).resolve().parent.parent
+TENANT = "11111111-2222-3333-4444-555555555555"
+OTHER_TENANT = "99999999-8888-7777-6666-555555555555"
+DEPLOYER = "aaaaaaaa-0000-0000-0000-000000000001"
+EXCHANGE_SP = "bbbbbbbb-0000-0000-0000-000000000002"
+EXCHANGE_APP = "00000002-0000-0ff1-ce00-000000000000"
+FULL_ACCESS = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
+TENANT_DIRECTORY = Directory(TENANT, DEPLOYER, EXCHANGE_SP, "contoso.onmicrosoft.com")
+
+APPLICATION = "azuread:index/application:Application"
+CERTIFICATE = "azuread:index/applicationCertificate:ApplicationCertificate"
+SERVICE_PRINCIPAL = "azuread:index/servicePrincipal:ServicePrincipal"
+ASSIGNMENT = "azuread:index/appRoleAssignment:AppRoleAssignment"
+COMPONENT = "mimecast:index:Association"
+
+
+def copy_program(directory: Path) -> Path:
+    """`__main__.py` and `Pulumi.yaml` in `directory`, as a user's clone has them."""
+    shutil.copy(PROJECT / "__main__.py", directory)
+    shutil.copy(PROJECT / "Pulumi.yaml", directory)
+    return directory
