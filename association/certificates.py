@@ -96,6 +96,18 @@ class CertificateError(ValueError):
     """A certificate entry that cannot be used; the message says why and how to fix it."""
 
 
+def quoted(value: str, limit: int = 80) -> str:
+    """A config value as messages show it: never key material, never a wall of base64."""
+    if "PRIVATE KEY" in value:
+        return (
+            "a value holding a PRIVATE KEY (delete it: Mimecast's private key must never be in "
+            "this repository or stack configuration)"
+        )
+    if "-----BEGIN" in value:
+        return "a PEM block"
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}..."
+
+
 def rfc3339(moment: datetime) -> str:
     """UTC with a `Z` suffix: the form the provider stores, so previews show no spurious diff."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

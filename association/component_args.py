@@ -16,6 +16,7 @@ from association.certificates import (
     Certificate,
     duplicate_problems,
     expiry_warning,
+    quoted,
     validity_problems,
 )
 from association.identifiers import DEFAULT_DISPLAY_NAME
@@ -56,7 +57,7 @@ class AssociationArgs:
         problems = []
         if not is_guid(self.tenant_id):
             problems.append(
-                f"azuread:tenantId is {self.tenant_id!r}, not a tenant ID. Set it with "
+                f"azuread:tenantId is {quoted(self.tenant_id)}, not a tenant ID. Set it with "
                 "`pulumi config set azuread:tenantId <GUID>` (Entra admin center > Overview > "
                 "Tenant ID)."
                 if self.tenant_id
@@ -69,8 +70,8 @@ class AssociationArgs:
                 f"{DEFAULT_DISPLAY_NAME!r} or give a name."
             )
         problems.extend(
-            f"mimecast-association:owners[{index}] is {owner!r}, not an object ID (GUID). List "
-            "the owners' object IDs (Entra admin center > Users or Enterprise applications)."
+            f"mimecast-association:owners[{index}] is {quoted(owner)}, not an object ID (GUID). "
+            "List the owners' object IDs (Entra admin center > Users or Enterprise applications)."
             for index, owner in enumerate(self.owners or ())
             if not is_guid(owner)
         )

@@ -37,6 +37,7 @@ from association.certificates import (
     CertificateError,
     load_certificate,
     parse_certificate,
+    quoted,
     rfc3339,
     validity_problems,
 )
@@ -415,7 +416,7 @@ def stack_config(
                 problems.append(
                     f"Stack '{stack}' with configuration key '{declaration.name}' must be of type "
                     f"'{full_type_name(declaration.type, declaration.items)}'; {file} has "
-                    f"{setting.text!r}."
+                    f"{quoted(setting.text)}."
                 )
     if missing:
         names = " and ".join(f"'{name}'" for name in missing)

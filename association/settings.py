@@ -16,7 +16,7 @@ from typing import Final
 
 import pulumi
 
-from association.certificates import Certificate, CertificateError, load_certificate
+from association.certificates import Certificate, CertificateError, load_certificate, quoted
 from association.clock import current_time
 from association.component import refusal
 from association.component_args import NO_CERTIFICATES, AssociationArgs
@@ -152,7 +152,8 @@ class _Config:
 
     def _refuse(self, setting: Setting) -> None:
         hint = _TYPE_HINTS[setting.type].replace("KEY", setting.key)
-        self.problems.append(f"{setting.key} is {self.raw.get(setting.key)!r}, not {hint}.")
+        shown = quoted(self.raw.get(setting.key, ""))
+        self.problems.append(f"{setting.key} is {shown}, not {hint}.")
 
     def string(self, name: str) -> str:
         return str(self._value(name)[1])

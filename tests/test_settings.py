@@ -146,6 +146,28 @@ def test_wrong_types_name_the_key_and_how_to_set_it(
     assert "pulumi config set" in problems[0]
 
 
+@pytest.mark.parametrize("key", ["certificates", "owners", "protect"])
+def test_a_private_key_pasted_into_any_setting_is_never_echoed(tmp_path: Path, key: str) -> None:
+    key_pem = private_key_pem().decode()
+    raw = {TENANT_KEY: key_pem, f"{NAMESPACE}:{key}": key_pem}
+    problems = problems_of(raw, tmp_path)
+    assert problems
+    assert all("PRIVATE KEY" not in p or "holding a PRIVATE KEY" in p for p in problems)
+    body = key_pem.splitlines()[1]
+    assert not any(body in problem or "BEGIN" in problem for problem in problems)
+
+
+def test_long_values_are_shortened_in_messages(tmp_path: Path) -> None:
+    raw = {
+        TENANT_KEY: TENANT,
+        f"{NAMESPACE}:certificates": json.dumps([write_certificate(tmp_path)]),
+        f"{NAMESPACE}:protect": "x" * 500,
+    }
+    (problem,) = problems_of(raw, tmp_path)
+    assert "x" * 80 + "'..." in problem
+    assert "x" * 81 not in problem
+
+
 def test_an_empty_certificate_list_is_refused(tmp_path: Path) -> None:
     raw = {TENANT_KEY: TENANT, f"{NAMESPACE}:certificates": "[]"}
     (problem,) = problems_of(raw, tmp_path)
