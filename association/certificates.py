@@ -36,6 +36,11 @@ _KEY_TYPES: tuple[tuple[type, str], ...] = (
     (dsa.DSAPublicKey, "DSA"),
 )
 
+_INLINE_BASE64 = re.compile(
+    r"\s*(?:[A-Za-z0-9+/]{4}\s*){32,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\s*"
+)
+"""At least 96 bytes of base64 (a certificate is far longer; a file path is not base64-shaped)."""
+
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
 
 
@@ -173,14 +178,18 @@ def _is_der_private_key(data: bytes) -> bool:
 
 
 def load_certificate(entry: str, key: str, project_dir: Path) -> Certificate:
-    """Load one entry of a certificates list: inline PEM, or a path relative to the project.
+    """Load one entry of a certificates list: inline PEM or base64, or a path in the project.
 
-    `key` names the entry in messages, e.g. `mimecast-association:certificates[0]`.
+    `key` names the entry in messages, e.g. `mimecast-association:certificates[0]`. Inline
+    base64 is what the guide's manifest `value` holds (DER without PEM lines); it is read,
+    never taken for a path, so a pasted private key is refused rather than echoed.
     """
     if "-----BEGIN" in entry:
         return parse_certificate(_dedent_pem(entry).encode("ascii", "replace"), f"{key} (inline)")
+    if _INLINE_BASE64.fullmatch(entry):
+        return parse_certificate(base64.b64decode("".join(entry.split())), f"{key} (inline)")
     path = project_dir / entry
-    source = f"{key} file {entry}"
+    source = f"{key} file {_path_text(entry)}"
     if path.suffix.lower() in {".pfx", ".p12"}:
         raise CertificateError(
             f"{source} is a PKCS#12 bundle, which carries a private key. Give only the public "
@@ -190,14 +199,19 @@ def load_certificate(entry: str, key: str, project_dir: Path) -> Certificate:
         data = path.read_bytes()
     except FileNotFoundError:
         raise CertificateError(
-            f"{source} does not exist (looked in {path.resolve()}). Fix the path, which is "
-            f"relative to the project directory. {FIX_GET_CURRENT}"
+            f"{source} does not exist (looked in {_path_text(str(path.resolve()))}). Fix the "
+            f"path, which is relative to the project directory. {FIX_GET_CURRENT}"
         ) from None
     except OSError as error:
         raise CertificateError(
             f"{source} cannot be read ({error.strerror or error}). Make it a readable file."
         ) from None
     return parse_certificate(data, source)
+
+
+def _path_text(path: str) -> str:
+    """A path as written, unless it is too long to be one (then shortened, never key text)."""
+    return path if len(path) <= 160 and "PRIVATE KEY" not in path else quoted(path)
 
 
 def _dedent_pem(text: str) -> str:

@@ -6,6 +6,7 @@ registered, not even the component, unless every check passes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,7 +56,16 @@ class Tenant:
 
 def inspect_tenant(tenant_id: str, opts: pulumi.InvokeOptions) -> Tenant:
     """Refuse the wrong tenant, and check Exchange Online is there with the role we grant."""
-    client = azuread.get_client_config(opts=opts)
+    try:
+        client = azuread.get_client_config(opts=opts)
+    except Exception as error:  # a failed invoke is a plain Exception with the provider's text
+        raise refusal(
+            [
+                f"The deploying identity could not be read ({error}). Sign in to tenant "
+                f"{tenant_id} (`az login --tenant {tenant_id}`, or the ARM_* variables of a "
+                "pipeline identity) and run again."
+            ]
+        ) from None
     if client.tenant_id.lower() != tenant_id.lower():
         raise refusal(
             [
@@ -69,9 +79,12 @@ def inspect_tenant(tenant_id: str, opts: pulumi.InvokeOptions) -> Tenant:
     exchange_id = ""
     try:
         exchange = azuread.get_service_principal(client_id=EXCHANGE_ONLINE_APP_ID, opts=opts)
-    except Exception as error:  # a failed invoke is a plain Exception carrying the provider's text
+    except Exception as error:
         problems.append(
-            f"Tenant {tenant_id} has no service principal for {EXCHANGE_ONLINE_DISPLAY_NAME} "
+            f"The deploying identity may not read service principals in tenant {tenant_id} "
+            f"({error}). Grant it Application.Read.All (or Directory.Read.All)."
+            if _denied(error)
+            else f"Tenant {tenant_id} has no service principal for {EXCHANGE_ONLINE_DISPLAY_NAME} "
             f"(appId {EXCHANGE_ONLINE_APP_ID}): {error}. Mimecast's server connection needs "
             "Exchange Online in this tenant; check the tenant has an Exchange Online licence."
         )
@@ -85,16 +98,32 @@ def inspect_tenant(tenant_id: str, opts: pulumi.InvokeOptions) -> Tenant:
                 "Nothing is granted until this is understood: report it with the tenant's "
                 "`az ad sp show --id 00000002-0000-0ff1-ce00-000000000000` output."
             )
-    domains = azuread.get_domains(only_initial=True, opts=opts).domains
-    initial = [domain.domain_name for domain in domains if domain.initial]
-    if not initial:
+    initial = []
+    try:
+        domains = azuread.get_domains(only_initial=True, opts=opts).domains
+        initial = [domain.domain_name for domain in domains if domain.initial]
+    except Exception as error:
         problems.append(
-            f"Tenant {tenant_id} reports no initial *.onmicrosoft.com domain; the deploying "
-            "identity needs Domain.Read.All or Directory.Read.All to read it."
+            f"The domains of tenant {tenant_id} could not be read ({error}). Grant the "
+            "deploying identity Domain.Read.All (or Directory.Read.All)."
         )
+    else:
+        if not initial:
+            problems.append(
+                f"Tenant {tenant_id} reports no initial *.onmicrosoft.com domain, which "
+                "Mimecast's form asks for; check the tenant's domains in the Entra admin center."
+            )
     if problems:
         raise refusal(problems)
     return Tenant(client.object_id, exchange_id, initial[0])
+
+
+def _denied(error: Exception) -> bool:
+    """Graph's answer when the identity lacks a permission, as the provider passes it on."""
+    return (
+        re.search(r"Authorization_RequestDenied|Insufficient privileges|\b403\b", str(error))
+        is not None
+    )
 
 
 def owner_warnings(owners: Sequence[str] | None, deployer_object_id: str) -> list[str]:
@@ -149,14 +178,19 @@ class MimecastAssociation(pulumi.ComponentResource):
         problems = args.problems(now)
         if problems:
             raise refusal(problems)
-        provider = opts.provider if opts is not None else None
-        tenant = inspect_tenant(args.tenant_id, pulumi.InvokeOptions(provider=provider))
+        # Lookups go through the provider the component's resources will use.
+        lookups = pulumi.InvokeOptions(
+            parent=opts.parent if opts is not None else None,
+            provider=opts.provider if opts is not None else None,
+        )
+        tenant = inspect_tenant(args.tenant_id, lookups)
 
         super().__init__(COMPONENT_TYPE, name, None, opts)
         for warning in args.warnings(now) + owner_warnings(args.owners, tenant.deployer_object_id):
             pulumi.log.warn(warning, resource=self)
 
-        owners = list(args.owners or [tenant.deployer_object_id])
+        # Graph returns object IDs in lower case; anything else would show as a diff forever.
+        owners = [owner.lower() for owner in args.owners or [tenant.deployer_object_id]]
         notes = (
             f"Managed by Pulumi project {pulumi.get_project()}, stack {pulumi.get_stack()}: "
             "Mimecast server connection (Office 365 association). Change it there, not here."

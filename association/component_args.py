@@ -30,7 +30,7 @@ NO_CERTIFICATES: Final = (
 def is_guid(value: str) -> bool:
     """Entra ID object and tenant IDs are GUIDs in 8-4-4-4-12 form."""
     try:
-        return str(uuid.UUID(value)) == value.lower()
+        return str(uuid.UUID(value)) == value.lower()  # 8-4-4-4-12, either case
     except ValueError:
         return False
 
@@ -74,6 +74,12 @@ class AssociationArgs:
             "List the owners' object IDs (Entra admin center > Users or Enterprise applications)."
             for index, owner in enumerate(self.owners or ())
             if not is_guid(owner)
+        )
+        lowered = [owner.lower() for owner in self.owners or ()]
+        problems.extend(
+            f"mimecast-association:owners[{index}] lists {owner} again. List each owner once."
+            for index, owner in enumerate(self.owners or ())
+            if is_guid(owner) and lowered.index(owner.lower()) < index
         )
         if self.expiry_warning_days < 0:
             problems.append(

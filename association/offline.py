@@ -56,9 +56,16 @@ class Directory:
     """None: the tenant has no Exchange Online service principal."""
     initial_domain: str
     full_access_role_id: str = FULL_ACCESS_AS_APP_ROLE_ID
+    denied: frozenset[str] = frozenset()
+    """Lookups (e.g. `getDomains`) the deploying identity lacks the Graph permission for."""
 
     def answer(self, token: str, args: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]:
         """The invoke result (camelCase, as the provider returns it) and its failures."""
+        if token.rsplit(":", 1)[-1] in self.denied:
+            reason = (
+                "Authorization_RequestDenied: Insufficient privileges to complete the operation."
+            )
+            return {}, [("", reason)]
         if token == "azuread:index/getClientConfig:getClientConfig":
             return {
                 "clientId": "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -82,6 +83,27 @@ def test_inline_pem_loads_even_when_indented_by_yaml() -> None:
     cert = load_certificate(indented, KEY, Path("/nonexistent"))
     assert cert.source == f"{KEY} (inline)"
     assert cert.der == der(make_certificate())
+
+
+def test_inline_base64_der_loads_like_the_guides_manifest_value() -> None:
+    guide = guide_certificate()
+    manifest_value = base64.b64encode(guide.der).decode()
+    cert = load_certificate(manifest_value, KEY, Path("/nonexistent"))
+    assert (cert.thumbprint, cert.source) == (guide.thumbprint, f"{KEY} (inline)")
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        base64.b64encode(private_key_der()).decode(),
+        "\n".join(private_key_pem().decode().splitlines()[1:-1]),
+    ],
+    ids=["base64-der-key", "pem-body-without-lines"],
+)
+def test_a_pasted_private_key_without_pem_lines_is_refused_not_echoed(entry: str) -> None:
+    with pytest.raises(CertificateError, match="holds a PRIVATE KEY") as caught:
+        load_certificate(entry, KEY, Path("/nonexistent"))
+    assert entry.split(maxsplit=1)[0][:40] not in str(caught.value)
 
 
 def test_other_certificates_get_a_key_id_derived_from_the_thumbprint() -> None:

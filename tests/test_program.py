@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -278,6 +279,35 @@ def test_unexpected_full_access_role_id_is_refused(project: Path) -> None:
     assert run.resources == []
     assert run.error is not None
     assert "as app role '00000000-1111-2222-3333-444444444444', not the documented" in run.error
+
+
+@pytest.mark.parametrize(
+    ("denied", "message"),
+    [
+        ("getClientConfig", "The deploying identity could not be read"),
+        ("getServicePrincipal", "may not read service principals in tenant"),
+        ("getDomains", "Grant the deploying identity Domain.Read.All"),
+    ],
+)
+def test_a_lookup_the_identity_may_not_make_is_refused_with_the_permission_to_grant(
+    project: Path, denied: str, message: str
+) -> None:
+    directory = replace(TENANT_DIRECTORY, denied=frozenset({denied}))
+    run = deploy(project, directory=directory)
+    assert run.resources == []
+    assert run.error is not None
+    assert message in run.error
+    assert "Authorization_RequestDenied" in run.error
+
+
+def test_owners_are_sent_in_lower_case_and_listed_once(project: Path) -> None:
+    upper = "CCCCCCCC-0000-0000-0000-000000000003"
+    run = deploy(project, owners=[upper, DEPLOYER])
+    assert one(run.resources, APPLICATION).inputs["owners"] == [upper.lower(), DEPLOYER]
+    twice = deploy(project, owners=[upper, upper.lower()])
+    assert twice.resources == []
+    assert twice.error is not None
+    assert f"mimecast-association:owners[1] lists {upper.lower()} again" in twice.error
 
 
 def test_component_is_usable_from_another_program(project: Path) -> None:
