@@ -97,7 +97,6 @@ class DeclaredResource:
     type: str
     name: str
     parent: str
-    custom: bool
     protect: bool
     delete_before_replace: bool
     inputs: dict[str, Any]
@@ -158,7 +157,6 @@ class _RecordingMonitor(MockMonitor):
                     type=request.type,
                     name=request.name,
                     parent=request.parent,
-                    custom=request.custom,
                     protect=bool(request.protect),
                     delete_before_replace=request.deleteBeforeReplace,
                     inputs=self.mocks_inputs(request),

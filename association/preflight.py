@@ -409,7 +409,12 @@ def stack_config(
                 config[declaration.key] = declaration.default.text
             elif declaration.key.startswith(own):
                 missing.append(declaration.name)
-        elif declaration.type is not None and not setting.secure:
+        elif (
+            declaration.type is not None
+            and not setting.secure
+            and declaration.key not in PROGRAM_KEYS
+        ):
+            # The program's own check reports its keys' types, with the command that fixes them.
             content = json.loads(setting.text) if setting.structured else setting.text
             if not matches_type(declaration.type, declaration.items, content):
                 distorted = True

@@ -299,16 +299,16 @@ def test_a_stack_file_pulumi_cannot_load(
         ),
         (
             {"certificates": "certs/current.pem"},
-            "Stack 'contoso' with configuration key 'certificates' must be of type "
-            "'array<string>'; Pulumi.contoso.yaml has 'certs/current.pem'.",
+            "mimecast-association:certificates is 'certs/current.pem', not a list of strings.",
         ),
         (
             {"protect": "yes"},
-            "Stack 'contoso' with configuration key 'protect' must be of type 'boolean'",
+            "mimecast-association:protect is 'yes', not true or false. Set it with `pulumi "
+            "config set mimecast-association:protect true`",
         ),
         (
             {"expiryWarningDays": "thirty"},
-            "Stack 'contoso' with configuration key 'expiryWarningDays' must be of type 'integer'",
+            "mimecast-association:expiryWarningDays is 'thirty', not a whole number",
         ),
         (
             {"certificates": {"secure": "v1:AAAA"}},
@@ -342,6 +342,18 @@ def test_each_kind_of_error(
     assert [error for error in report["errors"] if message in error]
     assert document["ok"] is False
     assert re.search(rf"  error    .*{re.escape(message)}", out)
+
+
+def test_a_wrong_type_does_not_hide_the_other_problems(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_stack(project, "contoso", expiryWarningDays="thirty", owners=["bob"])
+    _, document = preflight_json(capsys, project)
+    (report,) = document["stacks"]
+    assert sorted(error.split(" is ")[0] for error in report["errors"]) == [
+        "mimecast-association:expiryWarningDays",
+        "mimecast-association:owners[0]",
+    ]
 
 
 def test_a_tenant_id_that_is_not_a_guid(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
