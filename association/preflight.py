@@ -51,6 +51,7 @@ EXIT_ERRORS: Final = 1
 EXIT_USAGE: Final = 2
 
 CERTIFICATES_KEY: Final = f"{NAMESPACE}:certificates"
+OWNERS_KEY: Final = f"{NAMESPACE}:owners"
 PROGRAM_KEYS: Final = frozenset(setting.key for setting in SETTINGS)
 STACK_FILE: Final = re.compile(r"^Pulumi\.(?P<stack>.+)\.ya?ml$")
 
@@ -510,7 +511,9 @@ OWNERS_NOTE: Final = (
 )
 
 
-def check_stack(project: Project, stack: str, now: datetime) -> StackReport:
+def check_stack(
+    project: Project, stack: str, now: datetime, require_owners: bool = False
+) -> StackReport:
     """Check one stack and work out its plan; nothing of another stack is seen or kept."""
     path = project.stacks[stack]
     file = path.relative_to(project.directory).as_posix()
@@ -523,6 +526,8 @@ def check_stack(project: Project, stack: str, now: datetime) -> StackReport:
     except StackFileError as error:
         return StackReport(stack, file, None, errors=(str(error),))
     config = stack_config(project, stack, file, parsed.config)
+    if require_owners and config.values.get(OWNERS_KEY, "[]") == "[]":
+        config = replace(config, problems=(*config.problems, _owners_required(file)))
     loaded = [
         _load(entry, index, project.directory)
         for index, entry in enumerate(_certificate_entries(config.values))
@@ -556,21 +561,37 @@ def check_stack(project: Project, stack: str, now: datetime) -> StackReport:
     )
 
 
+def _owners_required(file: str) -> str:
+    return (
+        f"{OWNERS_KEY} is not set in {file}, so the owners would be whoever runs pulumi: a "
+        "pipeline that previews as one identity and deploys as another would report drift "
+        "every night. List the owners' object IDs, the deploying pipeline identity's in this "
+        "tenant among them."
+    )
+
+
 def check_stacks(
-    project: Project, stacks: Sequence[str], now: datetime, jobs: int
+    project: Project,
+    stacks: Sequence[str],
+    now: datetime,
+    jobs: int = 1,
+    require_owners: bool = False,
 ) -> list[StackReport]:
     """Every stack's report, in the order given; each stack is checked on its own either way."""
+    check = partial(check_stack, project, now=now, require_owners=require_owners)
     if jobs == 1 or len(stacks) < 2:
-        return [check_stack(project, stack, now) for stack in stacks]
+        return [check(stack) for stack in stacks]
     # Forked workers inherit the imported SDK and program, so no stack pays an interpreter start.
     with multiprocessing.get_context("fork").Pool(min(jobs, len(stacks))) as pool:
-        return pool.map(partial(check_stack, project, now=now), stacks, chunksize=8)
+        return pool.map(check, stacks, chunksize=8)
 
 
 def _jobs(text: str) -> int:
     jobs = int(text)
     if jobs < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
+    if jobs > 1 and "fork" not in multiprocessing.get_all_start_methods():
+        raise argparse.ArgumentTypeError("more than 1 needs fork (Linux or macOS)")
     return jobs
 
 
@@ -955,6 +976,11 @@ def _parser() -> argparse.ArgumentParser:
         help="leave this stack out when checking every stack (repeatable), e.g. example",
     )
     parser.add_argument(
+        "--require-owners",
+        action="store_true",
+        help="an error for every stack that leaves owners unset (pipelines use this)",
+    )
+    parser.add_argument(
         "--jobs",
         metavar="N",
         type=_jobs,
@@ -985,6 +1011,6 @@ def main(argv: Sequence[str]) -> int:
     except UsageError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    reports = check_stacks(project, stacks, now, args.jobs)
+    reports = check_stacks(project, stacks, now, args.jobs, args.require_owners)
     print(render_json(reports, now) if args.json else render_text(reports, now))
     return EXIT_ERRORS if any(report.errors for report in reports) else EXIT_OK

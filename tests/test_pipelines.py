@@ -336,7 +336,13 @@ def test_github_jobs_that_authenticate_get_an_oidc_token(name: str) -> None:
         authenticating += 1
         assert job["permissions"]["id-token"] == "write", job_name
         assert job["env"]["ARM_USE_OIDC"] == "true", job_name
-        assert "vars.AZURE_CLIENT_ID" in job["env"]["ARM_CLIENT_ID"], job_name
+        # Unreviewed pull-request code never runs as the deploy identity.
+        expected = (
+            "vars.AZURE_PREVIEW_CLIENT_ID" if name == "pull-request" else "vars.AZURE_CLIENT_ID"
+        )
+        assert expected in job["env"]["ARM_CLIENT_ID"], job_name
+        if name == "pull-request":
+            assert "vars.AZURE_CLIENT_ID" not in str(job), job_name
         for step in job["steps"]:
             if step.get("uses", "").startswith("azure/login@"):
                 assert step["uses"] == "azure/login@v2"

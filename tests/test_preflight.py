@@ -483,6 +483,29 @@ def test_excluded_stacks_are_left_out_of_every_stack(
     assert "example" not in out
 
 
+def test_pipelines_can_require_owners_in_every_stack(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_stack(project, "contoso")
+    (project / "Pulumi.fabrikam.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "config": {
+                    "azuread:tenantId": OTHER_TENANT,
+                    "mimecast-association:certificates": ["certs/current.pem"],
+                }
+            }
+        )
+    )
+    assert preflight(capsys, "--project-dir", str(project))[0] == 0
+    status, document = preflight_json(capsys, project, "--require-owners")
+    contoso, fabrikam = document["stacks"]
+    assert status == 1
+    assert contoso["status"] == "ok"
+    (error,) = fabrikam["errors"]
+    assert error.startswith("mimecast-association:owners is not set in Pulumi.fabrikam.yaml")
+
+
 def test_now_judges_certificates_at_another_instant(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
