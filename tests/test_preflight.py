@@ -29,18 +29,20 @@ from tenant import (
 from association.certificates import parse_certificate, rfc3339
 from association.preflight import (
     CertificateReport,
-    ConfigValue,
     Marker,
     Plan,
     PlannedResource,
+    StackReport,
+    main,
+    render_text,
+)
+from association.pulumi_config import (
+    ConfigValue,
     Project,
     ProjectKey,
     StackFileError,
-    StackReport,
-    main,
     matches_type,
     parse_stack_file,
-    render_text,
     stack_config,
 )
 
