@@ -500,12 +500,17 @@ def _counts(counts: Mapping[str, int]) -> str:
 
 
 def _headline(error: StackError, limit: int | None) -> str:
-    """The line of the message that says most (the first matching its kind, else the first),
-    cut to `limit` around where it matched."""
+    """The line of the message that says most, cut to `limit` around where it matched.
+
+    That is the first line matching its kind; else the first numbered problem of a list
+    (the program's refusal opens with a heading, its problems follow as `1. ...`); else
+    the first line.
+    """
     lines = [line.strip().removeprefix("error: ") for line in error.message.splitlines()]
     lines = [line for line in lines if line] or ["(empty message)"]
     patterns = [pattern for kind, pattern in ERROR_PATTERNS if kind == error.kind]
-    line, at = lines[0], 0
+    numbered = [line for line in lines if re.match(r"\d+\. ", line)]
+    line, at = (numbered or lines)[0], 0
     for candidate in lines:
         starts = [match.start() for p in patterns if (match := p.search(candidate))]
         if starts:

@@ -54,7 +54,8 @@ class Directory:
     deployer_object_id: str
     exchange_service_principal_id: str | None
     """None: the tenant has no Exchange Online service principal."""
-    initial_domain: str
+    initial_domain: str | None
+    """None: the tenant reports no initial *.onmicrosoft.com domain."""
     full_access_role_id: str = FULL_ACCESS_AS_APP_ROLE_ID
     denied: frozenset[str] = frozenset()
     """Lookups (e.g. `getDomains`) the deploying identity lacks the Graph permission for."""
@@ -83,9 +84,8 @@ class Directory:
                 "appRoleIds": {FULL_ACCESS_AS_APP: self.full_access_role_id},
             }, []
         if token == "azuread:index/getDomains:getDomains":
-            return {
-                "domains": [{"domainName": self.initial_domain, "initial": True, "default": False}]
-            }, []
+            domains = [{"domainName": self.initial_domain, "initial": True, "default": False}]
+            return {"domains": domains if self.initial_domain is not None else []}, []
         raise LookupError(f"the offline engine does not answer {token}")
 
 

@@ -334,6 +334,7 @@ def test_program_refusal_is_other() -> None:
     result = load("program-refusal.json")
 
     assert (result.stack, result.error_kind) == ("proseware", "other")
+    assert drift.describe(result).startswith("1. ")  # the problem, not the refusal's heading
 
 
 @pytest.mark.parametrize(

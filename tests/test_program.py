@@ -300,6 +300,15 @@ def test_a_lookup_the_identity_may_not_make_is_refused_with_the_permission_to_gr
     assert "Authorization_RequestDenied" in run.error
 
 
+def test_a_tenant_without_an_initial_domain_is_refused(project: Path) -> None:
+    run = deploy(project, directory=replace(TENANT_DIRECTORY, initial_domain=None))
+    assert run.resources == []
+    assert run.error is not None
+    assert (
+        "reports no initial *.onmicrosoft.com domain, which Mimecast's form asks for" in run.error
+    )
+
+
 def test_owners_are_sent_in_lower_case_and_listed_once(project: Path) -> None:
     upper = "CCCCCCCC-0000-0000-0000-000000000003"
     run = deploy(project, owners=[upper, DEPLOYER])
