@@ -39,7 +39,13 @@ from association.certificates import (
     validity_problems,
 )
 from association.clock import current_time
-from association.offline import KNOWN_AFTER_DEPLOY, Directory, ProgramRun, run_program
+from association.offline import (
+    KNOWN_AFTER_DEPLOY,
+    DeclaredResource,
+    Directory,
+    ProgramRun,
+    run_program,
+)
 from association.pulumi_config import (
     Project,
     StackConfig,
@@ -149,25 +155,12 @@ class CertificateReport:
 
 
 @dataclass(frozen=True)
-class PlannedResource:
-    """One resource `pulumi up` would declare, with its inputs as preflight can show them."""
-
-    urn: str
-    type: str
-    name: str
-    parent: str
-    protect: bool
-    delete_before_replace: bool
-    inputs: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
 class Plan:
     """What the program declares and exports; `basis` says under which configuration."""
 
     basis: Basis
     description: str
-    resources: tuple[PlannedResource, ...]
+    resources: tuple[DeclaredResource, ...]
     outputs: Mapping[str, Any]
 
 
@@ -367,13 +360,11 @@ def _plan(
     run: ProgramRun, basis: Basis, description: str, masks: Mapping[str, Marker | str]
 ) -> Plan:
     resources = [
-        PlannedResource(
+        replace(
+            resource,
             urn=_present(resource.urn, masks),
-            type=resource.type,
             name=_present(resource.name, masks),
             parent=_present(resource.parent, masks),
-            protect=resource.protect,
-            delete_before_replace=resource.delete_before_replace,
             inputs=_present(resource.inputs, masks),
         )
         for resource in run.resources
@@ -382,11 +373,11 @@ def _plan(
     return Plan(basis, description, tuple(_tree_order(resources)), outputs)
 
 
-def _tree_order(resources: Sequence[PlannedResource]) -> list[PlannedResource]:
+def _tree_order(resources: Sequence[DeclaredResource]) -> list[DeclaredResource]:
     """Parents before children, siblings by type and name: registration order is asynchronous,
     and a plan that reorders itself between runs would make reviewers hunt for changes."""
     urns = {resource.urn for resource in resources}
-    ordered: list[PlannedResource] = []
+    ordered: list[DeclaredResource] = []
 
     def visit(parent: str | None) -> None:
         children = [r for r in resources if (r.parent if r.parent in urns else None) == parent]

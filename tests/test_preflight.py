@@ -27,11 +27,11 @@ from tenant import (
 )
 
 from association.certificates import parse_certificate, rfc3339
+from association.offline import DeclaredResource
 from association.preflight import (
     CertificateReport,
     Marker,
     Plan,
-    PlannedResource,
     StackReport,
     main,
     render_text,
@@ -687,8 +687,8 @@ def test_text_report_is_aligned_and_marks_what_is_unknown() -> None:
         "configuration",
         "What pulumi up would declare and export.",
         (
-            PlannedResource("urn:c", COMPONENT, "mimecast", "urn:stack", False, False, {}),
-            PlannedResource(
+            DeclaredResource("urn:c", COMPONENT, "mimecast", "urn:stack", False, False, {}),
+            DeclaredResource(
                 "urn:a",
                 APPLICATION,
                 "mimecast",
