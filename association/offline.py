@@ -174,7 +174,9 @@ class _InlineExecutor(ThreadPoolExecutor):
 
     The SDK sends every RPC through the event loop's thread pool so a slow engine cannot
     block it; the mock monitor answers in-process at once, so the thread hops only cost time.
-    (asyncio accepts only a ThreadPoolExecutor as the default executor.)
+    (asyncio accepts only a ThreadPoolExecutor as the default executor.) It stays the
+    default executor of the process's Pulumi event loop after a run, which only offline runs
+    use. This took a run from about 35 ms to about 25 ms.
     """
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
