@@ -5,9 +5,13 @@ The pipelines preview and deploy only the tenants a change can affect:
 
 * ``Pulumi.<stack>.yaml`` touches that stack (a deleted stack file touches nothing:
   removing a tenant is a deliberate ``pulumi destroy``, never a side effect of a merge);
-* the program, its certificates, the policy pack, the pinned dependencies and the
-  pipelines themselves touch every stack;
-* documentation (any ``*.md``, wherever it is), tests and developer tooling touch none;
+* what ``pulumi up`` loads touches every stack: the product (``association/``), its entry
+  point ``__main__.py``, ``Pulumi.yaml``, the pinned ``requirements.txt``, the
+  certificates (``certs/``) and the policy pack (``policy/``);
+* what ``pulumi up`` never loads touches none: the operations tools
+  (``association_tools/``, which the product never imports), the CI (``scripts/``,
+  ``pipelines/``, ``.github/``, ``.ci/``), ``benchmarks/``, ``tests/``, documentation
+  (``docs/`` and any ``*.md``, wherever it is) and developer settings;
 * any other path touches every stack: an extra no-op preview is cheap, a tenant left
   behind is not.
 
@@ -31,14 +35,7 @@ STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>.+)\.yaml$")
 """A stack's settings file in the repository root; the project file is plain ``Pulumi.yaml``."""
 
 EVERY_STACK_FILES = frozenset({"Pulumi.yaml", "__main__.py", "requirements.txt"})
-EVERY_STACK_DIRS = (
-    "association/",
-    "certs/",
-    "policy/",
-    "scripts/",
-    ".github/workflows/",
-    "pipelines/",
-)
+EVERY_STACK_DIRS = ("association/", "certs/", "policy/")
 NO_STACK_FILES = frozenset(
     {
         "pyproject.toml",
@@ -48,8 +45,16 @@ NO_STACK_FILES = frozenset(
         ".editorconfig",
     }
 )
-NO_STACK_DIRS = ("tests/", "docs/", ".ci/", ".github/")
-"""Checked after EVERY_STACK_DIRS, so ``.github/`` here means everything but workflows."""
+NO_STACK_DIRS = (
+    "association_tools/",
+    "scripts/",
+    "pipelines/",
+    ".github/",
+    "benchmarks/",
+    "tests/",
+    "docs/",
+    ".ci/",
+)
 
 ALL = "*"
 """Marker returned by :func:`classify` for a path that touches every stack."""

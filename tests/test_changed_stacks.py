@@ -1,0 +1,236 @@
+"""scripts/changed-stacks.py: which stacks (tenants) a git change touches.
+
+The pipelines preview and deploy exactly these stacks, so a path classified wrongly
+either leaves a tenant behind or deploys one for nothing. git runs only on a throwaway
+local repository.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "changed-stacks.py"
+
+
+def _load_script(name: str, path: Path) -> ModuleType:
+    """Import a script whose file name is not a valid module name."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+changed_stacks = _load_script("changed_stacks", SCRIPT)
+ALL = changed_stacks.ALL
+STACKS = ["contoso", "fabrikam", "northwind"]
+
+
+# --- one path ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        # A stack file touches its own stack.
+        ("Pulumi.contoso.yaml", "contoso"),
+        ("Pulumi.acme.prod.yaml", "acme.prod"),
+        # What `pulumi up` loads touches every stack.
+        ("Pulumi.yaml", ALL),
+        ("__main__.py", ALL),
+        ("requirements.txt", ALL),
+        ("association/component.py", ALL),
+        ("certs/mimecast.cer", ALL),
+        ("policy/__main__.py", ALL),
+        ("policy/requirements.txt", ALL),
+        # What `pulumi up` never loads touches none.
+        ("association_tools/cli.py", None),
+        ("association_tools/drift/report.py", None),
+        ("scripts/changed-stacks.py", None),
+        ("scripts/pulumi-stack-env.sh", None),
+        ("pipelines/deploy.yml", None),
+        (".github/workflows/deploy.yml", None),
+        (".github/CODEOWNERS", None),
+        ("benchmarks/bench_preflight.py", None),
+        ("tests/test_component.py", None),
+        ("tests/Pulumi.fake.yaml", None),
+        ("docs/setup.txt", None),
+        (".ci/run", None),
+        ("README.md", None),
+        ("association/NOTES.md", None),
+        ("pyproject.toml", None),
+        ("requirements-dev.txt", None),
+        ("LICENSE", None),
+        # Anything unknown touches every stack, even when its name looks like a known one.
+        ("Makefile", ALL),
+        ("setup.cfg", ALL),
+        ("association_tools.py", ALL),
+        ("scripts", ALL),
+    ],
+)
+def test_classify(path: str, expected: str | None) -> None:
+    assert changed_stacks.classify(path) == expected
+
+
+# --- a set of paths ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changed", "expected"),
+    [
+        ([], []),
+        (["README.md", "tests/test_x.py"], []),
+        (["association_tools/cli.py", "pipelines/deploy.yml", "scripts/x.py"], []),
+        (["Pulumi.fabrikam.yaml"], ["fabrikam"]),
+        (["Pulumi.northwind.yaml", "Pulumi.contoso.yaml", "README.md"], ["contoso", "northwind"]),
+        (["association/component.py"], STACKS),
+        (["Pulumi.contoso.yaml", "certs/mimecast.cer"], STACKS),
+        (["Pulumi.gone.yaml"], []),
+        (["something-new.cfg"], STACKS),
+    ],
+)
+def test_touched_stacks(changed: list[str], expected: list[str]) -> None:
+    stacks, reasons = changed_stacks.touched_stacks(changed, STACKS)
+    assert stacks == expected
+    assert len(reasons) == sum(changed_stacks.classify(p) is not None for p in changed)
+
+
+def test_deleted_stack_file_is_reported_not_deployed() -> None:
+    stacks, reasons = changed_stacks.touched_stacks(["Pulumi.gone.yaml"], STACKS)
+    assert stacks == []
+    assert reasons == ["no stack: Pulumi.gone.yaml was deleted, its stack is not deployed"]
+
+
+def test_discover_stacks_reads_only_root_stack_files(tmp_path: Path) -> None:
+    names = ("Pulumi.yaml", "Pulumi.b.yaml", "Pulumi.a.yaml", "Pulumi.c.yml", "README.md")
+    for name in (*names, "Pulumi.example.yaml"):
+        (tmp_path / name).write_text("x\n", encoding="utf-8")
+    (tmp_path / "Pulumi.dir.yaml").mkdir()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "Pulumi.nested.yaml").write_text("x\n", encoding="utf-8")
+    assert changed_stacks.discover_stacks(tmp_path) == ["a", "b"]  # never the example stack
+
+
+# --- output --------------------------------------------------------------------------
+
+
+def test_ado_matrix_leg_names_are_valid_and_unique() -> None:
+    matrix = changed_stacks.ado_matrix(["acme-prod", "acme.prod", "9lives", "plain"])
+    assert matrix == {
+        "acme_prod": {"stack": "acme-prod"},
+        "acme_prod_2": {"stack": "acme.prod"},
+        "stack_9lives": {"stack": "9lives"},
+        "plain": {"stack": "plain"},
+    }
+    assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", leg) for leg in matrix)
+
+
+def test_render_is_one_line_json() -> None:
+    assert changed_stacks.render(["a", "b"], "json") == '["a","b"]'
+    assert changed_stacks.render([], "json") == "[]"
+    assert changed_stacks.render(["a-b"], "ado") == '{"a_b":{"stack":"a-b"}}'
+    assert changed_stacks.render([], "ado") == "{}"
+
+
+# --- main() against a real git history ---------------------------------------------------
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in a throwaway repository, isolated from the user's configuration."""
+    result = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid",
+         "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main", *args],
+        cwd=repo, capture_output=True, text=True, check=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(repo), "GIT_CONFIG_NOSYSTEM": "1"},
+    )  # fmt: skip
+    return result.stdout.strip()
+
+
+def commit(repo: Path, files: dict[str, str], message: str) -> str:
+    for name, content in files.items():
+        target = repo / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    git(tmp_path, "init", "-q")
+    commit(
+        tmp_path,
+        {
+            "Pulumi.yaml": "name: mimecast-association\n",
+            "Pulumi.contoso.yaml": "config: {}\n",
+            "Pulumi.fabrikam.yaml": "config: {}\n",
+            "README.md": "# readme\n",
+        },
+        "initial",
+    )
+    return tmp_path
+
+
+def run_main(repo: Path, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    assert changed_stacks.main([*args, "--root", str(repo)]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_main_diffs_the_branch_against_its_merge_base(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "-b", "feature")
+    head = commit(repo, {"Pulumi.contoso.yaml": "config: {a: 1}\n", "README.md": "x\n"}, "pr")
+    git(repo, "checkout", "-q", "main")
+    # main moves on after the branch point: its changes are not the pull request's.
+    main_tip = commit(repo, {"association/x.py": "x = 1\n"}, "on main")
+    git(repo, "checkout", "-q", "feature")
+    assert run_main(repo, capsys, "--base", main_tip, "--head", head) == ["contoso"]
+    assert run_main(repo, capsys, "--base", base, "--head", head, "--format", "ado") == {
+        "contoso": {"stack": "contoso"}
+    }
+
+
+def test_main_touches_no_stack_for_tools_ci_and_docs(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = git(repo, "rev-parse", "HEAD")
+    head = commit(
+        repo,
+        {
+            "README.md": "more\n",
+            "tests/test_a.py": "x = 1\n",
+            "association_tools/cli.py": "x = 1\n",
+            "pipelines/deploy.yml": "trigger: none\n",
+        },
+        "no product change",
+    )
+    assert run_main(repo, capsys, "--base", base, "--head", head) == []
+
+
+@pytest.mark.parametrize("base", ["", "0" * 40, "1234567890abcdef1234567890abcdef12345678"])
+def test_main_falls_back_to_every_stack_when_base_is_unusable(
+    repo: Path, capsys: pytest.CaptureFixture[str], base: str
+) -> None:
+    assert run_main(repo, capsys, "--base", base) == ["contoso", "fabrikam"]
+
+
+def test_main_all(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_main(repo, capsys, "--all") == ["contoso", "fabrikam"]
+    assert run_main(repo, capsys, "--all", "--format", "ado") == {
+        "contoso": {"stack": "contoso"},
+        "fabrikam": {"stack": "fabrikam"},
+    }
