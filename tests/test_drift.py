@@ -7,14 +7,39 @@ Fixtures under tests/fixtures/preview/ are laid out as `pulumi preview --json` p
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from association import drift
+from association_tools.cli import EXIT_USAGE
+from association_tools.drift import cli
+from association_tools.drift.classify import (
+    CORRUPT_MESSAGE,
+    EXIT_CLEAN,
+    EXIT_DRIFT,
+    EXIT_FAILED,
+    POLICY_HINT,
+    PROGRAM_OPERATIONS,
+    RefreshFinding,
+    StackDrift,
+    error_kind,
+)
+from association_tools.drift.classify import classify as classify_preview
+from association_tools.drift.preview import (
+    STEP_OPS,
+    PreviewFormatError,
+    PropertyChange,
+    load_preview,
+    urn_stack,
+)
+from association_tools.drift.render import describe, render_markdown, to_json
 
+REPO = Path(__file__).parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "preview"
 
 ALL_OPS = (
@@ -47,11 +72,11 @@ def fixture(name: str) -> Path:
     return FIXTURES / name
 
 
-def load(name: str) -> drift.StackDrift:
+def load(name: str) -> StackDrift:
     """Classify a fixture the way the command does."""
     path = fixture(name)
-    preview = drift.load_preview(path.read_bytes(), str(path))
-    return drift.classify(preview, drift.urn_stack(preview) or path.stem, source=str(path))
+    preview = load_preview(path.read_bytes(), str(path))
+    return classify_preview(preview, urn_stack(preview) or path.stem, source=str(path))
 
 
 def step(op: str, urn: str = APP, /, **fields: Any) -> dict[str, Any]:
@@ -63,12 +88,12 @@ def document(*steps: dict[str, Any], **fields: Any) -> dict[str, Any]:
     return {"config": {}, "steps": [step("same", ROOT), *steps], **fields}
 
 
-def classify(doc: dict[str, Any]) -> drift.StackDrift:
-    return drift.classify(drift.load_preview(json.dumps(doc).encode(), "test.json"), "contoso")
+def classify(doc: dict[str, Any]) -> StackDrift:
+    return classify_preview(load_preview(json.dumps(doc).encode(), "test.json"), "contoso")
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    code = drift.main([str(arg) for arg in args])
+    code = cli.main([str(arg) for arg in args])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -84,7 +109,7 @@ def test_fixtures_and_the_module_cover_every_step_op() -> None:
         for item in json.loads(path.read_text(encoding="utf-8"))["steps"]
     }
     assert seen == set(ALL_OPS)
-    assert set(drift.PROGRAM_OPERATIONS) == set(ALL_OPS)
+    assert set(PROGRAM_OPERATIONS) == STEP_OPS == set(ALL_OPS)
 
 
 @pytest.mark.parametrize(
@@ -127,7 +152,7 @@ def test_an_op_the_report_does_not_know_fails_the_stack(
 
     code, out, _ = run(capsys, path)
 
-    assert code == drift.EXIT_FAILED
+    assert code == EXIT_FAILED
     assert out.splitlines()[0] == (
         f"contoso: error (other) - {path} is not a `pulumi preview --json` document: "
         "steps[1].op 'diff' is not a step op this report knows"
@@ -147,7 +172,7 @@ def test_root_stack_steps_are_not_drift() -> None:
 def test_clean_stack_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, fixture("no-change.json"))
 
-    assert code == drift.EXIT_CLEAN
+    assert code == EXIT_CLEAN
     assert out == "contoso: no-change - no changes\n1 stack: 1 no-change\n"
     assert err == ""
 
@@ -168,22 +193,22 @@ def test_refreshed_then_updated_resource_is_reported_once_with_both_facts() -> N
         "azuread:index/application:Application",
         ("update", "update"),
     )
-    assert app.refresh == drift.RefreshFinding(
+    assert app.refresh == RefreshFinding(
         "update",
         (
-            drift.PropertyChange("password", "add"),
-            drift.PropertyChange("requiredResourceAccesses[0]", "delete"),
+            PropertyChange("password", "add"),
+            PropertyChange("requiredResourceAccesses[0]", "delete"),
         ),
     )
     assert app.operation == "update"
-    assert app.properties == (drift.PropertyChange("requiredResourceAccesses[0]", "add"),)
+    assert app.properties == (PropertyChange("requiredResourceAccesses[0]", "add"),)
     assert (consent.name, consent.steps, consent.refresh, consent.operation) == (
         "mimecast-full-access-as-app",
         ("delete", "create"),
-        drift.RefreshFinding("delete"),
+        RefreshFinding("delete"),
         "create",
     )
-    assert drift.describe(result) == (
+    assert describe(result) == (
         "2 resources; outside Pulumi: 1 changed, 1 deleted; pulumi up: 1 update, 1 create"
     )
 
@@ -195,7 +220,7 @@ def test_a_refresh_finding_alone_is_drift() -> None:
     (app,) = result.resources
     assert (result.status, app.refresh, app.operation) == (
         "drift",
-        drift.RefreshFinding("update", (drift.PropertyChange("password", "add"),)),
+        RefreshFinding("update", (PropertyChange("password", "add"),)),
         None,
     )
 
@@ -204,12 +229,12 @@ def test_program_changes_without_refresh(capsys: pytest.CaptureFixture[str]) -> 
     result = load("drift-program.json")
 
     assert [(r.name, r.operation, r.properties) for r in result.resources] == [
-        ("mimecast", "update", (drift.PropertyChange("displayName", "update"),)),
+        ("mimecast", "update", (PropertyChange("displayName", "update"),)),
         ("mimecast-cert-5f0c2a9e71b3d846", "create", ()),
         ("mimecast-cert-d4df4464b05ea92f", "delete", ()),
     ]
     code, out, _ = run(capsys, fixture("drift-program.json"))
-    assert code == drift.EXIT_DRIFT
+    assert code == EXIT_DRIFT
     assert out.splitlines()[0] == (
         "northwind: drift - 3 resources; pulumi up: 1 update, 1 create, 1 delete"
     )
@@ -223,7 +248,7 @@ def test_replacement_steps_count_as_one_replace() -> None:
         "mimecast-cert-d4df4464b05ea92f",
         "replace",
         ("delete-replaced", "replace", "create-replacement"),
-        (drift.PropertyChange("endDate", "update-replace"),),
+        (PropertyChange("endDate", "update-replace"),),
     )
     assert result.change_summary == {"replace": 1, "same": 6}
 
@@ -232,8 +257,8 @@ def test_input_diffs_are_kept() -> None:
     notes = {"detailedDiff": {"notes": {"kind": "update", "inputDiff": True}}}
     result = classify(document(step("update", **notes)))
 
-    assert result.resources[0].properties == (drift.PropertyChange("notes", "update", True),)
-    assert json.loads(drift.to_json([result]))["stacks"][0]["resources"][0]["properties"] == [
+    assert result.resources[0].properties == (PropertyChange("notes", "update", True),)
+    assert json.loads(to_json([result]))["stacks"][0]["resources"][0]["properties"] == [
         {"path": "notes", "kind": "update", "inputDiff": True}
     ]
 
@@ -243,8 +268,8 @@ def test_diff_reasons_stand_in_for_a_missing_detailed_diff() -> None:
     (cert,) = classify(document(step("replace", **reasons))).resources
 
     assert cert.properties == (
-        drift.PropertyChange("notes", "update"),
-        drift.PropertyChange("value", "update-replace"),
+        PropertyChange("notes", "update"),
+        PropertyChange("value", "update-replace"),
     )
 
 
@@ -264,7 +289,7 @@ def test_reads_are_not_drift_but_imports_and_pending_replacements_are() -> None:
             ("remove-pending-replace",),
         ),
     ]
-    markdown = drift.render_markdown([result])
+    markdown = render_markdown([result])
     assert "| create (import) |" in markdown
     assert "| delete (remove-pending-replace) |" in markdown
     assert "office-365-exchange-online" not in markdown
@@ -291,7 +316,7 @@ def test_first_deployment_lists_everything_but_the_root_stack() -> None:
 def test_authentication_failure(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, fixture("auth-error.json"))
 
-    assert code == drift.EXIT_FAILED
+    assert code == EXIT_FAILED
     invoke = "azuread:index/getClientConfig:getClientConfig"
     assert out.splitlines() == [
         f"woodgrove: error (authentication) - Exception: invoke of {invoke} failed: invocation of "
@@ -299,7 +324,7 @@ def test_authentication_failure(capsys: pytest.CaptureFixture[str]) -> None:
         "Azure CLI: exit status 1: ERROR: Please run 'az login' to setup account.",
         "1 stack: 1 error",
     ]
-    table_row = drift.render_markdown([load("auth-error.json")]).splitlines()[4]
+    table_row = render_markdown([load("auth-error.json")]).splitlines()[4]
     assert table_row == (
         "| `woodgrove` | ❌ error (authentication) | …returned an error: building client: unable "
         "to obtain access token: running Azure CLI: exit status 1: ERROR: Please run 'az login' "
@@ -311,7 +336,7 @@ def test_policy_pack_failure_is_a_policy_violation() -> None:
     result = load("policy-pack-error.json")
 
     assert (result.status, result.error_kind) == ("error", "policy violation")
-    assert drift.describe(result) == (
+    assert describe(result) == (
         "failed to run policy: rpc error: code = Unavailable desc = error reading from server: EOF"
     )
 
@@ -321,12 +346,12 @@ def test_bare_preview_failure_points_at_policy_without_claiming_it(
 ) -> None:
     result = load("policy-violation.json")
 
-    assert (result.status, result.error_kind, result.note) == ("error", "other", drift.POLICY_HINT)
+    assert (result.status, result.error_kind, result.note) == ("error", "other", POLICY_HINT)
     assert [r.operation for r in result.resources] == ["update"]
     _, out, _ = run(capsys, fixture("policy-violation.json"))
     assert out.splitlines()[:2] == [
         "fourthcoffee: error (other) - preview failed",
-        f"  {drift.POLICY_HINT}",
+        f"  {POLICY_HINT}",
     ]
 
 
@@ -334,7 +359,7 @@ def test_program_refusal_is_other() -> None:
     result = load("program-refusal.json")
 
     assert (result.stack, result.error_kind) == ("proseware", "other")
-    assert drift.describe(result).startswith("1. ")  # the problem, not the refusal's heading
+    assert describe(result).startswith("1. ")  # the problem, not the refusal's heading
 
 
 @pytest.mark.parametrize(
@@ -369,7 +394,7 @@ def test_program_refusal_is_other() -> None:
     ],
 )
 def test_error_kind_patterns(message: str, kind: str) -> None:
-    assert drift.error_kind(message) == kind
+    assert error_kind(message) == kind
 
 
 def test_authentication_wins_over_policy_and_other() -> None:
@@ -387,7 +412,7 @@ def test_authentication_wins_over_policy_and_other() -> None:
         "authentication",
     ]
     assert result.error_kind == "authentication"
-    assert drift.describe(result) == (
+    assert describe(result) == (
         "AADSTS7000222: The provided client secret keys are expired. (+1 more)"
     )
 
@@ -405,8 +430,8 @@ def test_maybe_corrupt_fails_the_stack() -> None:
     result = classify(document(maybeCorrupt=True))
 
     assert (result.status, result.maybe_corrupt) == ("error", True)
-    assert [error.message for error in result.errors] == [drift.CORRUPT_MESSAGE]
-    assert json.loads(drift.to_json([result]))["stacks"][0]["maybeCorrupt"] is True
+    assert [error.message for error in result.errors] == [CORRUPT_MESSAGE]
+    assert json.loads(to_json([result]))["stacks"][0]["maybeCorrupt"] is True
 
 
 def test_a_preview_without_steps_never_ran() -> None:
@@ -419,7 +444,7 @@ def test_a_preview_without_steps_never_ran() -> None:
 def test_invalid_json_fails_that_stack_only(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, fixture("no-change.json"), fixture("truncated.json"))
 
-    assert code == drift.EXIT_FAILED
+    assert code == EXIT_FAILED
     lines = out.splitlines()
     assert lines[0] == "contoso: no-change - no changes"
     assert lines[1].startswith(
@@ -449,8 +474,8 @@ def test_invalid_json_fails_that_stack_only(capsys: pytest.CaptureFixture[str]) 
     ],
 )
 def test_documents_that_are_not_previews_are_refused_by_name(data: bytes, why: str) -> None:
-    with pytest.raises(drift.PreviewFormatError) as raised:
-        drift.load_preview(data, "previews/contoso.json")
+    with pytest.raises(PreviewFormatError) as raised:
+        load_preview(data, "previews/contoso.json")
 
     assert str(raised.value).startswith("previews/contoso.json ")
     assert why in str(raised.value)
@@ -460,9 +485,9 @@ def test_documents_that_are_not_previews_are_refused_by_name(data: bytes, why: s
 def test_windows_encodings_are_read(encoding: str) -> None:
     text = fixture("no-change.json").read_text(encoding="utf-8")
 
-    preview = drift.load_preview(text.encode(encoding), "contoso.json")
+    preview = load_preview(text.encode(encoding), "contoso.json")
 
-    assert drift.urn_stack(preview) == "contoso"
+    assert urn_stack(preview) == "contoso"
 
 
 # --- stack names ---------------------------------------------------------------------------
@@ -482,15 +507,15 @@ def test_stack_name_comes_from_the_urns_not_the_file_name(
 def test_stack_name_from_a_diagnostic_urn() -> None:
     only_diagnostics = {"diagnostics": [{"urn": ROOT, "message": "error: x", "severity": "error"}]}
 
-    preview = drift.load_preview(json.dumps(only_diagnostics).encode(), "x.json")
+    preview = load_preview(json.dumps(only_diagnostics).encode(), "x.json")
 
-    assert drift.urn_stack(preview) == "contoso"
+    assert urn_stack(preview) == "contoso"
 
 
 def test_stack_flag_names_a_single_file(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, fixture("truncated.json"), "--stack", "contoso-org/fabrikam")
 
-    assert code == drift.EXIT_FAILED
+    assert code == EXIT_FAILED
     assert out.startswith("contoso-org/fabrikam: error (other)")
 
 
@@ -512,10 +537,10 @@ def test_file_stem_when_the_file_has_no_urns(
 @pytest.mark.parametrize(
     ("names", "code"),
     [
-        (["no-change.json", "no-change-refresh.json"], drift.EXIT_CLEAN),
-        (["no-change.json", "drift-refresh.json"], drift.EXIT_DRIFT),
-        (["drift-refresh.json", "auth-error.json"], drift.EXIT_FAILED),
-        (["no-change.json", "truncated.json"], drift.EXIT_FAILED),
+        (["no-change.json", "no-change-refresh.json"], EXIT_CLEAN),
+        (["no-change.json", "drift-refresh.json"], EXIT_DRIFT),
+        (["drift-refresh.json", "auth-error.json"], EXIT_FAILED),
+        (["no-change.json", "truncated.json"], EXIT_FAILED),
     ],
 )
 def test_exit_codes(names: list[str], code: int, capsys: pytest.CaptureFixture[str]) -> None:
@@ -529,7 +554,7 @@ def test_stack_flag_with_several_files_is_a_usage_error(
         capsys, fixture("no-change.json"), fixture("auth-error.json"), "--stack", "contoso"
     )
 
-    assert (code, out) == (drift.EXIT_USAGE, "")
+    assert (code, out) == (EXIT_USAGE, "")
     assert "error: --stack names one stack: give it a single PREVIEW file" in err
 
 
@@ -541,7 +566,7 @@ def test_missing_file_is_a_usage_error_and_writes_nothing(
 
     code, out, err = run(capsys, fixture("no-change.json"), missing, "--markdown", markdown)
 
-    assert (code, out) == (drift.EXIT_USAGE, "")
+    assert (code, out) == (EXIT_USAGE, "")
     assert err.endswith(
         f"python -m association drift: error: cannot read {missing}: No such file or directory\n"
     )
@@ -555,18 +580,85 @@ def test_unwritable_report_is_a_usage_error(
 
     code, _, err = run(capsys, fixture("no-change.json"), "--json", target)
 
-    assert code == drift.EXIT_USAGE
+    assert code == EXIT_USAGE
     assert f"cannot write {target}" in err
 
 
 def test_arguments_are_required_and_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys)
-    assert code == drift.EXIT_USAGE
+    assert code == EXIT_USAGE
     assert "the following arguments are required: PREVIEW.json" in err
 
     code, out, _ = run(capsys, "--help")
     assert code == 0
     assert out.startswith("usage: python -m association drift [-h]")
+
+
+# --- as a process ----------------------------------------------------------------------------
+
+
+def python(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the interpreter of these tests in the repository, as CI runs the command."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def test_help_exits_0_from_the_command_line() -> None:
+    done = python("-m", "association", "drift", "--help")
+
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("usage: python -m association drift [-h]")
+    assert "example:\n  pulumi preview --refresh --json --stack contoso" in done.stdout
+
+
+NO_PULUMI = """
+import sys
+import association.__main__
+import association_tools.drift.cli
+
+association.__main__.main(["drift", sys.argv[1]])
+loaded = [name for name in sys.modules if name.split(".")[0].startswith("pulumi")]
+print(loaded, file=sys.stderr)
+assert not any(
+    name == "pulumi" or name.startswith("pulumi.") or name.startswith("pulumi_")
+    for name in sys.modules
+)
+"""
+
+
+def test_the_report_never_loads_the_pulumi_sdk() -> None:
+    """The drift job installs no Pulumi SDK of its own: an import of it would break the job."""
+    done = python("-c", NO_PULUMI, str(fixture("drift-refresh.json")))
+
+    assert (done.returncode, done.stderr) == (0, "[]\n")
+    assert done.stdout.startswith("fabrikam: drift")
+
+
+@pytest.mark.parametrize(
+    ("copies", "read"),
+    [
+        (600, b"w"),  # `| head -c 1`: ~160 KB of text, more than a pipe holds, so printing fails
+        (1, b""),  # `| true`: a short report fits the buffers, so only the flush can fail
+    ],
+)
+def test_a_reader_that_goes_away_ends_the_report_quietly(copies: int, read: bytes) -> None:
+    """Exit 141 as a shell reports it, and no traceback."""
+    command = [sys.executable, "-m", "association", "drift"]
+    command += [str(fixture("auth-error.json"))] * copies
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    with subprocess.Popen(
+        command, cwd=REPO, env=buffered, bufsize=0, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as child:
+        stdout, stderr = child.stdout, child.stderr
+        assert stdout is not None
+        assert stderr is not None
+        assert stdout.read(len(read)) == read  # unbuffered: these bytes and no more
+        stdout.close()
+        err = stderr.read()
+        code = child.wait(timeout=30)
+
+    assert (code, err) == (141, b"")
 
 
 # --- reports -------------------------------------------------------------------------------
@@ -580,7 +672,7 @@ def test_markdown_and_json_reports(tmp_path: Path, capsys: pytest.CaptureFixture
         capsys, *(fixture(name) for name in names), "--markdown", markdown, "--json", summary
     )
 
-    assert code == drift.EXIT_FAILED
+    assert code == EXIT_FAILED
     assert out.splitlines()[-1] == "3 stacks: 1 no-change, 1 drift, 1 error"
     lines = markdown.read_text(encoding="utf-8").splitlines()
     assert lines[:6] == [
@@ -634,7 +726,7 @@ def test_markdown_keeps_tables_and_fences_intact() -> None:
     message = "error: bad value `a|b`\n```\nnested fence\n```"
     result = classify(document(diagnostics=[{"message": message, "severity": "error"}]))
 
-    lines = drift.render_markdown([result]).splitlines()
+    lines = render_markdown([result]).splitlines()
 
     assert lines[4] == "| `contoso` | ❌ error (other) | bad value `a\\|b` |"
     assert lines[-6:] == ["````text", *message.splitlines(), "````"]

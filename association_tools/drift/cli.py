@@ -1,0 +1,90 @@
+"""`python -m association drift PREVIEW.json ...`: the drift report as a command.
+
+Run the previews with `--refresh` so that changes made in the tenant (the portal, Graph,
+another tool) show up, not only what the program would change. Exit status: 0 every stack
+clean, 3 some stack drifted (none failed), 1 some stack failed (failure wins over drift),
+2 usage error (bad arguments, a PREVIEW file or an output FILE that cannot be read or written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from association_tools.cli import UsageError, run
+from association_tools.drift.classify import StackDrift, classify, exit_code, unreadable
+from association_tools.drift.preview import PreviewFormatError, load_preview, urn_stack
+from association_tools.drift.render import render_markdown, render_text, to_json
+
+PROG: Final = "python -m association drift"
+
+DESCRIPTION: Final = """\
+Classify `pulumi preview --refresh --json` output per stack as no-change, drift
+or error. Exit status: 0 clean, 3 drift, 1 error (wins over drift), 2 usage."""
+
+EPILOG: Final = f"""example:
+  pulumi preview --refresh --json --stack contoso > contoso.json
+  pulumi preview --refresh --json --stack fabrikam > fabrikam.json
+  {PROG} contoso.json fabrikam.json \\
+      --markdown "$GITHUB_STEP_SUMMARY" --json drift.json
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return the exit status instead of exiting."""
+    return run(_parser(), _command, sys.argv[1:] if argv is None else argv)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keeps the example's lines
+    )
+    parser.add_argument(
+        "previews", nargs="+", type=Path, metavar="PREVIEW.json", help="one file per stack"
+    )
+    parser.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown summary")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write a JSON summary")
+    parser.add_argument(
+        "--stack", metavar="NAME", help="stack name for a single PREVIEW file (default: its URNs)"
+    )
+    return parser
+
+
+def _command(args: argparse.Namespace) -> int:
+    if args.stack is not None and len(args.previews) > 1:
+        raise UsageError("--stack names one stack: give it a single PREVIEW file")
+    inputs = [(path, _read(path)) for path in args.previews]  # all read before any is written
+    results = [_report(path, data, args.stack) for path, data in inputs]
+    for target, render in ((args.markdown, render_markdown), (args.json, to_json)):
+        if target is not None:
+            _write(target, render(results))
+    print(render_text(results))
+    return exit_code(results)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def _write(target: Path, text: str) -> None:
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot write {target}: {error.strerror or error}") from None
+
+
+def _report(path: Path, data: bytes, stack: str | None) -> StackDrift:
+    try:
+        preview = load_preview(data, str(path))
+    except PreviewFormatError as error:
+        return unreadable(stack or path.stem, str(path), str(error))
+    return classify(preview, stack or urn_stack(preview) or path.stem, source=str(path))
