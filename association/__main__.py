@@ -1,11 +1,14 @@
-"""Command-line tools: `python -m association preflight|drift ...`."""
+"""`python -m association preflight|drift ...`: the operators' commands, loaded on demand.
+
+The commands live in `association_tools`; each is imported only when asked for, so the
+drift report, which needs only the standard library, never loads the Pulumi SDK.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Callable, Sequence
-
-from association import drift, preflight
+from collections.abc import Sequence
 
 USAGE = """usage: python -m association COMMAND [ARGS ...]
 
@@ -15,10 +18,11 @@ commands:
 
 `python -m association COMMAND --help` describes each command."""
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
-    "preflight": preflight.main,
-    "drift": drift.main,
+COMMANDS = {
+    "preflight": "association_tools.preflight.cli",
+    "drift": "association_tools.drift.cli",
 }
+"""Command name -> module with a `main(argv) -> int`."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,7 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] not in COMMANDS:
         print(USAGE, file=sys.stderr)
         return 2
-    return COMMANDS[args[0]](args[1:])
+    command: int = importlib.import_module(COMMANDS[args[0]]).main(args[1:])
+    return command
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key
 
 from association.identifiers import GUIDE_CERTIFICATE_THUMBPRINT, GUIDE_KEY_ID, KEY_ID_NAMESPACE
+from association.problems import Notice, Problem, quoted
 
 MIN_RSA_BITS = 2048
 
@@ -58,6 +59,8 @@ class Certificate:
     not_after: datetime
     key_type: str
     key_bits: int
+    key: str | None = None
+    """The config key it was listed under, e.g. `mimecast-association:certificates[0]`."""
 
     @property
     def pem(self) -> str:
@@ -96,21 +99,49 @@ class Certificate:
     def describe(self) -> str:
         return f"{self.source} (thumbprint {self.thumbprint}, {self.subject})"
 
+    def summary(self) -> CertificateSummary:
+        return CertificateSummary(
+            self.custom_key_identifier,
+            self.thumbprint,
+            self.key_id,
+            self.start_date,
+            self.end_date,
+            self.subject,
+        )
+
+    def problem(self, message: str) -> Problem:
+        return Problem(self.key, message)
+
+
+@dataclass(frozen=True)
+class CertificateSummary:
+    """What an administrator compares with Mimecast's console and the app's manifest."""
+
+    custom_key_identifier: str
+    thumbprint: str
+    key_id: str
+    not_before: str
+    not_after: str
+    subject: str
+
+    def output(self) -> dict[str, str]:
+        """The stack output's form (camelCase, as in the manifest)."""
+        return {
+            "customKeyIdentifier": self.custom_key_identifier,
+            "thumbprint": self.thumbprint,
+            "keyId": self.key_id,
+            "notBefore": self.not_before,
+            "notAfter": self.not_after,
+            "subject": self.subject,
+        }
+
 
 class CertificateError(ValueError):
-    """A certificate entry that cannot be used; the message says why and how to fix it."""
+    """A certificate entry that cannot be used; the problem says why and how to fix it."""
 
-
-def quoted(value: str, limit: int = 80) -> str:
-    """A config value as messages show it: never key material, never a wall of base64."""
-    if "PRIVATE KEY" in value:
-        return (
-            "a value holding a PRIVATE KEY (delete it: Mimecast's private key must never be in "
-            "this repository or stack configuration)"
-        )
-    if "-----BEGIN" in value:
-        return "a PEM block"
-    return repr(value) if len(value) <= limit else f"{value[:limit]!r}..."
+    def __init__(self, key: str | None, message: str) -> None:
+        super().__init__(message)
+        self.problem = Problem(key, message)
 
 
 def rfc3339(moment: datetime) -> str:
@@ -118,23 +149,28 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_certificate(data: bytes, source: str) -> Certificate:
-    """Read one certificate from PEM or DER bytes, refusing anything that holds a private key."""
+def parse_certificate(data: bytes, source: str, key: str | None = None) -> Certificate:
+    """Read one certificate from PEM or DER bytes, refusing anything that holds a private key.
+
+    `source` names it in messages; `key` is the setting it was listed under, if any.
+    """
     if not data.strip():
-        raise CertificateError(f"{source} is empty. {FIX_GET_CURRENT}")
+        raise CertificateError(key, f"{source} is empty. {FIX_GET_CURRENT}")
     blocks = [label.decode("ascii") for label in _PEM_BLOCK.findall(data)]
     if any("PRIVATE KEY" in label for label in blocks) or _is_der_private_key(data):
         raise CertificateError(
+            key,
             f"{source} holds a PRIVATE KEY. Mimecast's private key must never be in this "
             "repository or stack configuration: delete it (and rotate it with Mimecast if it was "
-            "ever committed) and give only the public certificate."
+            "ever committed) and give only the public certificate.",
         )
     if blocks:
         certificates = [label for label in blocks if label == "CERTIFICATE"]
         if len(certificates) != 1 or len(blocks) != 1:
             raise CertificateError(
+                key,
                 f"{source} holds {', '.join(blocks)} PEM blocks; it must hold exactly one "
-                "CERTIFICATE. Give each certificate as its own entry."
+                "CERTIFICATE. Give each certificate as its own entry.",
             )
         loader = x509.load_pem_x509_certificate
     else:
@@ -143,7 +179,8 @@ def parse_certificate(data: bytes, source: str) -> Certificate:
         cert = loader(data)
     except ValueError as error:
         raise CertificateError(
-            f"{source} is not an X.509 certificate in PEM or DER form ({error}). {FIX_GET_CURRENT}"
+            key,
+            f"{source} is not an X.509 certificate in PEM or DER form ({error}). {FIX_GET_CURRENT}",
         ) from None
     public_key = cert.public_key()
     der = cert.public_bytes(Encoding.DER)
@@ -156,6 +193,7 @@ def parse_certificate(data: bytes, source: str) -> Certificate:
         not_after=cert.not_valid_after_utc,
         key_type=_key_type(public_key),
         key_bits=public_key.key_size if isinstance(public_key, rsa.RSAPublicKey) else 0,
+        key=key,
     )
 
 
@@ -185,28 +223,32 @@ def load_certificate(entry: str, key: str, project_dir: Path) -> Certificate:
     never taken for a path, so a pasted private key is refused rather than echoed.
     """
     if "-----BEGIN" in entry:
-        return parse_certificate(_dedent_pem(entry).encode("ascii", "replace"), f"{key} (inline)")
+        return parse_certificate(
+            _dedent_pem(entry).encode("ascii", "replace"), f"{key} (inline)", key
+        )
     if _INLINE_BASE64.fullmatch(entry):
-        return parse_certificate(base64.b64decode("".join(entry.split())), f"{key} (inline)")
+        return parse_certificate(base64.b64decode("".join(entry.split())), f"{key} (inline)", key)
     path = project_dir / entry
     source = f"{key} file {_path_text(entry)}"
     if path.suffix.lower() in {".pfx", ".p12"}:
         raise CertificateError(
+            key,
             f"{source} is a PKCS#12 bundle, which carries a private key. Give only the public "
-            "certificate (.pem, .cer or .crt)."
+            "certificate (.pem, .cer or .crt).",
         )
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise CertificateError(
+            key,
             f"{source} does not exist (looked in {_path_text(str(path.resolve()))}). Fix the "
-            f"path, which is relative to the project directory. {FIX_GET_CURRENT}"
+            f"path, which is relative to the project directory. {FIX_GET_CURRENT}",
         ) from None
     except OSError as error:
         raise CertificateError(
-            f"{source} cannot be read ({error.strerror or error}). Make it a readable file."
+            key, f"{source} cannot be read ({error.strerror or error}). Make it a readable file."
         ) from None
-    return parse_certificate(data, source)
+    return parse_certificate(data, source, key)
 
 
 def _path_text(path: str) -> str:
@@ -219,9 +261,9 @@ def _dedent_pem(text: str) -> str:
     return "\n".join(line.strip() for line in text.strip().splitlines()) + "\n"
 
 
-def validity_problems(cert: Certificate, now: datetime) -> list[str]:
+def validity_problems(cert: Certificate, now: datetime) -> list[Problem]:
     """What Entra ID or Mimecast would reject about a well-formed certificate."""
-    problems = []
+    problems: list[str] = []
     if cert.not_after <= now:
         problems.append(
             f"{cert.describe()} expired on {cert.end_date}. Entra ID rejects an expired key "
@@ -242,20 +284,22 @@ def validity_problems(cert: Certificate, now: datetime) -> list[str]:
             f"{cert.describe()} has a {cert.key_bits}-bit RSA key; at least {MIN_RSA_BITS} bits "
             f"are required. {FIX_GET_CURRENT}"
         )
-    return problems
+    return [cert.problem(message) for message in problems]
 
 
-def expiry_warning(cert: Certificate, now: datetime, warning_days: int) -> str | None:
+def expiry_warning(cert: Certificate, now: datetime, warning_days: int) -> Notice | None:
     """A warning while the certificate is valid but within `warning_days` of NotAfter."""
     if now < cert.not_after <= now + timedelta(days=warning_days):
-        return (
+        return Notice(
+            "certificate-expiry",
+            cert.key,
             f"{cert.describe()} expires on {cert.end_date} ({cert.days_left(now)} days left). "
-            "Ask Mimecast for its successor and list it in `certificates` beside this one."
+            "Ask Mimecast for its successor and list it in `certificates` beside this one.",
         )
     return None
 
 
-def duplicate_problems(certificates: list[Certificate]) -> list[str]:
+def duplicate_problems(certificates: list[Certificate]) -> list[Problem]:
     """The same certificate listed twice would declare two key credentials with one keyId."""
     first_seen: dict[str, Certificate] = {}
     problems = []
@@ -263,7 +307,9 @@ def duplicate_problems(certificates: list[Certificate]) -> list[str]:
         earlier = first_seen.setdefault(cert.thumbprint, cert)
         if earlier is not cert:
             problems.append(
-                f"{cert.source} is the same certificate as {earlier.source} (thumbprint "
-                f"{cert.thumbprint}). List each certificate once."
+                cert.problem(
+                    f"{cert.source} is the same certificate as {earlier.source} (thumbprint "
+                    f"{cert.thumbprint}). List each certificate once."
+                )
             )
     return problems

@@ -6,9 +6,6 @@ registered, not even the component, unless every check passes.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import pulumi
@@ -25,6 +22,8 @@ from association.identifiers import (
     KEY_CREDENTIAL_TYPE,
     SINGLE_TENANT_AUDIENCE,
 )
+from association.refusal import Refusal, warn
+from association.tenant import inspect_tenant, owner_notices
 
 COMPONENT_TYPE = "mimecast:index:Association"
 
@@ -32,124 +31,6 @@ PERMISSIONS = (
     f"{EXCHANGE_ONLINE_DISPLAY_NAME} / {FULL_ACCESS_AS_APP} (application permission, admin "
     "consent granted): Use Exchange Web Services with full access to all mailboxes",
 )
-
-
-def refusal(problems: Sequence[str]) -> pulumi.RunError:
-    """One error listing every problem; Pulumi prints a RunError without a Python traceback."""
-    count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
-    lines = [
-        f"mimecast-association: stack {pulumi.get_stack()!r} was not deployed; nothing was "
-        f"created or changed in the tenant. Fix {count}:",
-        *(f"  {number}. {problem}" for number, problem in enumerate(problems, start=1)),
-    ]
-    return pulumi.RunError("\n".join(lines))
-
-
-@dataclass(frozen=True)
-class Tenant:
-    """What the program reads from the tenant before declaring anything."""
-
-    deployer_object_id: str
-    exchange_service_principal_id: str
-    initial_domain: str
-
-
-def inspect_tenant(tenant_id: str, opts: pulumi.InvokeOptions) -> Tenant:
-    """Refuse the wrong tenant, and check Exchange Online is there with the role we grant."""
-    try:
-        client = azuread.get_client_config(opts=opts)
-    except Exception as error:  # a failed invoke is a plain Exception with the provider's text
-        raise refusal(
-            [
-                f"The deploying identity could not be read ({error}). Sign in to tenant "
-                f"{tenant_id} (`az login --tenant {tenant_id}`, or the ARM_* variables of a "
-                "pipeline identity) and run again."
-            ]
-        ) from None
-    if client.tenant_id.lower() != tenant_id.lower():
-        raise refusal(
-            [
-                f"The deploying identity is signed in to tenant {client.tenant_id}, but "
-                f"azuread:tenantId is {tenant_id}. Sign in to the tenant this stack manages "
-                "(e.g. `az login --tenant <tenantId>` or ARM_TENANT_ID) or select the stack of "
-                "the tenant you are signed in to; a stack never writes into another tenant."
-            ]
-        )
-    problems = []
-    exchange_id = ""
-    try:
-        exchange = azuread.get_service_principal(client_id=EXCHANGE_ONLINE_APP_ID, opts=opts)
-    except Exception as error:
-        problems.append(
-            f"The deploying identity may not read service principals in tenant {tenant_id} "
-            f"({error}). Grant it Application.Read.All (or Directory.Read.All)."
-            if _denied(error)
-            else f"Tenant {tenant_id} has no service principal for {EXCHANGE_ONLINE_DISPLAY_NAME} "
-            f"(appId {EXCHANGE_ONLINE_APP_ID}): {error}. Mimecast's server connection needs "
-            "Exchange Online in this tenant; check the tenant has an Exchange Online licence."
-        )
-    else:
-        exchange_id = exchange.object_id
-        role_id = exchange.app_role_ids.get(FULL_ACCESS_AS_APP)
-        if role_id != FULL_ACCESS_AS_APP_ROLE_ID:
-            problems.append(
-                f"{EXCHANGE_ONLINE_DISPLAY_NAME} in tenant {tenant_id} offers {FULL_ACCESS_AS_APP} "
-                f"as app role {role_id!r}, not the documented {FULL_ACCESS_AS_APP_ROLE_ID}. "
-                "Nothing is granted until this is understood: report it with the tenant's "
-                "`az ad sp show --id 00000002-0000-0ff1-ce00-000000000000` output."
-            )
-    initial = []
-    try:
-        domains = azuread.get_domains(only_initial=True, opts=opts).domains
-        initial = [domain.domain_name for domain in domains if domain.initial]
-    except Exception as error:
-        problems.append(
-            f"The domains of tenant {tenant_id} could not be read ({error}). Grant the "
-            "deploying identity Domain.Read.All (or Directory.Read.All)."
-        )
-    else:
-        if not initial:
-            problems.append(
-                f"Tenant {tenant_id} reports no initial *.onmicrosoft.com domain, which "
-                "Mimecast's form asks for; check the tenant's domains in the Entra admin center."
-            )
-    if problems:
-        raise refusal(problems)
-    return Tenant(client.object_id, exchange_id, initial[0])
-
-
-def _denied(error: Exception) -> bool:
-    """Graph's answer when the identity lacks a permission, as the provider passes it on."""
-    return (
-        re.search(r"Authorization_RequestDenied|Insufficient privileges|\b403\b", str(error))
-        is not None
-    )
-
-
-def owner_warnings(owners: Sequence[str] | None, deployer_object_id: str) -> list[str]:
-    """A deployer left out of the owners loses access when it only has Application.*.OwnedBy."""
-    if not owners or deployer_object_id.lower() in (owner.lower() for owner in owners):
-        return []
-    return [
-        f"The deploying identity {deployer_object_id} is not among mimecast-association:owners. "
-        "If it deploys with Application.ReadWrite.OwnedBy it cannot update the application after "
-        "this run; add it to owners unless it holds Application.ReadWrite.All."
-    ]
-
-
-def certificate_summaries(args: AssociationArgs) -> list[dict[str, str]]:
-    """The certificate facts an administrator compares with Mimecast's console."""
-    return [
-        {
-            "customKeyIdentifier": cert.custom_key_identifier,
-            "thumbprint": cert.thumbprint,
-            "keyId": cert.key_id,
-            "notBefore": cert.start_date,
-            "notAfter": cert.end_date,
-            "subject": cert.subject,
-        }
-        for cert in args.certificates
-    ]
 
 
 class MimecastAssociation(pulumi.ComponentResource):
@@ -177,7 +58,7 @@ class MimecastAssociation(pulumi.ComponentResource):
         now = now or current_time()
         problems = args.problems(now)
         if problems:
-            raise refusal(problems)
+            raise Refusal(problems)
         # Lookups go through the provider the component's resources will use.
         lookups = pulumi.InvokeOptions(
             parent=opts.parent if opts is not None else None,
@@ -186,8 +67,8 @@ class MimecastAssociation(pulumi.ComponentResource):
         tenant = inspect_tenant(args.tenant_id, lookups)
 
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        for warning in args.warnings(now) + owner_warnings(args.owners, tenant.deployer_object_id):
-            pulumi.log.warn(warning, resource=self)
+        for notice in args.warnings(now) + owner_notices(args.owners, tenant.deployer_object_id):
+            warn(notice, resource=self)
 
         # Graph returns object IDs in lower case; anything else would show as a diff forever.
         owners = [owner.lower() for owner in args.owners or [tenant.deployer_object_id]]
@@ -248,7 +129,7 @@ class MimecastAssociation(pulumi.ComponentResource):
         self.service_principal_object_id = service_principal.object_id
         self.tenant_id = args.tenant_id
         self.tenant_domain = tenant.initial_domain
-        self.certificates = certificate_summaries(args)
+        self.certificates = [cert.summary().output() for cert in args.certificates]
         self.permissions = list(PERMISSIONS)
         self.register_outputs(
             {

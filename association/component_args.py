@@ -16,15 +16,13 @@ from association.certificates import (
     Certificate,
     duplicate_problems,
     expiry_warning,
-    quoted,
     validity_problems,
 )
-from association.identifiers import DEFAULT_DISPLAY_NAME
+from association.identifiers import DEFAULT_DISPLAY_NAME, TENANT_KEY, setting_key
+from association.problems import Notice, Problem, quoted
 
-NO_CERTIFICATES: Final = (
-    "mimecast-association:certificates lists no certificate. Add the path of Mimecast's "
-    "current certificate (for example certs/mimecast.pem) or paste it as inline PEM."
-)
+CERTIFICATES_KEY: Final = setting_key("certificates")
+OWNERS_KEY: Final = setting_key("owners")
 
 
 def is_guid(value: str) -> bool:
@@ -52,48 +50,67 @@ class AssociationArgs:
     protect: bool = True
     """Protect the application and service principal from deletion [`protect`]."""
 
-    def problems(self, now: datetime) -> list[str]:
+    def problems(self, now: datetime) -> list[Problem]:
         """Everything that must be fixed before anything is declared, each with its fix."""
         problems = []
         if not is_guid(self.tenant_id):
             problems.append(
-                f"azuread:tenantId is {quoted(self.tenant_id)}, not a tenant ID. Set it with "
-                "`pulumi config set azuread:tenantId <GUID>` (Entra admin center > Overview > "
-                "Tenant ID)."
-                if self.tenant_id
-                else "azuread:tenantId is not set. Set it with `pulumi config set azuread:tenantId "
-                "<GUID>` (Entra admin center > Overview > Tenant ID)."
+                Problem(
+                    TENANT_KEY,
+                    f"azuread:tenantId is {quoted(self.tenant_id)}, not a tenant ID. Set it with "
+                    "`pulumi config set azuread:tenantId <GUID>` (Entra admin center > Overview > "
+                    "Tenant ID)."
+                    if self.tenant_id
+                    else "azuread:tenantId is not set. Set it with `pulumi config set "
+                    "azuread:tenantId <GUID>` (Entra admin center > Overview > Tenant ID).",
+                )
             )
         if not self.display_name.strip():
             problems.append(
-                "mimecast-association:displayName is empty. Remove it to use "
-                f"{DEFAULT_DISPLAY_NAME!r} or give a name."
+                Problem(
+                    setting_key("displayName"),
+                    "mimecast-association:displayName is empty. Remove it to use "
+                    f"{DEFAULT_DISPLAY_NAME!r} or give a name.",
+                )
             )
         problems.extend(
-            f"mimecast-association:owners[{index}] is {quoted(owner)}, not an object ID (GUID). "
-            "List the owners' object IDs (Entra admin center > Users or Enterprise applications)."
+            Problem(
+                f"{OWNERS_KEY}[{index}]",
+                f"{OWNERS_KEY}[{index}] is {quoted(owner)}, not an object ID (GUID). List the "
+                "owners' object IDs (Entra admin center > Users or Enterprise applications).",
+            )
             for index, owner in enumerate(self.owners or ())
             if not is_guid(owner)
         )
         lowered = [owner.lower() for owner in self.owners or ()]
         problems.extend(
-            f"mimecast-association:owners[{index}] lists {owner} again. List each owner once."
+            Problem(
+                f"{OWNERS_KEY}[{index}]",
+                f"{OWNERS_KEY}[{index}] lists {owner} again. List each owner once.",
+            )
             for index, owner in enumerate(self.owners or ())
             if is_guid(owner) and lowered.index(owner.lower()) < index
         )
         if self.expiry_warning_days < 0:
+            key = setting_key("expiryWarningDays")
             problems.append(
-                f"mimecast-association:expiryWarningDays is {self.expiry_warning_days}; it must be "
-                "0 or more."
+                Problem(key, f"{key} is {self.expiry_warning_days}; it must be 0 or more.")
             )
         if not self.certificates:
-            problems.append(NO_CERTIFICATES)
+            problems.append(
+                Problem(
+                    CERTIFICATES_KEY,
+                    f"{CERTIFICATES_KEY} lists no certificate. Add the path of Mimecast's "
+                    "current certificate (for example certs/mimecast.pem) or paste it as "
+                    "inline PEM.",
+                )
+            )
         for cert in self.certificates:
             problems.extend(validity_problems(cert, now))
         problems.extend(duplicate_problems(list(self.certificates)))
         return problems
 
-    def warnings(self, now: datetime) -> list[str]:
+    def warnings(self, now: datetime) -> list[Notice]:
         """Certificates close to expiry: worth a warning, not a refusal."""
         return [
             warning

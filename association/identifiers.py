@@ -38,3 +38,14 @@ KEY_ID_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:mimecast-associati
 
 DEFAULT_DISPLAY_NAME: Final = "Mimecast Cloud Synchronization"
 """Application name the guide suggests."""
+
+NAMESPACE: Final = "mimecast-association"
+"""The project's name in Pulumi.yaml, and so the namespace of its stack settings."""
+
+TENANT_KEY: Final = "azuread:tenantId"
+"""The provider's own setting that names the tenant a stack manages."""
+
+
+def setting_key(name: str) -> str:
+    """`owners` -> `mimecast-association:owners`; a key with a namespace stays as it is."""
+    return name if ":" in name else f"{NAMESPACE}:{name}"

@@ -16,14 +16,14 @@ from typing import Final
 
 import pulumi
 
-from association.certificates import Certificate, CertificateError, load_certificate, quoted
+from association.certificates import Certificate, CertificateError, load_certificate
 from association.clock import current_time
-from association.component import refusal
-from association.component_args import NO_CERTIFICATES, AssociationArgs
-from association.identifiers import DEFAULT_DISPLAY_NAME
+from association.component_args import CERTIFICATES_KEY, AssociationArgs
+from association.identifiers import DEFAULT_DISPLAY_NAME, NAMESPACE, TENANT_KEY, setting_key
+from association.problems import Problem, quoted
+from association.refusal import Refusal
 
-NAMESPACE: Final = "mimecast-association"
-TENANT_KEY: Final = "azuread:tenantId"
+__all__ = ["NAMESPACE", "SETTINGS", "TENANT_KEY", "Setting", "SettingsError", "read_settings"]
 
 JsonValue = str | int | bool | list[str] | None
 """A setting's default, as `Pulumi.yaml` writes it."""
@@ -40,7 +40,7 @@ class Setting:
 
     @property
     def key(self) -> str:
-        return self.name if ":" in self.name else f"{NAMESPACE}:{self.name}"
+        return setting_key(self.name)
 
 
 SETTINGS: Final = (
@@ -85,10 +85,10 @@ SETTINGS: Final = (
 
 
 class SettingsError(ValueError):
-    """Every problem found in a stack's settings, one message each."""
+    """Every problem found in a stack's settings, each naming its setting and fix."""
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(problem.message for problem in problems))
         self.problems = problems
 
 
@@ -97,17 +97,17 @@ def read_settings(raw: Mapping[str, str], project_dir: Path, now: datetime) -> A
 
     Raises `SettingsError` listing every problem; nothing is declared before this passes.
     """
-    problems: list[str] = []
+    problems: list[Problem] = []
     config = _Config(raw, problems)
     entries = config.strings("certificates") or []
     certificates: list[Certificate] = []
     for index, entry in enumerate(entries):
         try:
             certificates.append(
-                load_certificate(entry, f"{NAMESPACE}:certificates[{index}]", project_dir)
+                load_certificate(entry, f"{CERTIFICATES_KEY}[{index}]", project_dir)
             )
         except CertificateError as error:
-            problems.append(str(error))
+            problems.append(error.problem)
 
     args = AssociationArgs(
         tenant_id=raw.get(TENANT_KEY, ""),
@@ -117,8 +117,11 @@ def read_settings(raw: Mapping[str, str], project_dir: Path, now: datetime) -> A
         expiry_warning_days=config.integer("expiryWarningDays"),
         protect=config.boolean("protect"),
     )
+    # An entry that failed to load is reported already; "no certificate" would only repeat it.
     unloadable = len(certificates) < len(entries)
-    problems.extend(p for p in args.problems(now) if not (unloadable and p == NO_CERTIFICATES))
+    problems.extend(
+        p for p in args.problems(now) if not (unloadable and p.setting == CERTIFICATES_KEY)
+    )
     if problems:
         raise SettingsError(problems)
     return args
@@ -130,13 +133,13 @@ def load_stack_settings(project_dir: Path) -> AssociationArgs:
     try:
         return read_settings(raw, project_dir, current_time())
     except SettingsError as error:
-        raise refusal(error.problems) from None
+        raise Refusal(error.problems) from None
 
 
 class _Config:
     """Typed reads of raw config strings, with the declared default for unset keys."""
 
-    def __init__(self, raw: Mapping[str, str], problems: list[str]) -> None:
+    def __init__(self, raw: Mapping[str, str], problems: list[Problem]) -> None:
         self.raw = raw
         self.problems = problems
 
@@ -153,7 +156,7 @@ class _Config:
     def _refuse(self, setting: Setting) -> None:
         hint = _TYPE_HINTS[setting.type].replace("KEY", setting.key)
         shown = quoted(self.raw.get(setting.key, ""))
-        self.problems.append(f"{setting.key} is {shown}, not {hint}.")
+        self.problems.append(Problem(setting.key, f"{setting.key} is {shown}, not {hint}."))
 
     def string(self, name: str) -> str:
         return str(self._value(name)[1])

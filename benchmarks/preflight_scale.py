@@ -4,8 +4,8 @@
 
 Builds a temporary copy of the project with N stacks (default 500), each with its own tenant
 ID, display name, owner and generated certificate, runs `python -m association preflight`
-over all of them, once in this process (`--jobs 1`) and once with two workers forked after the
-import (`--jobs 2`), and prints the total wall time, the time per stack and the peak memory.
+over all of them, once in this process (`--jobs 1`) and once with two spawned workers
+(`--jobs 2`), and prints the total wall time, the time per stack and the peak memory.
 Peak memory is the peak resident set size (`getrusage` `ru_maxrss`) of this process (the
 interpreter, the Pulumi SDK, the generated certificates and every report) and of the largest
 worker.
@@ -30,8 +30,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from certfactory import NOW, make_certificate, pem  # noqa: E402
 
-from association import preflight  # noqa: E402
 from association.certificates import rfc3339  # noqa: E402
+from association_tools.preflight import cli as preflight  # noqa: E402
 
 OWNER = "0b5e7a11-0000-4000-8000-000000000001"
 """The pipeline identity every generated stack lists as owner, as MSPs do."""

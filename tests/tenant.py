@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from association.offline import Directory
+from association_tools.offline import Directory
 
 PROJECT = Path(__file__).resolve().parent.parent
 TENANT = "11111111-2222-3333-4444-555555555555"

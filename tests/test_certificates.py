@@ -62,10 +62,11 @@ def test_shipped_pem_is_the_guides_value_byte_for_byte() -> None:
 
 def test_guide_certificate_expired_with_the_fix_in_the_message() -> None:
     (problem,) = validity_problems(guide_certificate(), NOW)
-    assert "expired on 2025-08-04T15:07:00Z" in problem
-    assert "KeyCredentialsInvalidEndDate" in problem
-    assert "Mimecast Administration Console" in problem
-    assert problem.startswith(f"{KEY} file certs/mimecast.pem")
+    assert problem.setting == KEY
+    assert "expired on 2025-08-04T15:07:00Z" in problem.message
+    assert "KeyCredentialsInvalidEndDate" in problem.message
+    assert "Mimecast Administration Console" in problem.message
+    assert problem.message.startswith(f"{KEY} file certs/mimecast.pem")
 
 
 @pytest.mark.parametrize("encode", [pem, der], ids=["pem", "der"])
@@ -136,6 +137,7 @@ def test_bad_files_are_refused(tmp_path: Path, content: bytes, message: str) -> 
     (tmp_path / "bad.pem").write_bytes(content)
     with pytest.raises(CertificateError, match=message) as caught:
         load_certificate("bad.pem", KEY, tmp_path)
+    assert caught.value.problem.setting == KEY
     assert str(caught.value).startswith(f"{KEY} file bad.pem")
     assert "BEGIN" not in str(caught.value)  # never echo key material
 
@@ -168,7 +170,7 @@ def test_pkcs12_bundle_is_refused_without_reading_it(tmp_path: Path) -> None:
 def test_not_yet_valid_certificate_is_refused() -> None:
     cert = parse_certificate(pem(make_certificate(not_before=NOW + timedelta(days=2))), "next")
     (problem,) = validity_problems(cert, NOW)
-    assert "is not valid until" in problem
+    assert "is not valid until" in problem.message
 
 
 @pytest.mark.parametrize(
@@ -179,21 +181,21 @@ def test_not_yet_valid_certificate_is_refused() -> None:
 def test_weak_or_non_rsa_keys_are_refused(key: object, message: str) -> None:
     cert = parse_certificate(pem(make_certificate(key=key)), "weak")  # type: ignore[arg-type]
     (problem,) = validity_problems(cert, NOW)
-    assert message in problem
+    assert message in problem.message
 
 
 def test_duplicates_are_named() -> None:
     body = pem(make_certificate())
     first, second = parse_certificate(body, "a"), parse_certificate(body, "b")
     (problem,) = duplicate_problems([first, second])
-    assert problem.startswith("b is the same certificate as a")
+    assert problem.message.startswith("b is the same certificate as a")
 
 
 def test_expiry_warning_gives_the_date_and_days_left() -> None:
     cert = parse_certificate(pem(make_certificate(not_after=NOW + timedelta(days=10))), "soon")
     warning = expiry_warning(cert, NOW, 30)
     assert warning is not None
-    assert f"expires on {cert.end_date} (10 days left)" in warning
+    assert f"expires on {cert.end_date} (10 days left)" in warning.message
     assert expiry_warning(cert, NOW, 10) is not None
     assert expiry_warning(cert, NOW, 9) is None
     assert expiry_warning(cert, NOW, 0) is None

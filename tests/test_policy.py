@@ -1,6 +1,6 @@
 """The policy pack's rules (policy/rules.py) against what the real program declares.
 
-The program runs under the SDK's mocks (`association.offline.run_program`) with a
+The program runs under the SDK's mocks (`association_tools.offline.run_program`) with a
 generated certificate; each rule then sees the properties the engine would hand the
 pack. The clean program passes every rule; each altered property makes its rule fire.
 pulumi-policy itself is not installed here (it pins protobuf 5): policy/tests/ checks
@@ -22,7 +22,7 @@ from certfactory import NOW, der, make_certificate, pem
 from tenant import DEPLOYER, EXCHANGE_SP, TENANT, TENANT_DIRECTORY, copy_program
 
 from association import identifiers
-from association.offline import KNOWN_AFTER_DEPLOY, ProgramRun, run_program
+from association_tools.offline import KNOWN_AFTER_DEPLOY, ProgramRun, run_program
 from policy import rules
 
 OTHER_PRINCIPAL = "cccccccc-0000-0000-0000-000000000003"

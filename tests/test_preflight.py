@@ -27,24 +27,17 @@ from tenant import (
 )
 
 from association.certificates import parse_certificate, rfc3339
-from association.offline import DeclaredResource
-from association.preflight import (
+from association_tools.preflight.cli import main
+from association_tools.preflight.render import render_text
+from association_tools.preflight.report import (
     CertificateReport,
     Marker,
     Plan,
+    PlannedResource,
     StackReport,
-    main,
-    render_text,
 )
-from association.pulumi_config import (
-    ConfigValue,
-    Project,
-    ProjectKey,
-    StackFileError,
-    matches_type,
-    parse_stack_file,
-    stack_config,
-)
+from association_tools.project import ConfigValue, Project, ProjectKey, matches_type
+from association_tools.stack_files import StackFileError, parse_stack_file, stack_config
 
 OWNER = "aaaaaaaa-0000-0000-0000-000000000001"
 GUIDE_THUMBPRINT = "D4DF4464B05EA92F4990DC0BAF82505FD561ADD2"
@@ -137,6 +130,7 @@ def test_valid_stack_as_json(project: Path, capsys: pytest.CaptureFixture[str]) 
         {
             "source": "mimecast-association:certificates[0] file certs/current.pem",
             "thumbprint": current.thumbprint,
+            "customKeyIdentifier": current.custom_key_identifier,
             "keyId": current.key_id,
             "subject": current.subject,
             "notBefore": current.start_date,
@@ -466,8 +460,8 @@ def test_worker_processes_report_exactly_what_one_process_does(
         write_stack(project, stack, displayName=f"{stack} app")
     write_stack(project, "broken", certificates=["certs/expired.pem"])
     alone = preflight(capsys, "--project-dir", str(project))
-    forked = preflight(capsys, "--project-dir", str(project), "--jobs", "2")
-    assert forked == alone
+    spawned = preflight(capsys, "--project-dir", str(project), "--jobs", "2")
+    assert spawned == alone
     assert alone[0] == 1
     assert "(created at deploy)" in alone[1]
 
@@ -619,10 +613,10 @@ def test_stack_file_values_reach_the_program_as_pulumi_passes_them() -> None:
 def test_config_from_esc_environments_is_called_unchecked() -> None:
     parsed = parse_stack_file("environment:\n  imports: [tenants/contoso]\n", "Pulumi.s.yaml")
 
-    assert parsed.warnings == (
+    assert [notice.message for notice in parsed.warnings] == [
         "Pulumi.s.yaml imports Pulumi ESC environments, which preflight cannot read offline: "
         "config they set is not checked here.",
-    )
+    ]
 
 
 def test_project_defaults_apply_and_other_secrets_are_left_alone() -> None:
@@ -687,11 +681,11 @@ def test_text_report_is_aligned_and_marks_what_is_unknown() -> None:
         "configuration",
         "What pulumi up would declare and export.",
         (
-            DeclaredResource("urn:c", COMPONENT, "mimecast", "urn:stack", False, False, {}),
-            DeclaredResource(
-                "urn:a",
+            PlannedResource(COMPONENT, "mimecast", "urn:c", "urn:stack", False, False, {}),
+            PlannedResource(
                 APPLICATION,
                 "mimecast",
+                "urn:a",
                 "urn:c",
                 True,
                 False,
@@ -703,6 +697,7 @@ def test_text_report_is_aligned_and_marks_what_is_unknown() -> None:
     cert = CertificateReport(
         "certificates[0] file c.pem",
         "AB" * 20,
+        "q98=",
         "k",
         "CN=x",
         "2026-01-01T00:00:00Z",

@@ -28,7 +28,7 @@ from tenant import (
 )
 
 from association.certificates import parse_certificate
-from association.offline import (
+from association_tools.offline import (
     KNOWN_AFTER_DEPLOY,
     DeclaredResource,
     Directory,

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from certfactory import NOW, make_certificate, pem, private_key_pem
 
+from association.problems import Problem
 from association.settings import NAMESPACE, SETTINGS, TENANT_KEY, SettingsError, read_settings
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -21,10 +22,14 @@ def write_certificate(directory: Path, name: str = "mimecast.pem", **kwargs: obj
     return name
 
 
-def problems_of(raw: dict[str, str], directory: Path) -> list[str]:
+def refused(raw: dict[str, str], directory: Path) -> list[Problem]:
     with pytest.raises(SettingsError) as caught:
         read_settings(raw, directory, NOW)
     return caught.value.problems
+
+
+def problems_of(raw: dict[str, str], directory: Path) -> list[str]:
+    return [problem.message for problem in refused(raw, directory)]
 
 
 def test_pulumi_yaml_declares_the_same_settings_and_defaults() -> None:
@@ -87,7 +92,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     valid = write_certificate(tmp_path, "valid.pem")
     expired = write_certificate(tmp_path, "old.pem", serial=7, not_after=NOW - timedelta(days=1))
     (tmp_path / "key.pem").write_bytes(private_key_pem())
-    problems = problems_of(
+    refusal = refused(
         {
             TENANT_KEY: "contoso.onmicrosoft.com",
             f"{NAMESPACE}:displayName": "  ",
@@ -109,9 +114,14 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "mimecast-association:certificates[1] file old.pem",
         "mimecast-association:certificates[4] file valid.pem",
     ]
+    problems = [problem.message for problem in refusal]
     assert len(problems) == len(expected)
     for problem, start in zip(problems, expected, strict=True):
         assert problem.startswith(start), problem
+    # Each problem names the setting it concerns, as data: the start of its message.
+    assert [problem.setting for problem in refusal] == [
+        start.split(" ", 1)[0] for start in expected
+    ]
     assert "expired on" in problems[6]
     assert "is the same certificate as mimecast-association:certificates[0]" in problems[7]
 

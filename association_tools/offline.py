@@ -4,7 +4,8 @@ This is how the program is tested and how `preflight` shows a plan without the P
 CLI, a provider plugin or Azure: the SDK's documented unit-test engine
 (`pulumi.runtime.set_mocks`) stands in for the deployment engine, and a `Directory`
 answers the program's tenant lookups. Each run happens in its own copy of the
-context, so no config, root stack or export leaks from one run into the next.
+context, so no config, root stack or export leaks from one run into the next. What this
+needs of the SDK beyond its documented API goes through `association_tools.pulumi_sdk`.
 """
 
 from __future__ import annotations
@@ -21,19 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.runtime.mocks import MockMonitor
-from pulumi.runtime.settings import ROOT, get_root_resource
-from pulumi.runtime.sync_await import _ensure_event_loop
 
 from association.clock import evaluated_at
-from association.identifiers import FULL_ACCESS_AS_APP, FULL_ACCESS_AS_APP_ROLE_ID
-
-PROJECT = "mimecast-association"
-
-ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
-
-SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
-"""Key that marks a secret value in serialized Pulumi properties."""
+from association.identifiers import FULL_ACCESS_AS_APP, FULL_ACCESS_AS_APP_ROLE_ID, NAMESPACE
+from association.problems import Notice, Problem
+from association.refusal import Refusal, collecting_notices
+from association_tools import pulumi_sdk
 
 
 class KnownAfterDeploy:
@@ -90,26 +84,26 @@ class Directory:
 
 
 @dataclass(frozen=True)
-class DeclaredResource:
-    """One resource registration, as the deployment engine would receive it."""
+class DeclaredResource(pulumi_sdk.Registration):
+    """One resource registration, as the deployment engine would receive it, with its URN."""
 
     urn: str
-    type: str
-    name: str
-    parent: str
-    protect: bool
-    delete_before_replace: bool
-    inputs: dict[str, Any]
 
 
 @dataclass
 class ProgramRun:
-    """What one run of the program declared, exported, warned about, or why it refused."""
+    """What one run of the program declared, exported, warned about, or why it stopped."""
 
     resources: list[DeclaredResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    """Warnings as Pulumi would print them (what the engine's log received)."""
+    notices: list[Notice] = field(default_factory=list)
+    """The program's own warnings, as data (`association.refusal.warn`)."""
     error: str | None = None
+    """Why the program stopped, as Pulumi would print it; None when it ran to the end."""
+    refusal: tuple[Problem, ...] = ()
+    """When the program refused (a `Refusal`): its problems, as data."""
 
 
 class _Engine(pulumi.runtime.Mocks):
@@ -135,7 +129,7 @@ class _Engine(pulumi.runtime.Mocks):
         return object_id, outputs
 
 
-class _RecordingMonitor(MockMonitor):
+class _RecordingMonitor(pulumi_sdk.MockMonitor):  # type: ignore[misc]
     """The SDK's mock monitor, also keeping what it is not told to keep: parent and options."""
 
     def __init__(self, mocks: pulumi.runtime.Mocks, run: ProgramRun) -> None:
@@ -143,40 +137,27 @@ class _RecordingMonitor(MockMonitor):
         self.run = run
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
-        """URNs as the engine writes them: the root stack is no part of a child's type chain."""
-        if parent.split("::")[2:3] == [ROOT_STACK_TYPE]:
-            parent = ""
-        return str(super().make_urn(parent, type_, name))
+        return pulumi_sdk.engine_urn(parent, type_, name, super().make_urn)
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
-        if request.type != ROOT_STACK_TYPE:
-            self.run.resources.append(
-                DeclaredResource(
-                    urn=response.urn,
-                    type=request.type,
-                    name=request.name,
-                    parent=request.parent,
-                    protect=bool(request.protect),
-                    delete_before_replace=request.deleteBeforeReplace,
-                    inputs=self.mocks_inputs(request),
-                )
-            )
+        response = super().RegisterResource(request)
+        declared = pulumi_sdk.registration(request)
+        if declared.type != pulumi_sdk.ROOT_STACK_TYPE:
+            self.run.resources.append(DeclaredResource(**vars(declared), urn=response.urn))
         return response
-
-    @staticmethod
-    def mocks_inputs(request: Any) -> dict[str, Any]:
-        return dict(pulumi.runtime.rpc.deserialize_properties(request.object))
 
 
 class _InlineExecutor(ThreadPoolExecutor):
     """Runs each call at once on the calling thread, never starting a thread.
 
-    The SDK sends every RPC through the event loop's thread pool so a slow engine cannot
-    block it; the mock monitor answers in-process at once, so the thread hops only cost time.
-    (asyncio accepts only a ThreadPoolExecutor as the default executor.) It stays the
-    default executor of the process's Pulumi event loop after a run, which only offline runs
-    use. This took a run from about 35 ms to about 25 ms.
+    Why: the SDK sends every RPC through the event loop's default thread pool so that a slow
+    engine cannot block the loop; the mock monitor answers in-process at once, so each hop is
+    a thread handoff and nothing else. Measured with benchmarks/preflight_scale.py (200
+    stacks, one process): 19.5 ms a stack with it, 23.0 ms without. Correctness does not
+    depend on it: `preflight --jobs` spawns fresh workers, which inherit no pool (a forked
+    worker would inherit the parent's pool without its threads and wait on it forever).
+    It stays the default executor of the process's Pulumi event loop after a run, which only
+    offline runs use. (asyncio accepts only a ThreadPoolExecutor as the default executor.)
     """
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
@@ -189,6 +170,8 @@ class _InlineExecutor(ThreadPoolExecutor):
 
 
 class _Log(logging.Handler):
+    """The mock engine's log: what `pulumi up` would print as warnings."""
+
     def __init__(self, run: ProgramRun) -> None:
         super().__init__(level=logging.WARNING)
         self.run = run
@@ -227,14 +210,14 @@ def _run_isolated(
     now: datetime,
 ) -> ProgramRun:
     run = ProgramRun()
-    logger = logging.Logger(f"{PROJECT}.{stack}", level=logging.WARNING)
+    logger = logging.Logger(f"{NAMESPACE}.{stack}", level=logging.WARNING)
     logger.addHandler(_Log(run))
-    _ensure_event_loop().set_default_executor(_InlineExecutor())  # type: ignore[no-untyped-call]
+    pulumi_sdk.program_event_loop().set_default_executor(_InlineExecutor())
     mocks = _Engine(directory, preview)
-    ROOT.set(None)
+    pulumi.runtime.reset_options()
     pulumi.runtime.set_mocks(
         mocks,
-        project=PROJECT,
+        project=NAMESPACE,
         stack=stack,
         preview=preview,
         logger=logger,
@@ -244,7 +227,7 @@ def _run_isolated(
     program = _compiled(main.resolve())
 
     async def outputs() -> None:
-        root = get_root_resource()
+        root = pulumi.runtime.get_root_resource()
         exported: dict[str, Any] = getattr(root, "outputs", {})
         for name, value in exported.items():
             resolved = await pulumi.Output.from_input(value).future(with_unknowns=True)
@@ -254,11 +237,13 @@ def _run_isolated(
         exec(program, {"__name__": "__main__", "__file__": str(main.resolve())})
         return outputs()
 
-    with evaluated_at(now):
+    with evaluated_at(now), collecting_notices() as notices:
         try:
             pulumi.runtime.test(execute)()  # type: ignore[no-untyped-call]
         except pulumi.RunError as error:
             run.error = str(error)
+            run.refusal = error.problems if isinstance(error, Refusal) else ()
+        run.notices = notices
     for resource in run.resources:
         resource.inputs.update(_mark_unknowns(resource.inputs))
     return run
@@ -266,11 +251,12 @@ def _run_isolated(
 
 def _mark_unknowns(value: Any) -> Any:
     """Replace the SDK's unknown placeholders with `KNOWN_AFTER_DEPLOY`; unwrap secrets."""
-    if isinstance(value, pulumi.output.Unknown) or value == pulumi.runtime.rpc.UNKNOWN:
+    if pulumi_sdk.is_unknown(value):
         return KNOWN_AFTER_DEPLOY
+    secret, value = pulumi_sdk.unwrap_secret(value)
+    if secret:
+        return _mark_unknowns(value)
     if isinstance(value, dict):
-        if value.get(SECRET_SIGNATURE) is not None and "value" in value:
-            return _mark_unknowns(value["value"])
         return {key: _mark_unknowns(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_mark_unknowns(item) for item in value]

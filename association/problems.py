@@ -1,0 +1,74 @@
+"""What stands in the way of a deploy, and what deserves a warning: as data, not text.
+
+Pure (no Pulumi). A `Problem` or a `Notice` names the setting it concerns, so tools can
+sort, filter and show them without reading each other's messages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that must be fixed before anything is declared; `message` says how."""
+
+    setting: str | None
+    """The config key it concerns (e.g. `mimecast-association:certificates[0]`), or None for
+    the tenant or the signed-in identity."""
+    message: str
+
+    def json_value(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A warning: the deploy goes ahead, but someone should act."""
+
+    kind: str
+    """What it is about, for tools that treat some notices apart: `certificate-expiry`,
+    `deployer-not-owner`, ..."""
+    setting: str | None
+    message: str
+
+    def json_value(self) -> str:
+        return self.message
+
+
+def quoted(value: str, limit: int = 80) -> str:
+    """A config value as messages show it: never key material, never a wall of base64."""
+    if "PRIVATE KEY" in value:
+        return (
+            "a value holding a PRIVATE KEY (delete it: Mimecast's private key must never be in "
+            "this repository or stack configuration)"
+        )
+    if "-----BEGIN" in value:
+        return "a PEM block"
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}..."
+
+
+_ITEM = re.compile(r"^\s*\d+\. ")
+
+
+def refusal_text(stack: str, problems: Sequence[Problem]) -> str:
+    """What Pulumi prints when the program refuses: a heading, then the problems numbered."""
+    count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+    return "\n".join(
+        [
+            f"mimecast-association: stack {stack!r} was not deployed; nothing was created or "
+            f"changed in the tenant. Fix {count}:",
+            *(f"  {number}. {problem.message}" for number, problem in enumerate(problems, 1)),
+        ]
+    )
+
+
+def refusal_items(text: str) -> list[str]:
+    """The numbered lines of a `refusal_text` inside Pulumi's output (`1. ...`), as written.
+
+    Only for reading another process's output (the drift report reads `pulumi preview
+    --json`); in-process callers get the problems themselves from `Refusal.problems`.
+    """
+    return [line.strip() for line in text.splitlines() if _ITEM.match(line)]

@@ -1,0 +1,127 @@
+"""What the program asks the tenant before declaring anything, and what it refuses.
+
+Signed in to the wrong tenant, no Exchange Online, an unexpected role ID, or a lookup the
+deploying identity may not make: each is a `Problem` with its fix, all reported at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_azuread as azuread
+
+from association.component_args import OWNERS_KEY
+from association.identifiers import (
+    EXCHANGE_ONLINE_APP_ID,
+    EXCHANGE_ONLINE_DISPLAY_NAME,
+    FULL_ACCESS_AS_APP,
+    FULL_ACCESS_AS_APP_ROLE_ID,
+    TENANT_KEY,
+)
+from association.problems import Notice, Problem
+from association.refusal import Refusal
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """What the program reads from the tenant before declaring anything."""
+
+    deployer_object_id: str
+    exchange_service_principal_id: str
+    initial_domain: str
+
+
+def inspect_tenant(tenant_id: str, opts: pulumi.InvokeOptions) -> Tenant:
+    """Refuse the wrong tenant, and check Exchange Online is there with the role we grant."""
+    try:
+        client = azuread.get_client_config(opts=opts)
+    except Exception as error:  # a failed invoke is a plain Exception with the provider's text
+        raise Refusal(
+            [
+                Problem(
+                    None,
+                    f"The deploying identity could not be read ({error}). Sign in to tenant "
+                    f"{tenant_id} (`az login --tenant {tenant_id}`, or the ARM_* variables of a "
+                    "pipeline identity) and run again.",
+                )
+            ]
+        ) from None
+    if client.tenant_id.lower() != tenant_id.lower():
+        raise Refusal(
+            [
+                Problem(
+                    TENANT_KEY,
+                    f"The deploying identity is signed in to tenant {client.tenant_id}, but "
+                    f"azuread:tenantId is {tenant_id}. Sign in to the tenant this stack manages "
+                    "(e.g. `az login --tenant <tenantId>` or ARM_TENANT_ID) or select the stack "
+                    "of the tenant you are signed in to; a stack never writes into another tenant.",
+                )
+            ]
+        )
+    problems = []
+    exchange_id = ""
+    try:
+        exchange = azuread.get_service_principal(client_id=EXCHANGE_ONLINE_APP_ID, opts=opts)
+    except Exception as error:
+        problems.append(
+            f"The deploying identity may not read service principals in tenant {tenant_id} "
+            f"({error}). Grant it Application.Read.All (or Directory.Read.All)."
+            if _denied(error)
+            else f"Tenant {tenant_id} has no service principal for {EXCHANGE_ONLINE_DISPLAY_NAME} "
+            f"(appId {EXCHANGE_ONLINE_APP_ID}): {error}. Mimecast's server connection needs "
+            "Exchange Online in this tenant; check the tenant has an Exchange Online licence."
+        )
+    else:
+        exchange_id = exchange.object_id
+        role_id = exchange.app_role_ids.get(FULL_ACCESS_AS_APP)
+        if role_id != FULL_ACCESS_AS_APP_ROLE_ID:
+            problems.append(
+                f"{EXCHANGE_ONLINE_DISPLAY_NAME} in tenant {tenant_id} offers {FULL_ACCESS_AS_APP} "
+                f"as app role {role_id!r}, not the documented {FULL_ACCESS_AS_APP_ROLE_ID}. "
+                "Nothing is granted until this is understood: report it with the tenant's "
+                "`az ad sp show --id 00000002-0000-0ff1-ce00-000000000000` output."
+            )
+    initial = []
+    try:
+        domains = azuread.get_domains(only_initial=True, opts=opts).domains
+        initial = [domain.domain_name for domain in domains if domain.initial]
+    except Exception as error:
+        problems.append(
+            f"The domains of tenant {tenant_id} could not be read ({error}). Grant the "
+            "deploying identity Domain.Read.All (or Directory.Read.All)."
+        )
+    else:
+        if not initial:
+            problems.append(
+                f"Tenant {tenant_id} reports no initial *.onmicrosoft.com domain, which "
+                "Mimecast's form asks for; check the tenant's domains in the Entra admin center."
+            )
+    if problems:
+        raise Refusal([Problem(None, problem) for problem in problems])
+    return Tenant(client.object_id, exchange_id, initial[0])
+
+
+def _denied(error: Exception) -> bool:
+    """Graph's answer when the identity lacks a permission, as the provider passes it on."""
+    return (
+        re.search(r"Authorization_RequestDenied|Insufficient privileges|\b403\b", str(error))
+        is not None
+    )
+
+
+def owner_notices(owners: Sequence[str] | None, deployer_object_id: str) -> list[Notice]:
+    """A deployer left out of the owners loses access when it only has Application.*.OwnedBy."""
+    if not owners or deployer_object_id.lower() in (owner.lower() for owner in owners):
+        return []
+    return [
+        Notice(
+            "deployer-not-owner",
+            OWNERS_KEY,
+            f"The deploying identity {deployer_object_id} is not among {OWNERS_KEY}. If it deploys "
+            "with Application.ReadWrite.OwnedBy it cannot update the application after this run; "
+            "add it to owners unless it holds Application.ReadWrite.All.",
+        )
+    ]

@@ -1,0 +1,41 @@
+"""The one serializer for the tools' JSON documents: dataclasses become camelCase objects.
+
+Standard library only. A dataclass becomes an object of its fields, in declaration order,
+with names in camelCase, followed by the properties it names in `JSON_PROPERTIES`. An object
+with a `json_value()` method is replaced by what that returns (e.g. a marker's object, or a
+problem's message).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+
+def camel(name: str) -> str:
+    """`days_left` -> `daysLeft`."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def to_json(value: Any) -> Any:
+    """Plain JSON values (dict, list, str, int, float, bool, None) for `value`."""
+    json_value = getattr(value, "json_value", None)
+    if callable(json_value):
+        return to_json(json_value())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = [field.name for field in dataclasses.fields(value)]
+        names += getattr(value, "JSON_PROPERTIES", ())
+        return {camel(name): to_json(getattr(value, name)) for name in names}
+    if isinstance(value, Mapping):
+        return {str(key): to_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(item) for item in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    """A document as the tools write it: indented, UTF-8 text kept as it is."""
+    return json.dumps(to_json(value), indent=2, ensure_ascii=False)

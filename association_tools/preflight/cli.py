@@ -1,0 +1,133 @@
+"""`python -m association preflight [STACK ...]`: flags, stack selection and exit status.
+
+Exit status: 0 no stack has errors (warnings allowed), 1 some stack has errors, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+from association.clock import current_time
+from association_tools import cli
+from association_tools.cli import UsageError
+from association_tools.preflight.check import check_stacks
+from association_tools.preflight.render import render_json, render_text
+from association_tools.project import Project, load_project
+
+PROG: Final = "python -m association preflight"
+EXIT_OK: Final = 0
+EXIT_ERRORS: Final = 1
+
+EXAMPLES: Final = """examples:
+  python -m association preflight example            the shipped example stack
+  python -m association preflight --exclude example --require-owners --jobs 2
+                                                     every tenant, as the pipelines run it
+  python -m association preflight contoso --now 2027-01-15 --json
+                                                     one stack, judged on deploy day, as JSON"""
+
+
+def parse_now(text: str) -> datetime:
+    """`--now`: an ISO 8601 date or timestamp; without an offset it is UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"--now {text!r} is not an ISO 8601 date or timestamp (e.g. 2026-12-01 or "
+            "2026-12-01T09:00:00Z)"
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def select_stacks(
+    project: Project, names: Sequence[str], excluded: Sequence[str] = ()
+) -> list[str]:
+    """The stacks asked for (all but `excluded` when none are named).
+
+    An unknown name is a usage error; an unknown exclusion is not, so pipelines can always
+    exclude the shipped example stack, whether or not a repository still has it.
+    """
+    known = ", ".join(project.stacks) or "none"
+    if not names:
+        if not project.stacks:
+            raise UsageError(f"no stack files (Pulumi.<stack>.yaml) in {project.directory}")
+        return [stack for stack in project.stacks if stack not in excluded]
+    unknown = [name for name in names if name not in project.stacks]
+    if unknown:
+        raise UsageError(
+            f"unknown stack {', '.join(unknown)}: no Pulumi.<stack>.yaml for it in "
+            f"{project.directory.resolve()} (stacks: {known})"
+        )
+    return list(dict.fromkeys(names))
+
+
+def _jobs(text: str) -> int:
+    jobs = int(text)
+    if jobs < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return jobs
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Check tenant stacks offline (no network, no credentials, no Pulumi CLI) and "
+        "show what `pulumi up` would create and grant in each tenant. Exit status: 0 no stack "
+        "has errors, 1 some stack has errors, 2 usage error.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "stacks", nargs="*", metavar="STACK", help="stacks to check (default: every stack file)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--now",
+        metavar="TIMESTAMP",
+        help="judge certificates at this instant instead of now, e.g. the day you deploy",
+    )
+    parser.add_argument(
+        "--exclude",
+        metavar="STACK",
+        action="append",
+        default=[],
+        help="leave this stack out when checking every stack (repeatable), e.g. example",
+    )
+    parser.add_argument(
+        "--require-owners",
+        action="store_true",
+        help="an error for every stack that leaves owners unset (pipelines use this)",
+    )
+    parser.add_argument(
+        "--jobs",
+        metavar="N",
+        type=_jobs,
+        default=1,
+        help="check stacks in N worker processes (default 1: all in this process); each "
+        "worker starts its own Python, so it pays from a few dozen stacks",
+    )
+    parser.add_argument(
+        "--project-dir",
+        metavar="DIR",
+        type=Path,
+        default=Path(),
+        help="the project directory (default: the current directory)",
+    )
+    return parser
+
+
+def preflight(args: argparse.Namespace) -> int:
+    now = parse_now(args.now) if args.now is not None else current_time()
+    project = load_project(args.project_dir)
+    stacks = select_stacks(project, args.stacks, args.exclude)
+    reports = check_stacks(project, stacks, now, args.jobs, args.require_owners)
+    print(render_json(reports, now) if args.json else render_text(reports, now))
+    return EXIT_ERRORS if any(report.errors for report in reports) else EXIT_OK
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run the preflight; see the module docstring for the exit status."""
+    return cli.run(parser(), preflight, argv)

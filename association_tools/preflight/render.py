@@ -1,0 +1,110 @@
+"""Preflight reports for people (text) and for pipelines (one JSON document)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from association.certificates import rfc3339
+from association_tools import jsondoc
+from association_tools.preflight.report import RANK, Marker, StackReport, header
+
+
+def render_json(reports: Sequence[StackReport], now: datetime) -> str:
+    """One JSON document: the header, the instant, `ok`, and one object per stack."""
+    return jsondoc.dumps(
+        {
+            "header": header(now),
+            "evaluatedAt": rfc3339(now),
+            "ok": not any(report.errors for report in reports),
+            "stacks": reports,
+        }
+    )
+
+
+def render_text(reports: Sequence[StackReport], now: datetime) -> str:
+    """For people: the header, one block per stack (stacks with errors first), a summary."""
+    lines = [header(now)]
+    for report in sorted(reports, key=lambda r: RANK[r.status]):
+        lines.extend(["", *_stack_lines(report)])
+    counts = {status: sum(r.status == status for r in reports) for status in RANK}
+    summary = (
+        f"{len(reports)} stack{'s' if len(reports) != 1 else ''} checked: {counts['errors']} with "
+        f"errors, {counts['warnings']} with warnings, {counts['ok']} ok."
+    )
+    failed = [report.stack for report in reports if report.errors]
+    lines.extend(["", summary + (f" Errors in: {', '.join(failed)}." if failed else "")])
+    return "\n".join(lines)
+
+
+def _stack_lines(report: StackReport) -> list[str]:
+    tenant = f", tenant {report.tenant_id}" if report.tenant_id else ""
+    lines = [f"== {report.stack}: {report.status.upper()} ({report.file}{tenant})"]
+    for label, messages in (
+        ("error", [problem.message for problem in report.errors]),
+        ("warning", [notice.message for notice in report.warnings]),
+        ("note", report.notes),
+    ):
+        lines.extend(f"  {label:<8} {message}" for message in messages)
+    for cert in report.certificates:
+        validity = (
+            f"EXPIRED {-cert.days_left} days ago"
+            if cert.days_left < 0
+            else f"{cert.days_left} days left"
+        )
+        lines.extend(
+            [
+                f"  certificate {cert.thumbprint}  {validity}",
+                *_aligned(
+                    {
+                        "keyId": cert.key_id,
+                        "subject": cert.subject,
+                        "valid": f"{cert.not_before} to {cert.not_after}",
+                        "source": cert.source,
+                    },
+                    "      ",
+                ),
+            ]
+        )
+    if report.plan is None:
+        if report.errors:
+            lines.append("  plan     none: pulumi up would stop at the errors above")
+        return lines
+    lines.append(f"  plan     {report.plan.description}")
+    depth: dict[str, int] = {}
+    for resource in report.plan.resources:
+        depth[resource.urn] = depth.get(resource.parent, 0) + 1
+        indent = "  " * (depth[resource.urn] + 1)
+        options = [
+            option
+            for option, on in (
+                ("protect", resource.protect),
+                ("delete before replace", resource.delete_before_replace),
+            )
+            if on
+        ]
+        flags = f"  [{', '.join(options)}]" if options else ""
+        lines.append(f"{indent}{resource.type}  {resource.name}{flags}")
+        lines.extend(_aligned(resource.inputs, indent + "    "))
+    lines.append("  outputs")
+    lines.extend(_aligned(report.plan.outputs, "    "))
+    return lines
+
+
+def _aligned(values: Mapping[str, Any], indent: str) -> list[str]:
+    width = max((len(key) for key in values), default=0)
+    return [f"{indent}{key:<{width}}  {_text(value)}" for key, value in values.items()]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, Marker):
+        return value.text
+    if isinstance(value, str):
+        return value if value and value == value.strip() else json.dumps(value)
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{key}: {_text(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_text(item) for item in value) + "]"
+    return json.dumps(value)

@@ -1,0 +1,123 @@
+"""What preflight finds out about a stack, as data the renderers show."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Final, Literal
+
+from association.certificates import Certificate, rfc3339
+from association.identifiers import NAMESPACE
+from association.problems import Notice, Problem
+from association_tools.offline import DeclaredResource
+
+Status = Literal["ok", "warnings", "errors"]
+Basis = Literal["configuration", "replacementCertificates"]
+
+
+def header(now: datetime) -> str:
+    """The first line of every report: what this check is, and what it is not."""
+    return (
+        f"{NAMESPACE} preflight, offline: no network connection, no credentials, no Pulumi CLI. "
+        f"Certificates judged at {rfc3339(now)}. Tenant lookups are not made: assumes you sign "
+        "in to each stack's configured tenant."
+    )
+
+
+@dataclass(frozen=True)
+class Marker:
+    """Stands where a real value would be: unknown offline, or shortened. Never a made-up value."""
+
+    text: str
+    json: Mapping[str, str]
+
+    def json_value(self) -> Mapping[str, str]:
+        return self.json
+
+
+@dataclass(frozen=True)
+class CertificateReport:
+    """One certificate as an administrator compares it with Mimecast's console."""
+
+    source: str
+    thumbprint: str
+    custom_key_identifier: str
+    key_id: str
+    subject: str
+    not_before: str
+    not_after: str
+    days_left: int
+
+    @classmethod
+    def of(cls, cert: Certificate, now: datetime) -> CertificateReport:
+        summary = cert.summary()
+        return cls(
+            cert.source,
+            summary.thumbprint,
+            summary.custom_key_identifier,
+            summary.key_id,
+            summary.subject,
+            summary.not_before,
+            summary.not_after,
+            cert.days_left(now),
+        )
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    """A declared resource as the plan shows it: values preflight cannot know are markers."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str
+    protect: bool
+    delete_before_replace: bool
+    inputs: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, resource: DeclaredResource, inputs: Mapping[str, Any]) -> PlannedResource:
+        return cls(
+            resource.type,
+            resource.name,
+            resource.urn,
+            resource.parent,
+            resource.protect,
+            resource.delete_before_replace,
+            inputs,
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the program declares and exports; `basis` says under which configuration."""
+
+    basis: Basis
+    description: str
+    resources: tuple[PlannedResource, ...]
+    outputs: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class StackReport:
+    """Everything preflight found out about one stack."""
+
+    JSON_PROPERTIES: ClassVar = ("status",)
+
+    stack: str
+    file: str
+    tenant_id: str | None
+    errors: tuple[Problem, ...] = ()
+    warnings: tuple[Notice, ...] = ()
+    notes: tuple[str, ...] = ()
+    certificates: tuple[CertificateReport, ...] = ()
+    plan: Plan | None = None
+
+    @property
+    def status(self) -> Status:
+        return "errors" if self.errors else "warnings" if self.warnings else "ok"
+
+
+RANK: Final[Mapping[Status, int]] = {"errors": 0, "warnings": 1, "ok": 2}
+"""Stacks with errors first: they are what a reader must act on."""

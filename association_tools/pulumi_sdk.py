@@ -1,0 +1,101 @@
+"""The one seam between the offline engine and the Pulumi SDK's private internals.
+
+The SDK's documented unit-test API (`set_mocks`, `Mocks`, `runtime.test`) runs a program, but
+showing a plan needs a little more: the URN the engine would write, each registration's
+options and inputs, secrets unwrapped, unknowns recognised, and the event loop the SDK runs
+on. Every such use is here and nowhere else; each internal is looked up once, at import, so
+an SDK upgrade that moves one fails with "pulumi X.Y changed Z" instead of a wrong plan
+(tests/test_pulumi_sdk.py pins the contract).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from importlib.metadata import version
+from types import ModuleType
+from typing import Any, Final
+
+import pulumi
+import pulumi.output
+from pulumi.runtime import mocks, rpc, sync_await
+
+PULUMI_VERSION: Final = version("pulumi")
+
+
+class SdkChanged(ImportError):
+    """The installed Pulumi SDK no longer has an internal the offline engine relies on."""
+
+
+def internal(module: ModuleType, name: str, role: str) -> Any:
+    """`module.name`, or `SdkChanged` saying which internal moved and what it was for."""
+    try:
+        return getattr(module, name)
+    except AttributeError:
+        raise SdkChanged(
+            f"pulumi {PULUMI_VERSION} changed {module.__name__}.{name} ({role}); "
+            "association_tools/pulumi_sdk.py must be updated for this SDK version"
+        ) from None
+
+
+MockMonitor: type[Any] = internal(mocks, "MockMonitor", "the mock engine's resource monitor")
+_ensure_event_loop = internal(sync_await, "_ensure_event_loop", "the event loop programs run on")
+_deserialize = internal(rpc, "deserialize_properties", "decoding registered inputs")
+_UNKNOWN: Final[str] = internal(rpc, "UNKNOWN", "the wire form of an unknown value")
+_SIG_KEY: Final[str] = internal(rpc, "_special_sig_key", "the key marking a special value")
+_SECRET_SIG: Final[str] = internal(rpc, "_special_secret_sig", "the marker of a secret value")
+_Unknown: type[Any] = internal(pulumi.output, "Unknown", "an unknown output value")
+
+ROOT_STACK_TYPE: Final = "pulumi:pulumi:Stack"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One `RegisterResource` request, in the terms a plan shows."""
+
+    type: str
+    name: str
+    parent: str
+    protect: bool
+    delete_before_replace: bool
+    inputs: dict[str, Any]
+
+
+def registration(request: Any) -> Registration:
+    """Read the protobuf `RegisterResourceRequest` the SDK sends the monitor."""
+    return Registration(
+        type=request.type,
+        name=request.name,
+        parent=request.parent,
+        protect=bool(request.protect),
+        delete_before_replace=bool(request.deleteBeforeReplace),
+        inputs=dict(_deserialize(request.object)),
+    )
+
+
+def engine_urn(parent: str, type_: str, name: str, default: Any) -> str:
+    """The URN the engine writes: the root stack is no part of a child's type chain.
+
+    `default` is the mock monitor's own `make_urn`, which chains every parent's type.
+    """
+    if parent.split("::")[2:3] == [ROOT_STACK_TYPE]:
+        parent = ""
+    return str(default(parent, type_, name))
+
+
+def is_unknown(value: Any) -> bool:
+    """An output the engine learns only at deploy, in its Python or its wire form."""
+    return isinstance(value, _Unknown) or (isinstance(value, str) and value == _UNKNOWN)
+
+
+def unwrap_secret(value: Any) -> tuple[bool, Any]:
+    """(True, the plain value) for a serialized secret, else (False, value)."""
+    if isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG and "value" in value:
+        return True, value["value"]
+    return False, value
+
+
+def program_event_loop() -> asyncio.AbstractEventLoop:
+    """The event loop the SDK runs this thread's programs on (it creates one if needed)."""
+    loop: asyncio.AbstractEventLoop = _ensure_event_loop()
+    return loop

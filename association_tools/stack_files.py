@@ -1,0 +1,210 @@
+"""`Pulumi.<stack>.yaml`, read and checked as the Pulumi CLI does before the program runs.
+
+Project defaults, namespaces, declared types, YAML 1.2 scalars, `secure:` values, and the
+CLI's refusals. The program then gets every value as a string (structured values as JSON),
+and so does the offline preflight.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+import yaml
+
+from association.identifiers import NAMESPACE
+from association.problems import Notice, Problem, quoted
+from association.settings import SETTINGS
+from association_tools.project import (
+    ConfigValue,
+    GoYaml,
+    Project,
+    full_type_name,
+    matches_type,
+    one_line,
+)
+
+PROGRAM_KEYS: Final = frozenset(setting.key for setting in SETTINGS)
+
+
+class StackFileError(ValueError):
+    """A stack file the CLI cannot load at all: nothing in it can be checked."""
+
+
+@dataclass(frozen=True)
+class StackFile:
+    """The `config:` of one stack file, and what is wrong with its keys."""
+
+    config: Mapping[str, ConfigValue]
+    problems: tuple[Problem, ...] = ()
+    warnings: tuple[Notice, ...] = ()
+
+
+def parse_stack_file(text: str, file: str) -> StackFile:
+    """Read a stack file's config the way the CLI does.
+
+    Scalars stay as written (`true` is "true", `30` is "30"), lists and maps become JSON,
+    `{secure: ...}` marks an encrypted value. Keys need a namespace (`ns:key`). Raises
+    `StackFileError` when the file is not YAML or not shaped like a stack file.
+    """
+    loader = GoYaml(text)
+    try:
+        root = loader.get_single_node()
+        document = _mapping(root, "the file") if root is not None else {}
+        entries = _mapping(document["config"], "`config`") if "config" in document else {}
+        config = {}
+        problems = []
+        for name, node in entries.items():
+            key = _config_key(name)
+            if key is None:
+                problems.append(
+                    Problem(
+                        name,
+                        f"{file}: could not parse {name} as a configuration key (configuration "
+                        "keys should be of the form `<namespace>:<name>`). Write it as "
+                        f"{NAMESPACE}:{name}.",
+                    )
+                )
+            else:
+                config[key] = _config_value(loader, node)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise StackFileError(
+            f"{file} is not valid YAML: {error.problem or error.context}{where}. Fix the file."
+        ) from None
+    except (yaml.YAMLError, ValueError) as error:
+        raise StackFileError(f"{file} cannot be loaded: {one_line(error)}. Fix the file.") from None
+    finally:
+        loader.dispose()
+    environments = (
+        Notice(
+            "esc-environment",
+            None,
+            f"{file} imports Pulumi ESC environments, which preflight cannot read offline: "
+            "config they set is not checked here.",
+        ),
+    )
+    return StackFile(config, tuple(problems), environments if "environment" in document else ())
+
+
+def _mapping(node: yaml.Node, what: str) -> dict[str, yaml.Node]:
+    """A YAML mapping's entries by key; like Go's YAML library, a repeated key is an error."""
+    if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        raise ValueError(f"{what} must be a map (line {node.start_mark.line + 1})")
+    entries: dict[str, yaml.Node] = {}
+    for key, value in node.value:
+        if str(key.value) in entries:
+            raise ValueError(
+                f'line {key.start_mark.line + 1}: mapping key "{key.value}" already defined'
+            )
+        entries[str(key.value)] = value
+    return entries
+
+
+def _config_key(name: str) -> str | None:
+    """`ns:name`, or the legacy `ns:config:name`; None for anything else (Pulumi's `ParseKey`)."""
+    parts = name.split(":")
+    if len(parts) == 2:
+        return name
+    if len(parts) == 3 and parts[1] == "config":
+        return f"{parts[0]}:{parts[2]}"
+    return None
+
+
+def _config_value(loader: GoYaml, node: yaml.Node) -> ConfigValue:
+    if isinstance(node, yaml.ScalarNode):
+        return ConfigValue("" if node.tag.endswith(":null") else str(node.value))
+    value = loader.construct_document(node)
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return ConfigValue(str(value["secure"]), secure=True)
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return ConfigValue(text, structured=True, secure='{"secure":' in text)
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """The config the program would receive, and the CLI's objections to it."""
+
+    values: Mapping[str, str]
+    problems: tuple[Problem, ...]
+    faithful: bool
+    """False when the program would not get what the stack file says (encrypted or mistyped),
+    so running its checks on `values` would report the wrong things."""
+
+
+def stack_config(
+    project: Project, stack: str, file: str, values: Mapping[str, ConfigValue]
+) -> StackConfig:
+    """Apply `Pulumi.yaml` to a stack's config and check it, as `pulumi up` does first."""
+    problems: list[Problem] = []
+    distorted = False
+    declared = {key.key: key for key in project.keys}
+    own = f"{NAMESPACE}:"
+    known_names = {key.name for key in project.keys} | {s.name for s in SETTINGS}
+    for key, value in values.items():
+        if value.secure and (key in PROGRAM_KEYS or key.startswith(own)):
+            distorted = True
+            problems.append(
+                Problem(
+                    key,
+                    f"{file} stores {key} encrypted (secure:), which preflight cannot read "
+                    "offline; none of this project's settings is secret. Store it in plain text: "
+                    f"`pulumi config set {key} VALUE --stack {stack}` (without --secret).",
+                )
+            )
+        elif key.startswith(own) and key not in declared and key not in PROGRAM_KEYS:
+            name = key.removeprefix(own)
+            close = difflib.get_close_matches(name, sorted(known_names), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            problems.append(
+                Problem(
+                    key,
+                    f"Stack '{stack}' uses configuration value '{name}' which is not defined by "
+                    f"the project configuration, so nothing reads it.{hint} Fix the name or "
+                    f"remove it from {file}.",
+                )
+            )
+    config = {key: value.text for key, value in values.items() if not value.secure}
+    missing: list[str] = []
+    for declaration in project.keys:
+        setting = values.get(declaration.key)
+        if setting is None:
+            if declaration.default is not None:
+                config[declaration.key] = declaration.default.text
+            elif declaration.key.startswith(own):
+                missing.append(declaration.name)
+        elif (
+            declaration.type is not None
+            and not setting.secure
+            and declaration.key not in PROGRAM_KEYS
+        ):
+            # The program's own check reports its keys' types, with the command that fixes them.
+            content = json.loads(setting.text) if setting.structured else setting.text
+            if not matches_type(declaration.type, declaration.items, content):
+                distorted = True
+                problems.append(
+                    Problem(
+                        declaration.key,
+                        f"Stack '{stack}' with configuration key '{declaration.name}' must be of "
+                        f"type '{full_type_name(declaration.type, declaration.items)}'; {file} "
+                        f"has {quoted(setting.text)}.",
+                    )
+                )
+    if missing:
+        names = " and ".join(f"'{name}'" for name in missing)
+        values_word, pronoun = ("values", "them") if len(missing) > 1 else ("value", "it")
+        problems.append(
+            Problem(
+                None,
+                f"Stack '{stack}' is missing configuration {values_word} {names}: Pulumi.yaml "
+                f"declares {pronoun} without a default, so `pulumi up` stops until {file} sets "
+                f"{pronoun} or Pulumi.yaml gives a default.",
+            )
+        )
+    return StackConfig(config, tuple(problems), faithful=not distorted)
