@@ -19,10 +19,15 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key
 
+from association.files import FileRefused, inside_project, read_bounded
 from association.identifiers import GUIDE_CERTIFICATE_THUMBPRINT, GUIDE_KEY_ID, KEY_ID_NAMESPACE
-from association.problems import Notice, Problem, quoted
+from association.problems import Notice, Problem
+from association.redaction import holds_key_material, quoted, visible
 
 MIN_RSA_BITS = 2048
+
+MAX_CERTIFICATE_BYTES = 64 * 1024
+"""A certificate is a few kilobytes; anything this large is not one."""
 
 FIX_GET_CURRENT = (
     "Download the current certificate from your Mimecast Administration Console, save it in "
@@ -182,18 +187,30 @@ def parse_certificate(data: bytes, source: str, key: str | None = None) -> Certi
             key,
             f"{source} is not an X.509 certificate in PEM or DER form ({error}). {FIX_GET_CURRENT}",
         ) from None
+    subject = cert.subject.rfc4514_string()
+    if holds_key_material(subject):
+        raise CertificateError(key, f"{source} has key material in its subject. {FIX_GET_CURRENT}")
     public_key = cert.public_key()
     der = cert.public_bytes(Encoding.DER)
     return Certificate(
         source=source,
         der=der,
         thumbprint=hashlib.sha1(der).hexdigest().upper(),
-        subject=cert.subject.rfc4514_string(),
+        subject=visible(subject),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
         key_type=_key_type(public_key),
         key_bits=public_key.key_size if isinstance(public_key, rsa.RSAPublicKey) else 0,
         key=key,
+    )
+
+
+def _private_key(key: str | None, source: str) -> CertificateError:
+    return CertificateError(
+        key,
+        f"{source} holds a PRIVATE KEY. Mimecast's private key must never be in this "
+        "repository or stack configuration: delete it (and rotate it with Mimecast if it was "
+        "ever committed) and give only the public certificate.",
     )
 
 
@@ -222,38 +239,44 @@ def load_certificate(entry: str, key: str, project_dir: Path) -> Certificate:
     base64 is what the guide's manifest `value` holds (DER without PEM lines); it is read,
     never taken for a path, so a pasted private key is refused rather than echoed.
     """
+    if "-----BEGIN" not in entry and holds_key_material(entry):
+        raise _private_key(key, f"{key} (inline)")
     if "-----BEGIN" in entry:
         return parse_certificate(
             _dedent_pem(entry).encode("ascii", "replace"), f"{key} (inline)", key
         )
     if _INLINE_BASE64.fullmatch(entry):
         return parse_certificate(base64.b64decode("".join(entry.split())), f"{key} (inline)", key)
-    path = project_dir / entry
     source = f"{key} file {_path_text(entry)}"
-    if path.suffix.lower() in {".pfx", ".p12"}:
+    if Path(entry).suffix.lower() in {".pfx", ".p12"}:
         raise CertificateError(
             key,
             f"{source} is a PKCS#12 bundle, which carries a private key. Give only the public "
             "certificate (.pem, .cer or .crt).",
         )
     try:
-        data = path.read_bytes()
+        path = inside_project(entry, project_dir)
+        data = read_bounded(path, MAX_CERTIFICATE_BYTES)
     except FileNotFoundError:
         raise CertificateError(
             key,
-            f"{source} does not exist (looked in {_path_text(str(path.resolve()))}). Fix the "
-            f"path, which is relative to the project directory. {FIX_GET_CURRENT}",
+            f"{source} does not exist (looked in {_path_text(str(project_dir.resolve() / entry))})."
+            f" Fix the path, which is relative to the project directory. {FIX_GET_CURRENT}",
         ) from None
-    except OSError as error:
+    except FileRefused as refused:
         raise CertificateError(
-            key, f"{source} cannot be read ({error.strerror or error}). Make it a readable file."
+            key,
+            f"{source} {visible(str(refused))}. Certificates are read only from regular files "
+            "inside the project: copy Mimecast's certificate into certs/ and list it as "
+            "certs/<name>.pem.",
         ) from None
     return parse_certificate(data, source, key)
 
 
 def _path_text(path: str) -> str:
-    """A path as written, unless it is too long to be one (then shortened, never key text)."""
-    return path if len(path) <= 160 and "PRIVATE KEY" not in path else quoted(path)
+    """A path as written (escaped), unless it may be key text or is too long to be a path."""
+    shown = quoted(path, limit=160)
+    return visible(path) if shown == repr(path) else shown
 
 
 def _dedent_pem(text: str) -> str:

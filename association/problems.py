@@ -38,18 +38,6 @@ class Notice:
         return self.message
 
 
-def quoted(value: str, limit: int = 80) -> str:
-    """A config value as messages show it: never key material, never a wall of base64."""
-    if "PRIVATE KEY" in value:
-        return (
-            "a value holding a PRIVATE KEY (delete it: Mimecast's private key must never be in "
-            "this repository or stack configuration)"
-        )
-    if "-----BEGIN" in value:
-        return "a PEM block"
-    return repr(value) if len(value) <= limit else f"{value[:limit]!r}..."
-
-
 _ITEM = re.compile(r"^\s*\d+\. ")
 
 

@@ -20,7 +20,8 @@ from association.certificates import Certificate, CertificateError, load_certifi
 from association.clock import current_time
 from association.component_args import CERTIFICATES_KEY, AssociationArgs
 from association.identifiers import DEFAULT_DISPLAY_NAME, NAMESPACE, TENANT_KEY, setting_key
-from association.problems import Problem, quoted
+from association.problems import Problem
+from association.redaction import quoted
 from association.refusal import Refusal
 
 __all__ = ["NAMESPACE", "SETTINGS", "TENANT_KEY", "Setting", "SettingsError", "read_settings"]

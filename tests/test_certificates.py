@@ -158,7 +158,7 @@ def test_missing_file_names_the_path_and_the_fix(tmp_path: Path) -> None:
 
 def test_unreadable_path_is_refused(tmp_path: Path) -> None:
     (tmp_path / "certs").mkdir()
-    with pytest.raises(CertificateError, match="cannot be read"):
+    with pytest.raises(CertificateError, match="is a directory, not a regular file"):
         load_certificate("certs", KEY, tmp_path)
 
 

@@ -206,9 +206,21 @@ def test_example_stack_shows_the_plan_once_the_certificate_is_replaced(
 
     assert status == 1
     (report,) = document["stacks"]
-    assert len(report["errors"]) == 1
-    assert report["plan"]["basis"] == "replacementCertificates"
-    assert len(report["plan"]["resources"]) == 5
+    tenant, certificate = report["errors"]
+    assert "is the nil GUID 00000000-0000-0000-0000-000000000000, a placeholder" in tenant
+    assert "certificates[0] file certs/mimecast.pem" in certificate
+    plan = report["plan"]
+    assert plan["basis"] == "replacementCertificates"
+    assert "Once certificates[0] is replaced and azuread:tenantId is set" in plan["description"]
+    assert len(plan["resources"]) == 5
+    assert plan["outputs"]["tenantId"] == {
+        "unknown": "replacementTenant",
+        "what": "the tenant ID set in azuread:tenantId",
+    }
+    # Object IDs are lower-cased by the program; the deployer is still shown as a lookup.
+    assert resource(report, APPLICATION)["inputs"]["owners"] == [
+        {"unknown": "lookedUpAtDeploy", "what": "object ID of the identity that runs pulumi up"}
+    ]
 
 
 def test_expired_certificate_shows_the_plan_once_replaced_never_the_stand_in(
@@ -315,7 +327,7 @@ def test_a_stack_file_pulumi_cannot_load(
         ({"certificates": ["certs/key.pem"]}, "file certs/key.pem holds a PRIVATE KEY"),
         ({"certificates": ["certs/expired.pem"]}, "expired on"),
         ({"certificates": ["certs/future.pem"]}, "is not valid until"),
-        ({"expiryWarningDays": -1}, "expiryWarningDays is -1; it must be 0 or more."),
+        ({"expiryWarningDays": -1}, "expiryWarningDays is -1; it must be a number of days from 0 to 3650."),
     ],
 )
 def test_each_kind_of_error(

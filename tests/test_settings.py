@@ -110,7 +110,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "azuread:tenantId is 'contoso.onmicrosoft.com', not a tenant ID",
         "mimecast-association:displayName is empty",
         "mimecast-association:owners[0] is 'alice@contoso.com', not an object ID",
-        "mimecast-association:expiryWarningDays is -1; it must be 0 or more",
+        "mimecast-association:expiryWarningDays is -1; it must be a number of days from 0 to 3650",
         "mimecast-association:certificates[1] file old.pem",
         "mimecast-association:certificates[4] file valid.pem",
     ]
@@ -171,11 +171,23 @@ def test_long_values_are_shortened_in_messages(tmp_path: Path) -> None:
     raw = {
         TENANT_KEY: TENANT,
         f"{NAMESPACE}:certificates": json.dumps([write_certificate(tmp_path)]),
-        f"{NAMESPACE}:protect": "x" * 500,
+        f"{NAMESPACE}:protect": "no, " * 125,
     }
     (problem,) = problems_of(raw, tmp_path)
-    assert "x" * 80 + "'..." in problem
-    assert "x" * 81 not in problem
+    assert ("no, " * 20)[:80] + "'..." in problem
+    assert "no, " * 21 not in problem
+
+
+def test_a_line_of_base64_is_never_echoed(tmp_path: Path) -> None:
+    line = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7" + "A" * 12  # 64, as in a PEM
+    raw = {
+        TENANT_KEY: TENANT,
+        f"{NAMESPACE}:certificates": json.dumps([write_certificate(tmp_path)]),
+        f"{NAMESPACE}:protect": line,
+    }
+    (problem,) = problems_of(raw, tmp_path)
+    assert "a base64 value (64 characters)" in problem
+    assert line[:20] not in problem
 
 
 def test_an_empty_certificate_list_is_refused(tmp_path: Path) -> None:

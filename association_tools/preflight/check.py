@@ -21,19 +21,20 @@ from association.certificates import (
     load_certificate,
     validity_problems,
 )
-from association.component_args import CERTIFICATES_KEY, OWNERS_KEY
+from association.component_args import CERTIFICATES_KEY, NIL_GUID, OWNERS_KEY
 from association.identifiers import TENANT_KEY
 from association.problems import Problem
 from association.settings import SettingsError, read_settings
 from association_tools.offline import ProgramRun, run_program
 from association_tools.preflight.plan import (
+    STAND_IN_TENANT,
     deployer_unknown,
     offline_directory,
     plan_of,
     stand_in,
     stand_in_masks,
 )
-from association_tools.preflight.report import CertificateReport, Plan, StackReport
+from association_tools.preflight.report import Basis, CertificateReport, Plan, StackReport
 from association_tools.project import Project, one_line
 from association_tools.stack_files import (
     StackConfig,
@@ -161,15 +162,18 @@ def _replacement_plan(
     loaded: Sequence[Certificate | None],
     now: datetime,
 ) -> Plan | None:
-    """The plan once the refused certificates are replaced, when nothing else stands in the way.
+    """The plan once refused certificates (and a placeholder tenant) are replaced, when nothing
+    else stands in the way.
 
-    Each refused entry is swapped for a throwaway certificate valid at `now`, so that the real
-    program runs; every value derived from one is then shown as coming from the replacement.
+    Each refused certificate is swapped for a throwaway one valid at `now`, and the nil-GUID
+    placeholder for a stand-in tenant ID, so that the real program runs; every value derived
+    from a stand-in is then shown as coming from the replacement, never as itself.
     """
     refused = [
         index for index, cert in enumerate(loaded) if cert is None or validity_problems(cert, now)
     ]
-    if not refused:
+    placeholder = config.values.get(TENANT_KEY) == NIL_GUID
+    if not refused and not placeholder:
         return None
     stand_ins = {index: stand_in(index, now) for index in refused}
     entries = [
@@ -177,6 +181,8 @@ def _replacement_plan(
         for index, entry in enumerate(_certificate_entries(config.values))
     ]
     candidate = {**config.values, CERTIFICATES_KEY: json.dumps(entries)}
+    if placeholder:
+        candidate[TENANT_KEY] = STAND_IN_TENANT
     try:
         read_settings(candidate, project.directory, now)
     except SettingsError:
@@ -184,10 +190,15 @@ def _replacement_plan(
     run = _run(project, stack, candidate, now)
     if run.error is not None:
         return None
-    names = " and ".join(f"certificates[{index}]" for index in refused)
+    names = [f"certificates[{index}]" for index in refused]
+    replaced = " and ".join(names) + (" is" if len(names) == 1 else " are") + " replaced"
+    if placeholder:
+        replaced = " and ".join(
+            filter(None, [replaced if names else "", "azuread:tenantId is set"])
+        )
     description = (
-        f"As configured, pulumi up declares nothing. Once {names} "
-        f"{'is' if len(refused) == 1 else 'are'} replaced with Mimecast's current certificate, it "
-        "would declare and export this; values marked as from the replacement come from it."
+        f"As configured, pulumi up declares nothing. Once {replaced}, it would declare and "
+        "export this; values marked as from the replacement come from it."
     )
-    return plan_of(run, "replacementCertificates", description, stand_in_masks(stand_ins))
+    basis: Basis = "replacementCertificates" if refused else "replacementTenant"
+    return plan_of(run, basis, description, stand_in_masks(stand_ins, placeholder))

@@ -8,6 +8,7 @@ every value derived from it is marked as coming from the replacement.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -51,8 +52,11 @@ def from_replacement(entry: str, what: str) -> Marker:
 DEPLOYER: Final = "<object ID of the identity that runs pulumi up>"
 EXCHANGE: Final = "<object ID of Office 365 Exchange Online's service principal>"
 DOMAIN: Final = "<the tenant's initial *.onmicrosoft.com domain>"
-LOOKUPS: Final = {text: looked_up(text.strip("<>")) for text in (DEPLOYER, EXCHANGE, DOMAIN)}
-"""What the tenant lookups answer offline: placeholders that the plan turns into markers."""
+LOOKUPS: Final = {
+    text.lower(): looked_up(text.strip("<>")) for text in (DEPLOYER, EXCHANGE, DOMAIN)
+}
+"""What the tenant lookups answer offline: placeholders that the plan turns into markers (in
+lower case: the program lower-cases object IDs, as Graph returns them)."""
 
 
 def offline_directory(tenant_id: str) -> Directory:
@@ -115,7 +119,7 @@ def _present(value: Any, masks: Masks) -> Any:
         return [_present(item, masks) for item in value]
     if not isinstance(value, str):
         return value
-    whole = masks.get(value) or LOOKUPS.get(value)
+    whole = masks.get(value) or LOOKUPS.get(value.lower())
     if isinstance(whole, Marker):
         return whole
     if "-----BEGIN CERTIFICATE-----" in value:
@@ -126,9 +130,20 @@ def _present(value: Any, masks: Masks) -> Any:
     return value
 
 
-def stand_in_masks(stand_ins: Mapping[int, Certificate]) -> dict[str, Marker | str]:
-    """Every value a stand-in certificate puts into a plan, and what to show instead."""
-    masks: dict[str, Marker | str] = {}
+STAND_IN_TENANT: Final = str(uuid.uuid5(uuid.NAMESPACE_URL, "urn:mimecast-association:tenant"))
+"""Runs the program in place of the example's placeholder tenant; never shown as itself."""
+
+TENANT_SET: Final = Marker(
+    "(the tenant ID you set in azuread:tenantId)",
+    {"unknown": "replacementTenant", "what": "the tenant ID set in azuread:tenantId"},
+)
+
+
+def stand_in_masks(
+    stand_ins: Mapping[int, Certificate], tenant: bool = False
+) -> dict[str, Marker | str]:
+    """Every value a stand-in puts into a plan, and what to show instead."""
+    masks: dict[str, Marker | str] = {STAND_IN_TENANT: TENANT_SET} if tenant else {}
     for index, cert in stand_ins.items():
         entry = f"certificates[{index}]"
         masks[cert.thumbprint[:16].lower()] = f"<{entry} replacement>"

@@ -13,7 +13,7 @@ from association.problems import Notice, Problem
 from association_tools.offline import DeclaredResource
 
 Status = Literal["ok", "warnings", "errors"]
-Basis = Literal["configuration", "replacementCertificates"]
+Basis = Literal["configuration", "replacementCertificates", "replacementTenant"]
 
 
 def header(now: datetime) -> str:
