@@ -16,7 +16,8 @@ from typing import Final
 import yaml
 
 from association.identifiers import NAMESPACE
-from association.problems import Notice, Problem, quoted
+from association.problems import Notice, Problem
+from association.redaction import quoted
 from association.settings import SETTINGS
 from association_tools.project import (
     ConfigValue,
