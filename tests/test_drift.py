@@ -1,7 +1,10 @@
 """The drift report: `python -m association drift PREVIEW.json ...`.
 
 Fixtures under tests/fixtures/preview/ are laid out as `pulumi preview --json` prints them
-(pkg/backend/display/json.go): one per scenario, stack named after a sample tenant.
+(ShowPreviewDigest, pkg/backend/display/json.go): one per scenario, stack named after a sample
+tenant. With `--refresh` every resource in the state first has a `refresh` step whose old and
+new state are the state as stored; the program's steps follow, their old state the refreshed
+one. Default providers' steps are internal, so no fixture shows them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from association_tools.drift.classify import (
     EXIT_CLEAN,
     EXIT_DRIFT,
     EXIT_FAILED,
+    NOT_REFRESHED_NOTE,
     POLICY_HINT,
     PROGRAM_OPERATIONS,
     RefreshFinding,
@@ -170,59 +174,86 @@ def test_root_stack_steps_are_not_drift() -> None:
 
 
 def test_clean_stack_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, fixture("no-change.json"))
+    code, out, err = run(capsys, fixture("no-change-refresh.json"))
 
     assert code == EXIT_CLEAN
-    assert out == "contoso: no-change - no changes\n1 stack: 1 no-change\n"
+    assert out == "adatum: no-change - no changes\n1 stack: 1 no-change\n"
     assert err == ""
 
 
-def test_refresh_that_found_nothing_is_no_change() -> None:
+def test_refresh_steps_alone_are_no_change() -> None:
     result = load("no-change-refresh.json")
 
     assert (result.stack, result.status, result.resources) == ("adatum", "no-change", ())
+    assert (result.refreshed, result.note) == (True, None)
 
 
-def test_refreshed_then_updated_resource_is_reported_once_with_both_facts() -> None:
+def test_a_preview_without_refresh_says_it_cannot_see_outside_changes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, fixture("no-change.json"))
+
+    assert code == EXIT_CLEAN
+    assert out.splitlines()[:2] == [
+        "contoso: no-change - no changes (not refreshed)",
+        f"  {NOT_REFRESHED_NOTE}",
+    ]
+    assert load("first-deploy.json").note is None  # a new stack has nothing to refresh
+
+
+def test_refreshed_preview_tells_outside_changes_from_the_programs() -> None:
     result = load("drift-refresh.json")
 
     assert result.status == "drift"
-    app, consent = result.resources
-    assert (app.name, app.type, app.steps) == (
+    app, service_principal, consent = result.resources
+    assert (app.name, app.type, app.steps, app.operation) == (
         "mimecast",
         "azuread:index/application:Application",
-        ("update", "update"),
+        ("refresh", "update"),
+        "update",
     )
+    # What the refresh read differs from the stored state: changed outside Pulumi.
     assert app.refresh == RefreshFinding(
         "update",
         (
-            PropertyChange("password", "add"),
-            PropertyChange("requiredResourceAccesses[0]", "delete"),
+            PropertyChange("owners", "update"),
+            PropertyChange("requiredResourceAccesses", "update"),
         ),
     )
-    assert app.operation == "update"
-    assert app.properties == (PropertyChange("requiredResourceAccesses[0]", "add"),)
+    assert app.properties == (
+        PropertyChange("owners[1]", "delete"),
+        PropertyChange("requiredResourceAccesses[1]", "delete"),
+    )
+    # The refresh read it as stored: the update is the program's (a change not yet deployed).
+    assert (service_principal.type, service_principal.operation, service_principal.refresh) == (
+        "azuread:index/servicePrincipal:ServicePrincipal",
+        "update",
+        None,
+    )
+    # In the state before the refresh, and `pulumi up` creates it: deleted outside Pulumi.
     assert (consent.name, consent.steps, consent.refresh, consent.operation) == (
         "mimecast-full-access-as-app",
-        ("delete", "create"),
+        ("refresh", "create"),
         RefreshFinding("delete"),
         "create",
     )
     assert describe(result) == (
-        "2 resources; outside Pulumi: 1 changed, 1 deleted; pulumi up: 1 update, 1 create"
+        "3 resources; outside Pulumi: 1 changed, 1 deleted; pulumi up: 2 update, 1 create"
     )
 
 
-def test_a_refresh_finding_alone_is_drift() -> None:
-    found = {"detailedDiff": {"password": {"kind": "add", "inputDiff": False}}}
-    result = classify(document(step("refresh", ARA), step("update", **found)))
+def test_a_refresh_step_alone_is_not_drift() -> None:
+    """Its old and new state are the state as stored: it carries no finding of its own."""
+    state = {"urn": APP, "outputs": {"owners": ["a"]}}
+    result = classify(document(step("refresh", oldState=state, newState=state)))
 
-    (app,) = result.resources
-    assert (result.status, app.refresh, app.operation) == (
-        "drift",
-        RefreshFinding("update", (PropertyChange("password", "add"),)),
-        None,
-    )
+    assert (result.status, result.resources, result.refreshed) == ("no-change", (), True)
+
+
+def test_a_create_without_a_refresh_step_is_the_programs() -> None:
+    (cert,) = classify(document(step("refresh"), step("create", ARA))).resources
+
+    assert (cert.operation, cert.refresh) == ("create", None)
 
 
 def test_program_changes_without_refresh(capsys: pytest.CaptureFixture[str]) -> None:
@@ -250,7 +281,7 @@ def test_replacement_steps_count_as_one_replace() -> None:
         ("delete-replaced", "replace", "create-replacement"),
         (PropertyChange("endDate", "update-replace"),),
     )
-    assert result.change_summary == {"replace": 1, "same": 6}
+    assert result.change_summary == {"replace": 1, "same": 5}
 
 
 def test_input_diffs_are_kept() -> None:
@@ -301,7 +332,6 @@ def test_first_deployment_lists_everything_but_the_root_stack() -> None:
     assert result.status == "drift"
     assert {r.operation for r in result.resources} == {"create"}
     assert [r.type for r in result.resources] == [
-        "pulumi:providers:azuread",
         "mimecast:index:Association",
         "azuread:index/application:Application",
         "azuread:index/applicationCertificate:ApplicationCertificate",
@@ -446,11 +476,11 @@ def test_invalid_json_fails_that_stack_only(capsys: pytest.CaptureFixture[str]) 
 
     assert code == EXIT_FAILED
     lines = out.splitlines()
-    assert lines[0] == "contoso: no-change - no changes"
-    assert lines[1].startswith(
-        f"truncated: error (other) - {fixture('truncated.json')} is not valid JSON: Expecting"
+    assert lines[0] == "contoso: no-change - no changes (not refreshed)"
+    assert lines[2].startswith(
+        f"truncated: error (other) - {fixture('truncated.json')} is not valid JSON: Unterminated"
     )
-    assert lines[2] == "2 stacks: 1 no-change, 1 error"
+    assert lines[3] == "2 stacks: 1 no-change, 1 error"
 
 
 @pytest.mark.parametrize(
@@ -558,19 +588,21 @@ def test_stack_flag_with_several_files_is_a_usage_error(
     assert "error: --stack names one stack: give it a single PREVIEW file" in err
 
 
-def test_missing_file_is_a_usage_error_and_writes_nothing(
+def test_a_missing_file_fails_its_stack_and_the_others_are_still_reported(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = tmp_path / "fabrikam.json"
     markdown = tmp_path / "summary.md"
 
-    code, out, err = run(capsys, fixture("no-change.json"), missing, "--markdown", markdown)
+    code, out, err = run(capsys, fixture("no-change-refresh.json"), missing, "--markdown", markdown)
 
-    assert (code, out) == (EXIT_USAGE, "")
-    assert err.endswith(
-        f"python -m association drift: error: cannot read {missing}: No such file or directory\n"
-    )
-    assert not markdown.exists()
+    assert (code, err) == (EXIT_FAILED, "")
+    assert out.splitlines() == [
+        "adatum: no-change - no changes",
+        f"fabrikam: error (other) - {missing} does not exist",
+        "2 stacks: 1 no-change, 1 error",
+    ]
+    assert "| `fabrikam` | ❌ error (other) |" in markdown.read_text(encoding="utf-8")
 
 
 def test_unwritable_report_is_a_usage_error(
@@ -666,7 +698,7 @@ def test_a_reader_that_goes_away_ends_the_report_quietly(copies: int, read: byte
 
 def test_markdown_and_json_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     markdown, summary = tmp_path / "summary.md", tmp_path / "drift.json"
-    names = ["no-change.json", "drift-refresh.json", "auth-error.json"]
+    names = ["no-change-refresh.json", "drift-refresh.json", "auth-error.json"]
 
     code, out, _ = run(
         capsys, *(fixture(name) for name in names), "--markdown", markdown, "--json", summary
@@ -680,18 +712,18 @@ def test_markdown_and_json_reports(tmp_path: Path, capsys: pytest.CaptureFixture
         "",
         "| Stack | Status | Changes |",
         "| --- | --- | --- |",
-        "| `contoso` | ✅ no-change | no changes |",
-        "| `fabrikam` | ⚠️ drift | 2 resources; outside Pulumi: 1 changed, 1 deleted; "
-        "pulumi up: 1 update, 1 create |",
+        "| `adatum` | ✅ no-change | no changes |",
+        "| `fabrikam` | ⚠️ drift | 3 resources; outside Pulumi: 1 changed, 1 deleted; "
+        "pulumi up: 2 update, 1 create |",
     ]
     assert lines[6].startswith("| `woodgrove` | ❌ error (authentication) | …returned an error:")
     assert "### `fabrikam`: drift" in lines
-    assert "### `contoso`: no-change" not in lines
+    assert "### `adatum`: no-change" not in lines
     assert (
         f"| `mimecast`<br>`{APP.replace('contoso', 'fabrikam')}` "
         "| `azuread:index/application:Application` | changed | update "
-        "| refresh: `password` (add), `requiredResourceAccesses[0]` (delete)<br>"
-        "up: `requiredResourceAccesses[0]` (add) |"
+        "| refresh: `owners` (update), `requiredResourceAccesses` (update)<br>"
+        "up: `owners[1]` (delete), `requiredResourceAccesses[1]` (delete) |"
     ) in lines
     assert "### `woodgrove`: error (authentication)" in lines
     assert any(line.endswith("ERROR: Please run 'az login' to setup account.") for line in lines)
@@ -699,26 +731,28 @@ def test_markdown_and_json_reports(tmp_path: Path, capsys: pytest.CaptureFixture
     report = json.loads(summary.read_text(encoding="utf-8"))
     assert (report["schemaVersion"], report["status"], report["exitCode"]) == (1, "error", 1)
     assert [(s["stack"], s["status"], s["errorKind"]) for s in report["stacks"]] == [
-        ("contoso", "no-change", None),
+        ("adatum", "no-change", None),
         ("fabrikam", "drift", None),
         ("woodgrove", "error", "authentication"),
     ]
     fabrikam = report["stacks"][1]
     assert fabrikam["source"] == str(fixture("drift-refresh.json"))
-    assert fabrikam["resources"][1] == {
+    assert fabrikam["resources"][2] == {
         "urn": ARA.replace("contoso", "fabrikam"),
         "type": "azuread:index/appRoleAssignment:AppRoleAssignment",
         "name": "mimecast-full-access-as-app",
         "operation": "create",
-        "steps": ["delete", "create"],
+        "steps": ["refresh", "create"],
         "properties": [],
         "refresh": {"operation": "delete", "properties": []},
     }
     assert fabrikam["resources"][0]["refresh"]["properties"][0] == {
-        "path": "password",
-        "kind": "add",
+        "path": "owners",
+        "kind": "update",
         "inputDiff": False,
     }
+    assert fabrikam["resources"][1]["refresh"] is None
+    assert (fabrikam["refreshed"], report["stacks"][0]["note"]) == (True, None)
     assert [e["kind"] for e in report["stacks"][2]["errors"]] == ["authentication", "other"]
 
 
@@ -728,7 +762,7 @@ def test_markdown_keeps_tables_and_fences_intact() -> None:
 
     lines = render_markdown([result]).splitlines()
 
-    assert lines[4] == "| `contoso` | ❌ error (other) | bad value `a\\|b` |"
+    assert lines[4] == "| `contoso` | ❌ error (other) | bad value \\`a\\|b\\` |"
     assert lines[-6:] == ["````text", *message.splitlines(), "````"]
 
 
@@ -736,3 +770,63 @@ def test_steps_that_disagree_are_reported_by_the_weightiest_operation() -> None:
     (app,) = classify(document(step("update"), step("delete"))).resources
 
     assert (app.operation, app.steps) == ("delete", ("update", "delete"))
+
+
+# --- hostile input ---------------------------------------------------------------------------
+
+
+def test_values_from_the_file_cannot_forge_lines_escape_the_terminal_or_inject_markdown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = "evil\x1b[2J\nfabrikam: no-change"
+    message = (
+        "error: see <img src=x onerror=alert(1)> [here](https://evil.example) `x` www.evil.example"
+    )
+    path = tmp_path / "evil.json"
+    urn = f"urn:pulumi:{stack}::mimecast-association::pulumi:pulumi:Stack::x"
+    path.write_text(
+        json.dumps(document(diagnostics=[{"urn": urn, "message": message, "severity": "error"}])),
+        encoding="utf-8",
+    )
+    markdown = tmp_path / "summary.md"
+
+    _, out, _ = run(capsys, path, "--stack", stack, "--markdown", markdown)
+
+    assert "\x1b" not in out
+    assert out.splitlines()[0].startswith(
+        "evil\\x1b[2J\\nfabrikam: no-change: error (other) - see <img"
+    )
+    summary = markdown.read_text(encoding="utf-8")
+    row = summary.splitlines()[4]
+    assert row.startswith("| `evil\\x1b[2J\\nfabrikam: no-change` | ❌ error (other) | see \\<img")
+    assert "\\[here\\](https\\://evil.example) \\`x\\` www\\.evil.example |" in row
+    assert "\x1b" not in summary
+
+
+@pytest.mark.parametrize(
+    ("make", "why"),
+    [
+        (lambda path: path.mkdir(), "is a directory, not a regular file"),
+        (os.mkfifo, "is a device, FIFO or socket, not a regular file"),
+        (lambda path: path.symlink_to("/dev/null"), "(resolves to /dev/null) is a device"),
+        (lambda path: path.symlink_to(path), "is a symlink loop"),
+        (lambda path: path.write_bytes(b"[" * 10_000 + b"]" * 10_000), "nests arrays or objects"),
+        (lambda path: path.write_bytes(b" " * 100_001), "is larger than 100000 bytes"),
+    ],
+)
+def test_each_unusable_input_is_one_error_for_its_file_only(
+    make: Any, why: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "hostile.json"
+    make(path)
+    small = tmp_path / "contoso.json"
+    small.write_text(json.dumps(document(step("refresh", ROOT))), encoding="utf-8")
+
+    code, out, err = run(capsys, small, path, "--max-input-bytes", "100000")
+
+    assert (code, err) == (EXIT_FAILED, "")
+    lines = out.splitlines()
+    assert lines[0] == "contoso: no-change - no changes"
+    assert lines[1].startswith(f"hostile: error (other) - {path}")
+    assert why in lines[1]
+    assert lines[2] == "2 stacks: 1 no-change, 1 error"

@@ -1,7 +1,10 @@
 """Deciding no-change, drift or error for one stack's preview, and the exit status for all.
 
-A drifted resource is reported once, with what the refresh found in the tenant and what
-`pulumi up` would do; an error is sorted into a kind that says who has to act.
+A drifted resource is reported once, with what `pulumi up` would do and, when the preview
+refreshed it, what changed outside Pulumi; an error is sorted into a kind that says who has to
+act. Drift is read from the program's own steps, which the engine computes against the
+refreshed state; a `refresh` step only says that the resource was refreshed, and its old state
+is the state as stored before (see `preview`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ ROOT_STACK_TYPE: Final = "pulumi:pulumi:Stack"
 
 PROGRAM_OPERATIONS: Final[Mapping[str, Operation | None]] = {
     # Nothing for `pulumi up` to do. Reads (and discarding them) only track resources the
-    # program looks up, never writes; a refresh step is the refresh's finding, handled apart.
+    # program looks up, never writes; a refresh step only reads the resource into the state.
     "same": None,
     "read": None,
     "read-replacement": None,
@@ -54,9 +57,6 @@ OPERATION_ORDER: Final[tuple[Operation, ...]] = ("replace", "create", "delete", 
 STATE_ONLY_OPS: Final = frozenset({"import", "import-replacement", "remove-pending-replace"})
 """Ops that adopt or drop a resource in the stack's state without creating or deleting it in the
 tenant; the Markdown names them next to the operation they count as."""
-
-REFRESH_OPS: Final = frozenset({"refresh", "update", "delete"})
-"""Ops a refresh step can carry in the document (refresh, or rewritten to update/delete)."""
 
 GENERIC_FAILURE: Final = re.compile(r"^(?:error: )?(?:preview|update) failed$")
 """The engine's closing error, which adds no reason of its own."""
@@ -87,6 +87,11 @@ POLICY_HINT: Final = (
     "Pulumi gave no reason in the JSON. `pulumi preview --json` leaves policy violations out, "
     "so a mandatory policy violation looks like this: run the preview without --json to see it."
 )
+NOT_REFRESHED_NOTE: Final = (
+    "The preview did not refresh (it has no refresh step): it compared the program with the "
+    "state as stored, so changes made outside Pulumi are not in it. Run `pulumi preview "
+    "--refresh --json`."
+)
 CORRUPT_MESSAGE: Final = (
     "Pulumi reported maybeCorrupt: an operation ended in an unknown state, so the stack's "
     "state may not match the tenant. Run `pulumi refresh` for this stack."
@@ -95,7 +100,11 @@ CORRUPT_MESSAGE: Final = (
 
 @dataclass(frozen=True)
 class RefreshFinding:
-    """What the refresh found in the tenant: the resource changed (update) or gone (delete)."""
+    """What the refresh found in the tenant: the resource changed (update) or gone (delete).
+
+    `properties` are the top-level outputs whose stored value the refresh changed (added,
+    deleted or updated), as far as the program's steps show the refreshed state.
+    """
 
     operation: RefreshOperation
     properties: tuple[PropertyChange, ...] = ()
@@ -108,11 +117,13 @@ class ResourceDrift:
     urn: str
     type: str
     name: str
-    operation: Operation | None
-    """What `pulumi up` would do; None when only the refresh found something."""
+    operation: Operation
+    """What `pulumi up` would do."""
     steps: tuple[str, ...]
     properties: tuple[PropertyChange, ...] = ()
     refresh: RefreshFinding | None = None
+    """Set when the preview refreshed the resource and the refresh explains the change; None
+    when the change comes from the program (or the preview did not refresh)."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +150,8 @@ class StackDrift:
     maybe_corrupt: bool = False
     change_summary: Mapping[str, int] = field(default_factory=dict)
     note: str | None = None
+    refreshed: bool = False
+    """The preview refreshed the stack's state (it has refresh steps)."""
 
     @property
     def error_kind(self) -> ErrorKind | None:
@@ -167,6 +180,9 @@ def classify(document: Preview, stack: str, *, source: str = "") -> StackDrift:
             )
         )
     status: Status = "error" if errors else "drift" if resources else "no-change"
+    refreshed = any(step.op == "refresh" for step in document.steps)
+    if status != "error" and not refreshed and _had_state(document.steps):
+        note = NOT_REFRESHED_NOTE
     return StackDrift(
         stack,
         source,
@@ -176,7 +192,13 @@ def classify(document: Preview, stack: str, *, source: str = "") -> StackDrift:
         document.maybe_corrupt,
         dict(document.change_summary),
         note,
+        refreshed,
     )
+
+
+def _had_state(steps: Sequence[Step]) -> bool:
+    """The stack existed before this preview: its root stack is not being created."""
+    return any(_type_of(step.urn) == ROOT_STACK_TYPE and step.op != "create" for step in steps)
 
 
 def unreadable(stack: str, source: str, message: str) -> StackDrift:
@@ -199,21 +221,19 @@ def _type_of(urn: str) -> str:
 
 def _resources(steps: Sequence[Step]) -> tuple[ResourceDrift, ...]:
     """Group steps by URN (root stack left out: its changes are stack outputs, not the tenant)
-    and report each drifted resource once, with the refresh's finding and the program's plan."""
-    refreshed = any(step.op == "refresh" for step in steps)
+    and report each resource `pulumi up` would change once, with what the refresh explains."""
     groups: dict[str, list[Step]] = {}
     for step in steps:
         if _type_of(step.urn) != ROOT_STACK_TYPE:
             groups.setdefault(step.urn, []).append(step)
     drifted = []
     for urn, group in groups.items():
-        refresh_step = group[0] if refreshed and group[0].op in REFRESH_OPS else None
-        program_steps = group[1:] if refresh_step is not None else group
-        finding = _finding(refresh_step) if refresh_step is not None else None
+        program_steps = [step for step in group if step.op != "refresh"]
         operations = {PROGRAM_OPERATIONS[step.op] for step in program_steps}
         operation = next((op for op in OPERATION_ORDER if op in operations), None)
-        if finding is None and operation is None:
+        if operation is None:
             continue
+        refreshed = next((step for step in group if step.op == "refresh"), None)
         parsed = parse_urn(urn)
         assert parsed is not None  # load_preview admits only parseable URNs
         drifted.append(
@@ -224,18 +244,38 @@ def _resources(steps: Sequence[Step]) -> tuple[ResourceDrift, ...]:
                 operation=operation,
                 steps=tuple(step.op for step in group),
                 properties=_merge(_properties(step) for step in program_steps),
-                refresh=finding,
+                refresh=_finding(refreshed, program_steps) if refreshed else None,
             )
         )
     return tuple(drifted)
 
 
-def _finding(step: Step) -> RefreshFinding | None:
-    if step.op == "update":
-        return RefreshFinding("update", _properties(step))
-    if step.op == "delete":
+def _finding(refreshed: Step, program_steps: Sequence[Step]) -> RefreshFinding | None:
+    """What the refresh changed in the state: gone (the state had it, and `pulumi up` creates
+    it), or the outputs that differ between the stored state and the refreshed one. None when
+    the refresh left it as stored: the change is the program's."""
+    if any(step.op == "create" for step in program_steps):
         return RefreshFinding("delete")
-    return None
+    after = next((step.old_outputs for step in program_steps if step.old_outputs is not None), None)
+    if refreshed.old_outputs is None or after is None:
+        return None
+    changes = _output_changes(refreshed.old_outputs, after)
+    return RefreshFinding("update", changes) if changes else None
+
+
+def _output_changes(
+    before: Mapping[str, object], after: Mapping[str, object]
+) -> tuple[PropertyChange, ...]:
+    """Top-level outputs added, deleted or changed, in Pulumi's diff kinds."""
+    changes = []
+    for key in dict.fromkeys([*before, *after]):
+        if key not in before:
+            changes.append(PropertyChange(key, "add"))
+        elif key not in after:
+            changes.append(PropertyChange(key, "delete"))
+        elif before[key] != after[key]:
+            changes.append(PropertyChange(key, "update"))
+    return tuple(changes)
 
 
 def _properties(step: Step) -> tuple[PropertyChange, ...]:

@@ -2,8 +2,9 @@
 
 Run the previews with `--refresh` so that changes made in the tenant (the portal, Graph,
 another tool) show up, not only what the program would change. Exit status: 0 every stack
-clean, 3 some stack drifted (none failed), 1 some stack failed (failure wins over drift),
-2 usage error (bad arguments, a PREVIEW file or an output FILE that cannot be read or written).
+clean, 3 some stack drifted (none failed), 1 some stack failed (failure wins over drift; a
+PREVIEW file that cannot be read or is not a preview fails its stack), 2 usage error (bad
+arguments, an output FILE that cannot be written).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Final
 
 from association_tools.cli import UsageError, run
 from association_tools.drift.classify import StackDrift, classify, exit_code, unreadable
-from association_tools.drift.preview import PreviewFormatError, load_preview, urn_stack
+from association_tools.drift.preview import load_preview, urn_stack
 from association_tools.drift.render import render_markdown, render_text, to_json
+from association_tools.safe_read import DEFAULT_MAX_BYTES, InputError, read_bounded
 
 PROG: Final = "python -m association drift"
 
@@ -53,26 +55,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stack", metavar="NAME", help="stack name for a single PREVIEW file (default: its URNs)"
     )
+    parser.add_argument(
+        "--max-input-bytes",
+        type=int,
+        default=DEFAULT_MAX_BYTES,
+        metavar="N",
+        help=f"refuse a PREVIEW file larger than this (default {DEFAULT_MAX_BYTES})",
+    )
     return parser
 
 
 def _command(args: argparse.Namespace) -> int:
     if args.stack is not None and len(args.previews) > 1:
         raise UsageError("--stack names one stack: give it a single PREVIEW file")
-    inputs = [(path, _read(path)) for path in args.previews]  # all read before any is written
-    results = [_report(path, data, args.stack) for path, data in inputs]
+    results = [_report(path, args.stack, args.max_input_bytes) for path in args.previews]
     for target, render in ((args.markdown, render_markdown), (args.json, to_json)):
         if target is not None:
             _write(target, render(results))
     print(render_text(results))
     return exit_code(results)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
 
 
 def _write(target: Path, text: str) -> None:
@@ -82,9 +83,10 @@ def _write(target: Path, text: str) -> None:
         raise UsageError(f"cannot write {target}: {error.strerror or error}") from None
 
 
-def _report(path: Path, data: bytes, stack: str | None) -> StackDrift:
+def _report(path: Path, stack: str | None, max_bytes: int) -> StackDrift:
+    """One stack's verdict; a file that cannot be read or parsed fails that stack only."""
     try:
-        preview = load_preview(data, str(path))
-    except PreviewFormatError as error:
+        preview = load_preview(read_bounded(path, max_bytes), str(path))
+    except InputError as error:
         return unreadable(stack or path.stem, str(path), str(error))
     return classify(preview, stack or urn_stack(preview) or path.stem, source=str(path))

@@ -9,10 +9,14 @@ What the input looks like (Pulumi's `ShowPreviewDigest`, pkg/backend/display/jso
 * `same` steps are left out unless `--show-sames`; the root stack's step is always there.
 * A replacement is one logical `replace` step; `create-replacement`/`delete-replaced` (and the
   other non-logical replacement steps) appear only with `--show-replacement-steps`, next to it.
-* With `--refresh` each refreshed resource has a `refresh` step, rewritten to `update` (with a
-  detailedDiff) or `delete` when the refresh found the resource changed or gone; the program's
-  own step for the same URN follows. Legacy refresh diffs (no detailedDiff) stay `refresh`, so
-  then only the program's step tells of the change.
+* With `pulumi preview --refresh` every resource in the stack's state first gets a `refresh`
+  step, and it stays `refresh`: ShowPreviewDigest rewrites one only when its outputs event
+  carries update/delete, which the engine sets only for `pulumi refresh` (`isRefresh`,
+  pkg/engine/update.go). The event is sent before the read, so the step's `oldState` and
+  `newState` are the state as stored before the refresh (with `--run-program`, `newState` is
+  the program's goal), and it has no diff. The program's own steps follow, computed against
+  the refreshed state: their `oldState` is the state the refresh read from the tenant.
+  Default providers' steps are internal and never shown.
 * Diagnostics are `{urn, message, severity}` with the "error: " prefix folded into the message.
   Pulumi leaves policy violations out of this document: a mandatory violation shows only as
   the engine's "preview failed" error.
@@ -20,10 +24,11 @@ What the input looks like (Pulumi's `ShowPreviewDigest`, pkg/backend/display/jso
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+from association_tools.safe_read import InputError, load_json
 
 URN_PREFIX: Final = "urn:pulumi:"
 
@@ -36,7 +41,7 @@ STEP_OPS: Final = frozenset(
 the report could not say whether it is drift."""
 
 
-class PreviewFormatError(ValueError):
+class PreviewFormatError(InputError):
     """The file is not a `pulumi preview --json` document; the message names the file."""
 
 
@@ -58,6 +63,9 @@ class Step:
     diff_reasons: tuple[str, ...] = ()
     replace_reasons: tuple[str, ...] = ()
     detailed_diff: tuple[PropertyChange, ...] = ()
+    old_outputs: Mapping[str, Any] | None = None
+    """`oldState.outputs`: for a refresh step the state before the refresh, for the program's
+    steps the state the refresh read; None when the step has no old state."""
 
 
 @dataclass(frozen=True)
@@ -86,9 +94,9 @@ def load_preview(data: bytes, source: str) -> Preview:
             f"{source} is empty: Pulumi stopped before the preview ran (see its error output)"
         )
     try:
-        document = json.loads(data)  # bytes: UTF-8 (with or without BOM), UTF-16 or UTF-32
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise PreviewFormatError(f"{source} is not valid JSON: {error}") from None
+        document = load_json(data, source)  # UTF-8 (with or without BOM), UTF-16 or UTF-32
+    except InputError as error:
+        raise PreviewFormatError(str(error)) from None
     if not isinstance(document, dict):
         raise _not_preview(source, f"expected a JSON object, found {_json_type(document)}")
     known = ("config", "steps", "diagnostics", "changeSummary")
@@ -168,7 +176,18 @@ def _step(item: object, where: str, source: str) -> Step:
         _strings(item, "diffReasons", where, source),
         _strings(item, "replaceReasons", where, source),
         tuple(changes),
+        _old_outputs(item, where, source),
     )
+
+
+def _old_outputs(item: Mapping[str, Any], where: str, source: str) -> Mapping[str, Any] | None:
+    old_state = item.get("oldState")
+    if old_state is None:
+        return None
+    outputs = old_state.get("outputs", {}) if isinstance(old_state, dict) else None
+    if not isinstance(outputs, dict):
+        raise _not_preview(source, f"{where}.oldState is not a resource state with outputs")
+    return outputs
 
 
 def _diagnostic(item: object, where: str, source: str) -> Diagnostic:

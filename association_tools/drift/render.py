@@ -1,8 +1,11 @@
-"""The report's three forms: a summary for stdout, a GitHub job summary, a JSON document."""
+"""The report's three forms: a summary for stdout, a GitHub job summary, a JSON document.
+
+Every value from the preview (names, URNs, messages, the file's path) goes through `escape`:
+one line on the terminal, inert text or code in Markdown.
+"""
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Final
@@ -12,6 +15,7 @@ from association_tools import jsondoc
 from association_tools.drift.classify import (
     ERROR_PATTERNS,
     GENERIC_FAILURE,
+    NOT_REFRESHED_NOTE,
     STATE_ONLY_OPS,
     ResourceDrift,
     StackDrift,
@@ -20,6 +24,7 @@ from association_tools.drift.classify import (
     overall_status,
 )
 from association_tools.drift.preview import PropertyChange
+from association_tools.escape import md_code, md_fence, md_text, visible
 
 SCHEMA_VERSION: Final = 1
 """Of the JSON document; raised when a key changes meaning or goes away."""
@@ -39,18 +44,14 @@ def describe(result: StackDrift, limit: int | None = None) -> str:
         ]
         return _headline(error, limit) + (f" (+{len(others)} more)" if others else "")
     if result.status == "no-change":
-        return "no changes"
+        return "no changes" + (" (not refreshed)" if result.note == NOT_REFRESHED_NOTE else "")
     count = len(result.resources)
     parts = [f"{count} resource" + ("s" if count != 1 else "")]
     found = Counter(resource.refresh.operation for resource in result.resources if resource.refresh)
     if found:
         words = {"update": "changed", "delete": "deleted"}
         parts.append("outside Pulumi: " + _counts({words[op]: n for op, n in found.items()}))
-    planned = Counter[str](
-        resource.operation for resource in result.resources if resource.operation
-    )
-    if planned:
-        parts.append("pulumi up: " + _counts(planned))
+    parts.append("pulumi up: " + _counts(Counter(r.operation for r in result.resources)))
     return "; ".join(parts)
 
 
@@ -86,7 +87,9 @@ def render_text(results: Sequence[StackDrift]) -> str:
     """The short summary printed to stdout."""
     lines = []
     for result in results:
-        lines.append(f"{result.stack}: {_status_label(result)} - {describe(result)}")
+        lines.append(
+            f"{visible(result.stack)}: {_status_label(result)} - {visible(describe(result))}"
+        )
         if result.note:
             lines.append(f"  {result.note}")
     statuses = Counter(result.status for result in results)
@@ -110,8 +113,8 @@ def render_markdown(results: Sequence[StackDrift]) -> str:
         "| --- | --- | --- |",
     ]
     lines += [
-        f"| {_code(r.stack)} | {icons[r.status]} {_status_label(r)} "
-        f"| {_cell(describe(r, TABLE_LIMIT))} |"
+        f"| {md_code(r.stack)} | {icons[r.status]} {_status_label(r)} "
+        f"| {md_text(describe(r, TABLE_LIMIT))} |"
         for r in results
     ]
     for result in results:
@@ -122,9 +125,9 @@ def render_markdown(results: Sequence[StackDrift]) -> str:
 
 def _markdown_section(result: StackDrift) -> list[str]:
     lines = [
-        f"### {_code(result.stack)}: {_status_label(result)}",
+        f"### {md_code(result.stack)}: {_status_label(result)}",
         "",
-        f"From {_code(result.source)}.",
+        f"From {md_code(result.source)}.",
     ]
     if result.note:
         lines += ["", f"> {result.note}"]
@@ -137,9 +140,8 @@ def _markdown_section(result: StackDrift) -> list[str]:
         ]
         lines += [_markdown_resource(resource) for resource in result.resources]
     for error in result.errors:
-        where = f" on {_code(error.urn)}" if error.urn else ""
-        fence = "`" * max(3, _longest_backtick_run(error.message) + 1)
-        lines += ["", f"**{error.kind}**{where}:", "", f"{fence}text", error.message, fence]
+        where = f" on {md_code(error.urn)}" if error.urn else ""
+        lines += ["", f"**{error.kind}**{where}:", "", *md_fence(error.message)]
     return lines
 
 
@@ -152,30 +154,19 @@ def _markdown_resource(resource: ResourceDrift) -> str:
         properties.append("refresh: " + _property_list(resource.refresh.properties))
     if resource.properties:
         properties.append("up: " + _property_list(resource.properties))
-    operation: str = resource.operation or "—"
+    operation: str = resource.operation
     state_only = [op for op in dict.fromkeys(resource.steps) if op in STATE_ONLY_OPS]
     if state_only:
         operation += f" ({', '.join(state_only)})"
     return (
-        f"| {_code(resource.name)}<br>{_code(resource.urn)} | {_code(resource.type)} | {found} "
+        f"| {md_code(resource.name)}<br>{md_code(resource.urn)} | {md_code(resource.type)} "
+        f"| {found} "
         f"| {operation} | {'<br>'.join(properties) or '—'} |"
     )
 
 
 def _property_list(changes: Sequence[PropertyChange]) -> str:
-    return ", ".join(f"{_code(change.path)} ({change.kind})" for change in changes)
-
-
-def _code(text: str) -> str:
-    return f"`{_cell(text)}`"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", "<br>")
-
-
-def _longest_backtick_run(text: str) -> int:
-    return max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return ", ".join(f"{md_code(change.path)} ({change.kind})" for change in changes)
 
 
 def to_json(results: Sequence[StackDrift]) -> str:
