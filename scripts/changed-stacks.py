@@ -3,8 +3,13 @@
 
 The pipelines preview and deploy only the tenants a change can affect:
 
-* ``Pulumi.<stack>.yaml`` touches that stack (a deleted stack file touches nothing:
-  removing a tenant is a deliberate ``pulumi destroy``, never a side effect of a merge);
+* ``Pulumi.<stack>.yaml`` touches that stack. A deleted stack file is an ERROR (exit 1)
+  that names the stack, its tenant and the retire runbook: deleting the file does not
+  delete the tenant's app, which keeps ``full_access_as_app``, orphaned. The retire
+  script (``scripts/tenant.py retire``) removes the file after ``pulumi destroy`` and the
+  commit says so with a line ``Retired-Stack: <stack>``, which acknowledges it. A renamed
+  stack file is an error too (a file name is no stack name), with the fix: ``pulumi stack
+  rename`` and a line ``Renamed-Stack: <old> -> <new>`` in the commit;
 * what ``pulumi up`` loads touches every stack: the product (``association/``), its entry
   point ``__main__.py``, ``Pulumi.yaml``, the pinned ``requirements.txt``, the
   certificates (``certs/``) and the policy pack (``policy/``);
@@ -15,8 +20,18 @@ The pipelines preview and deploy only the tenants a change can affect:
 * any other path touches every stack: an extra no-op preview is cheap, a tenant left
   behind is not.
 
+Comparing: pull requests compare the head with its merge base (what the branch changed);
+pushes and deploys compare ``--base`` and ``--head`` directly (``--two-dot``), so a
+force-pushed rollback selects what it rolls back. Deploys pass the commit of the last
+successful deploy as ``--base`` (stacks that failed since are retried) and ``--tip`` the
+branch's current tip: a run whose head is behind it (a re-run of an old run) is refused
+instead of rolling tenants back.
+
 A base that cannot be used (empty, all zeros as on a branch's first push, or missing
 from the clone after a force push) also means every stack, for the same reason.
+
+A stack file whose name Pulumi would refuse (stack names are letters, digits, ``-``,
+``_`` and ``.``) is an error: names travel into shell commands and CI annotations.
 
 Stdlib only, so a CI job can run it with any Python 3.11 before installing anything.
 """
@@ -29,10 +44,22 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>.+)\.yaml$")
 """A stack's settings file in the repository root; the project file is plain ``Pulumi.yaml``."""
+
+STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+"""What Pulumi accepts as a stack name (letters, digits, ``-``, ``_``, ``.``)."""
+
+RETIRED = re.compile(r"^Retired-Stack:\s*(?P<stack>\S+)\s*$", re.MULTILINE)
+RENAMED = re.compile(r"^Renamed-Stack:\s*(?P<old>\S+)\s*->\s*(?P<new>\S+)\s*$", re.MULTILINE)
+TENANT_LINE = re.compile(
+    r"^\s*azuread:tenantId:\s*['\"]?(?P<tenant>[0-9A-Fa-f-]{36})", re.MULTILINE
+)
+
+RUNBOOK = 'README.md, "Offboarding a tenant"'
 
 EVERY_STACK_FILES = frozenset({"Pulumi.yaml", "__main__.py", "requirements.txt"})
 EVERY_STACK_DIRS = ("association/", "certs/", "policy/")
@@ -97,7 +124,7 @@ def touched_stacks(changed: Iterable[str], stacks: Sequence[str]) -> tuple[list[
             reasons.append(f"stack {target}: {path} changed")
             touched.add(target)
         else:
-            reasons.append(f"no stack: {path} was deleted, its stack is not deployed")
+            reasons.append(f"no stack: {path} is gone (retired or renamed), nothing to deploy")
     return sorted(touched), reasons
 
 
@@ -105,12 +132,24 @@ EXAMPLE_STACKS = frozenset({"example"})
 """The shipped demo stack (a placeholder tenant): preflight shows it, pipelines never run it."""
 
 
+class StackFileError(Exception):
+    """A stack file the pipelines must not go past: its message says what to do."""
+
+
 def discover_stacks(root: Path) -> list[str]:
-    """Return the stacks whose ``Pulumi.<stack>.yaml`` is in ``root``, sorted, examples left out."""
+    """Return the stacks whose ``Pulumi.<stack>.yaml`` is in ``root``, sorted, examples left out.
+
+    Raises StackFileError for a stack file whose name is no valid Pulumi stack name.
+    """
     names = []
     for file in root.glob("Pulumi.*.yaml"):
         match = STACK_FILE.match(file.name)
         if match and file.is_file() and match.group("stack") not in EXAMPLE_STACKS:
+            if not STACK_NAME.match(match.group("stack")):
+                raise StackFileError(
+                    f"error: {file.name!r} is no stack file Pulumi accepts: stack names are "
+                    "letters, digits, '-', '_' and '.'. Rename or remove it."
+                )
             names.append(match.group("stack"))
     return sorted(names)
 
@@ -119,17 +158,126 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
 
 
-def changed_files(root: Path, base: str, head: str) -> list[str] | None:
-    """Paths changed on ``head`` since its merge base with ``base``; None if base is unusable."""
+def _is_commit(root: Path, rev: str) -> bool:
+    return _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").returncode == 0
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of ``git diff --name-status``: A, M, D, T, ... or R (then ``old`` is set)."""
+
+    status: str
+    path: str
+    old: str | None = None
+
+
+def changed_entries(root: Path, base: str, head: str, two_dot: bool = False) -> list[Change] | None:
+    """What changed from ``base`` to ``head``; None if the base is unusable.
+
+    Compares from the merge base of the two (a pull request: what the branch changed), or
+    directly with ``two_dot`` (a push or deploy: what the tenants would see change).
+    """
     if not base or ZERO_SHA.match(base):
         return None
-    for rev in (base, head):
-        if _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").returncode:
-            return None
-    diff = _git(root, "diff", "--name-only", "--no-renames", "-z", f"{base}...{head}")
+    if not (_is_commit(root, base) and _is_commit(root, head)):
+        return None
+    spec = f"{base}..{head}" if two_dot else f"{base}...{head}"
+    diff = _git(root, "diff", "--name-status", "-M", "-z", spec)
     if diff.returncode:
         return None
-    return [path for path in diff.stdout.split("\0") if path]
+    fields = diff.stdout.split("\0")
+    changes: list[Change] = []
+    index = 0
+    while index < len(fields) and fields[index]:
+        status = fields[index]
+        if status.startswith(("R", "C")):
+            old, path = fields[index + 1], fields[index + 2]
+            changes.append(Change(status[0], path, old if status[0] == "R" else None))
+            index += 3
+        else:
+            changes.append(Change(status[0], fields[index + 1]))
+            index += 2
+    return changes
+
+
+def changed_files(root: Path, base: str, head: str, two_dot: bool = False) -> list[str] | None:
+    """Paths changed (a rename counts as both of its paths); None if base is unusable."""
+    changes = changed_entries(root, base, head, two_dot)
+    if changes is None:
+        return None
+    return [p for change in changes for p in ((change.old,) if change.old else ()) + (change.path,)]
+
+
+def acknowledged(root: Path, base: str, head: str) -> tuple[set[str], dict[str, str]]:
+    """Stacks retired and renamed (old -> new) by lines in the commit messages base..head."""
+    log = _git(root, "log", "--format=%B", f"{base}..{head}")
+    text = log.stdout if log.returncode == 0 else ""
+    retired = {m.group("stack") for m in RETIRED.finditer(text)}
+    renamed = {m.group("old"): m.group("new") for m in RENAMED.finditer(text)}
+    return retired, renamed
+
+
+def _tenant(root: Path, base: str, path: str) -> str:
+    shown = _git(root, "show", f"{base}:{path}")
+    match = TENANT_LINE.search(shown.stdout) if shown.returncode == 0 else None
+    return f"tenant {match.group('tenant')}" if match else "its tenant"
+
+
+def removal_errors(root: Path, base: str, head: str, changes: Sequence[Change]) -> list[str]:
+    """One error per stack file deleted or renamed without the commit line that says why."""
+    retired, renamed = acknowledged(root, base, head)
+    errors = []
+    for change in changes:
+        gone = change.old if change.status == "R" else change.path
+        if change.status not in ("D", "R") or gone is None or "/" in gone:
+            continue
+        match = STACK_FILE.match(gone)
+        if not match or match.group("stack") in EXAMPLE_STACKS:
+            continue
+        stack = match.group("stack")
+        tenant = _tenant(root, base, gone)
+        if change.status == "R":
+            new = STACK_FILE.match(change.path)
+            new_stack = new.group("stack") if new and "/" not in change.path else None
+            if new_stack is not None and renamed.get(stack) == new_stack:
+                continue
+            errors.append(
+                f"error: {gone} was renamed to {change.path}: a file name renames no stack. "
+                f"Pulumi would look for a stack {new_stack or '(none)'} that does not exist, "
+                f"and stack {stack} (the Mimecast app in {tenant}, holding "
+                "full_access_as_app) would be left behind. Fix: rename the file back "
+                f"(git mv {change.path} {gone}). To rename the stack itself, run "
+                f"`pulumi stack rename {new_stack or 'NEW'} --stack {stack}` (it renames the "
+                "stack in the backend and its file), then commit with the line "
+                f"`Renamed-Stack: {stack} -> {new_stack or 'NEW'}`."
+            )
+        elif stack not in retired and stack not in renamed:
+            errors.append(
+                f"error: {gone} was deleted, but stack {stack} still manages the Mimecast app "
+                f"in {tenant}, which holds full_access_as_app (every mailbox): deleting the "
+                "file does not delete the app, it orphans it. Retire the tenant instead: "
+                f"scripts/tenant.py retire {stack} (the runbook in {RUNBOOK}: Mimecast side "
+                "first, protect: false, pulumi up, pulumi destroy, the Exchange retire "
+                "command, then the file goes) and commit with the line "
+                f"`Retired-Stack: {stack}`. To keep the tenant, restore the file: "
+                f"git checkout {base} -- {gone}"
+            )
+    return errors
+
+
+def stale_error(root: Path, head: str, tip: str) -> str | None:
+    """An error when ``head`` is strictly behind ``tip`` (an old run re-run), else None."""
+    if not tip or not (_is_commit(root, tip) and _is_commit(root, head)):
+        return None
+    head_sha = _git(root, "rev-parse", f"{head}^{{commit}}").stdout.strip()
+    tip_sha = _git(root, "rev-parse", f"{tip}^{{commit}}").stdout.strip()
+    if head_sha == tip_sha or _git(root, "merge-base", "--is-ancestor", head, tip).returncode:
+        return None
+    return (
+        f"error: this run deploys {head_sha[:12]}, but {tip} is already at {tip_sha[:12]}, "
+        "which includes it: deploying it would roll tenants back to older settings. Run the "
+        "newest deploy instead (or the manual reconcile-all run on main)."
+    )
 
 
 def ado_matrix(stacks: Sequence[str]) -> dict[str, dict[str, str]]:
@@ -158,11 +306,26 @@ def render(stacks: Sequence[str], output_format: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print the touched stacks as JSON on stdout and the reasons on stderr."""
+    """Print the touched stacks as JSON on stdout and the reasons on stderr.
+
+    Exit status 1 (nothing on stdout) for a stack file deleted or renamed without the
+    commit line that says why, for a stale deploy (``--tip``) and for an invalid stack name.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="", help="commit the change starts from")
     parser.add_argument("--head", default="HEAD", help="commit the change ends at")
     parser.add_argument("--all", action="store_true", help="every stack, whatever changed")
+    parser.add_argument(
+        "--two-dot",
+        action="store_true",
+        help="compare base and head directly (pushes, deploys), not from their merge base",
+    )
+    parser.add_argument(
+        "--tip",
+        default="",
+        metavar="REF",
+        help="refuse when head is behind this ref (e.g. origin/main): a re-run of an old run",
+    )
     parser.add_argument(
         "--format",
         choices=("json", "ado"),
@@ -172,16 +335,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path(), help="repository root")
     args = parser.parse_args(argv)
 
-    stacks = discover_stacks(args.root)
+    try:
+        stacks = discover_stacks(args.root)
+    except StackFileError as error:
+        print(error, file=sys.stderr)
+        return 1
+    stale = stale_error(args.root, args.head, args.tip)
+    if stale:
+        print(stale, file=sys.stderr)
+        return 1
     if args.all:
         chosen, reasons = stacks, ["every stack: requested with --all"]
     else:
-        changed = changed_files(args.root, args.base, args.head)
-        if changed is None:
+        changes = changed_entries(args.root, args.base, args.head, args.two_dot)
+        if changes is None:
             chosen = stacks
             reasons = [f"every stack: base {args.base or '(none)'!s} cannot be compared"]
         else:
-            chosen, reasons = touched_stacks(changed, stacks)
+            errors = removal_errors(args.root, args.base, args.head, changes)
+            if errors:
+                print("\n".join(errors), file=sys.stderr)
+                return 1
+            paths = [p for c in changes for p in ((c.old,) if c.old else ()) + (c.path,)]
+            chosen, reasons = touched_stacks(paths, stacks)
     for reason in reasons:
         print(reason, file=sys.stderr)
     print(f"{len(chosen)} of {len(stacks)} stacks touched", file=sys.stderr)

@@ -106,10 +106,18 @@ def test_touched_stacks(changed: list[str], expected: list[str]) -> None:
     assert len(reasons) == sum(changed_stacks.classify(p) is not None for p in changed)
 
 
-def test_deleted_stack_file_is_reported_not_deployed() -> None:
+def test_a_stack_file_that_is_gone_is_never_deployed() -> None:
+    # main() refuses an unexplained deletion first (see below); a retired one ends here.
     stacks, reasons = changed_stacks.touched_stacks(["Pulumi.gone.yaml"], STACKS)
     assert stacks == []
-    assert reasons == ["no stack: Pulumi.gone.yaml was deleted, its stack is not deployed"]
+    assert reasons == ["no stack: Pulumi.gone.yaml is gone (retired or renamed), nothing to deploy"]
+
+
+@pytest.mark.parametrize("name", ["Pulumi.a b.yaml", "Pulumi.$(id).yaml", "Pulumi.a;b.yaml"])
+def test_discover_stacks_refuses_names_pulumi_would_refuse(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_text("x\n", encoding="utf-8")
+    with pytest.raises(changed_stacks.StackFileError, match="letters, digits"):
+        changed_stacks.discover_stacks(tmp_path)
 
 
 def test_discover_stacks_reads_only_root_stack_files(tmp_path: Path) -> None:
@@ -234,3 +242,100 @@ def test_main_all(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "contoso": {"stack": "contoso"},
         "fabrikam": {"stack": "fabrikam"},
     }
+
+
+def run_main_fails(repo: Path, capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """Run main() expecting exit 1 with nothing on stdout; return stderr."""
+    assert changed_stacks.main([*args, "--root", str(repo)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    return captured.err
+
+
+TENANT = "11111111-2222-3333-4444-555555555555"
+
+
+def test_two_dot_selects_what_a_force_pushed_rollback_rolls_back(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = git(repo, "rev-parse", "HEAD")
+    deployed = commit(repo, {"Pulumi.contoso.yaml": "config: {a: 2}\n"}, "change contoso")
+    # main is force-pushed back to `old`; the last deploy was `deployed`.
+    assert run_main(repo, capsys, "--base", deployed, "--head", old, "--two-dot") == ["contoso"]
+    # From the merge base (what a pull request compares) the rollback changes nothing.
+    assert run_main(repo, capsys, "--base", deployed, "--head", old) == []
+
+
+def test_deploy_base_retries_what_failed_since_the_last_successful_deploy(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    last_success = git(repo, "rev-parse", "HEAD")
+    commit(repo, {"Pulumi.contoso.yaml": "config: {a: 2}\n"}, "push 1: its deploy failed")
+    head = commit(repo, {"Pulumi.fabrikam.yaml": "config: {b: 2}\n"}, "push 2")
+    chosen = run_main(repo, capsys, "--base", last_success, "--head", head, "--two-dot")
+    assert chosen == ["contoso", "fabrikam"]
+
+
+def test_a_deleted_stack_file_is_an_error_naming_the_app_and_the_runbook(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = commit(repo, {"Pulumi.contoso.yaml": f"config:\n  azuread:tenantId: {TENANT}\n"}, "t")
+    git(repo, "rm", "-q", "Pulumi.contoso.yaml")
+    git(repo, "commit", "-q", "-m", "drop contoso")
+    for extra in ((), ("--two-dot",)):
+        err = run_main_fails(repo, capsys, "--base", base, "--head", "HEAD", *extra)
+        assert "Pulumi.contoso.yaml was deleted" in err
+        assert f"tenant {TENANT}" in err
+        assert "full_access_as_app" in err
+        assert "scripts/tenant.py retire contoso" in err
+        assert "Retired-Stack: contoso" in err
+        assert f"git checkout {base} -- Pulumi.contoso.yaml" in err
+
+
+def test_a_retired_stack_is_acknowledged_by_its_commit_line(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = git(repo, "rev-parse", "HEAD")
+    git(repo, "rm", "-q", "Pulumi.contoso.yaml")
+    git(repo, "commit", "-q", "-m", "Retire contoso\n\nRetired-Stack: contoso")
+    head = commit(repo, {"Pulumi.fabrikam.yaml": "config: {b: 2}\n"}, "and something else")
+    assert run_main(repo, capsys, "--base", base, "--head", head, "--two-dot") == ["fabrikam"]
+    # The line names one stack: another deletion in the same range is still an error.
+    git(repo, "rm", "-q", "Pulumi.fabrikam.yaml")
+    git(repo, "commit", "-q", "-m", "oops")
+    assert "Pulumi.fabrikam.yaml was deleted" in run_main_fails(
+        repo, capsys, "--base", base, "--head", "HEAD", "--two-dot"
+    )
+
+
+def test_a_renamed_stack_file_is_an_error_with_the_fix(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = git(repo, "rev-parse", "HEAD")
+    git(repo, "mv", "Pulumi.contoso.yaml", "Pulumi.contoso-eu.yaml")
+    git(repo, "commit", "-q", "-m", "rename")
+    err = run_main_fails(repo, capsys, "--base", base, "--head", "HEAD", "--two-dot")
+    assert "Pulumi.contoso.yaml was renamed to Pulumi.contoso-eu.yaml" in err
+    assert "git mv Pulumi.contoso-eu.yaml Pulumi.contoso.yaml" in err
+    assert "pulumi stack rename contoso-eu --stack contoso" in err
+    assert "Renamed-Stack: contoso -> contoso-eu" in err
+
+
+def test_a_stack_renamed_with_pulumi_is_deployed_under_its_new_name(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = git(repo, "rev-parse", "HEAD")
+    git(repo, "mv", "Pulumi.contoso.yaml", "Pulumi.contoso-eu.yaml")
+    git(repo, "commit", "-q", "-m", "Rename contoso\n\nRenamed-Stack: contoso -> contoso-eu")
+    assert run_main(repo, capsys, "--base", base, "--head", "HEAD", "--two-dot") == ["contoso-eu"]
+
+
+def test_a_re_run_of_an_old_run_is_refused(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = git(repo, "rev-parse", "HEAD")
+    tip = commit(repo, {"Pulumi.contoso.yaml": "config: {a: 2}\n"}, "newer")
+    err = run_main_fails(repo, capsys, "--base", old, "--head", old, "--two-dot", "--tip", "main")
+    assert f"this run deploys {old[:12]}, but main is already at {tip[:12]}" in err
+    # The tip itself, and a head ahead of or beside the tip, go on.
+    assert run_main(repo, capsys, "--base", old, "--head", tip, "--two-dot", "--tip", "main") == [
+        "contoso"
+    ]
