@@ -7,6 +7,7 @@ sort, filter and show them without reading each other's messages.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -60,3 +61,11 @@ def refusal_items(text: str) -> list[str]:
     --json`); in-process callers get the problems themselves from `Refusal.problems`.
     """
     return [line.strip() for line in text.splitlines() if _ITEM.match(line)]
+
+
+def visible(text: str) -> str:
+    """`text` on one line with every control, format or line-separator character escaped."""
+    return "".join(
+        ascii(char)[1:-1] if unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"} else char
+        for char in text
+    )

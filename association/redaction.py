@@ -10,10 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import unicodedata
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+from association.problems import visible
+
+__all__ = ["holds_key_material", "quoted", "visible"]
 
 KEY_LABELS = re.compile(r"PRIVATE KEY|PuTTY-User-Key-File", re.IGNORECASE)
 """PEM private keys of every kind (PKCS#1, PKCS#8, encrypted, EC, OpenSSH) and PuTTY keys."""
@@ -53,14 +56,6 @@ def _is_key_der(data: bytes) -> bool:
     except (ValueError, UnsupportedAlgorithm):
         return False
     return True
-
-
-def visible(text: str) -> str:
-    """`text` on one line with every control, format or line-separator character escaped."""
-    return "".join(
-        ascii(char)[1:-1] if unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"} else char
-        for char in text
-    )
 
 
 def quoted(value: str, limit: int = 80) -> str:

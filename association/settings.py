@@ -8,6 +8,7 @@ only the Pulumi CLI applies `Pulumi.yaml` defaults and offline runs have no CLI.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -144,15 +145,9 @@ class _Config:
         self.raw = raw
         self.problems = problems
 
-    def _value(self, name: str) -> tuple[Setting, object]:
+    def _text(self, name: str) -> tuple[Setting, str | None]:
         setting = next(s for s in SETTINGS if s.name == name)
-        text = self.raw.get(setting.key)
-        if text is None or setting.type == "string":
-            return setting, setting.default if text is None else text
-        try:
-            return setting, json.loads(text)
-        except json.JSONDecodeError:
-            return setting, text
+        return setting, self.raw.get(setting.key)
 
     def _refuse(self, setting: Setting) -> None:
         hint = _TYPE_HINTS[setting.type].replace("KEY", setting.key)
@@ -160,31 +155,46 @@ class _Config:
         self.problems.append(Problem(setting.key, f"{setting.key} is {shown}, not {hint}."))
 
     def string(self, name: str) -> str:
-        return str(self._value(name)[1])
+        setting, text = self._text(name)
+        return str(setting.default) if text is None else text
 
-    def strings(self, name: str) -> list[str] | None:
-        setting, value = self._value(name)
-        if value is None:
-            return None
+    def strings(self, name: str) -> list[str]:
+        setting, text = self._text(name)
+        if text is None:
+            return list(setting.default) if isinstance(setting.default, list) else []
+        try:
+            value = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            value = None
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return [str(item) for item in value]
         self._refuse(setting)
         return []
 
     def integer(self, name: str) -> int:
-        setting, value = self._value(name)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+        """Digits only, as Pulumi's type check accepts them (no `1e3`, no spaces)."""
+        setting, text = self._text(name)
+        if text is None:
+            return int(str(setting.default))
+        if _INTEGER.fullmatch(text):
+            return int(text)
         self._refuse(setting)
         return 0
 
     def boolean(self, name: str) -> bool:
-        setting, value = self._value(name)
-        if isinstance(value, bool):
-            return value
+        """Exactly `true` or `false`, as Pulumi's type check accepts them."""
+        setting, text = self._text(name)
+        if text is None:
+            return bool(setting.default)
+        if text in ("true", "false"):
+            return text == "true"
         self._refuse(setting)
         return True
 
+
+_INTEGER: Final = re.compile(r"[-+]?[0-9]{1,18}")
+"""Pulumi's integer check, capped at 18 digits: a day count needs 4, and no longer number can
+overflow the date arithmetic it feeds."""
 
 _TYPE_HINTS: Final = {
     "array": (

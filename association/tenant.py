@@ -84,24 +84,38 @@ def inspect_tenant(tenant_id: str, opts: pulumi.InvokeOptions) -> Tenant:
                 "Nothing is granted until this is understood: report it with the tenant's "
                 "`az ad sp show --id 00000002-0000-0ff1-ce00-000000000000` output."
             )
-    initial = []
-    try:
-        domains = azuread.get_domains(only_initial=True, opts=opts).domains
-        initial = [domain.domain_name for domain in domains if domain.initial]
-    except Exception as error:
-        problems.append(
-            f"The domains of tenant {tenant_id} could not be read ({error}). Grant the "
-            "deploying identity Domain.Read.All (or Directory.Read.All)."
-        )
-    else:
-        if not initial:
-            problems.append(
-                f"Tenant {tenant_id} reports no initial *.onmicrosoft.com domain, which "
-                "Mimecast's form asks for; check the tenant's domains in the Entra admin center."
-            )
+    domain, problem = _initial_domain(tenant_id, opts)
+    if problem is not None:
+        problems.append(problem)
     if problems:
         raise Refusal([Problem(None, problem) for problem in problems])
-    return Tenant(client.object_id, exchange_id, initial[0])
+    assert domain is not None  # a missing domain is a problem above
+    return Tenant(client.object_id, exchange_id, domain)
+
+
+NO_DOMAINS = "no domains found"
+"""What the provider raises, instead of answering an empty list, when no domain matches
+(terraform-provider-azuread, domains data source)."""
+
+
+def _initial_domain(tenant_id: str, opts: pulumi.InvokeOptions) -> tuple[str | None, str | None]:
+    """The tenant's *.onmicrosoft.com domain, or the problem that stands in its way."""
+    try:
+        domains = azuread.get_domains(only_initial=True, opts=opts).domains
+    except Exception as error:
+        if NO_DOMAINS not in str(error):
+            return None, (
+                f"The domains of tenant {tenant_id} could not be read ({error}). Grant the "
+                "deploying identity Domain.Read.All (or Directory.Read.All)."
+            )
+        domains = []
+    initial = [domain.domain_name for domain in domains if domain.initial]
+    if not initial:
+        return None, (
+            f"Tenant {tenant_id} reports no initial *.onmicrosoft.com domain, which Mimecast's "
+            "form asks for; check the tenant's domains in the Entra admin center."
+        )
+    return initial[0], None
 
 
 def _denied(error: Exception) -> bool:

@@ -1,6 +1,7 @@
 """One way to run a command: usage errors, a closed pipe and Ctrl-C end every command alike.
 
-Standard library only: the drift report runs without the Pulumi SDK.
+Nothing from Pulumi (the standard library and `association.problems`): the drift report runs
+without the Pulumi SDK.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Final
+
+from association.problems import visible
 
 EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
@@ -40,7 +43,7 @@ def run(
         return status
     except UsageError as error:
         parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        print(f"{parser.prog}: error: {visible(str(error))}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
         # The reader is gone; point stdout at /dev/null so the interpreter's last flush at

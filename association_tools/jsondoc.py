@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import unicodedata
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 
 def camel(name: str) -> str:
@@ -37,5 +39,21 @@ def to_json(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """A document as the tools write it: indented, UTF-8 text kept as it is."""
-    return json.dumps(to_json(value), indent=2, ensure_ascii=False)
+    """A document as the tools write it: indented, readable UTF-8, and safe on a terminal.
+
+    JSON escapes C0 controls itself; C1 controls (e.g. U+009B, a terminal's CSI), format and
+    line-separator characters are valid raw in a string, so they are written as \\uXXXX too.
+    """
+    text = json.dumps(to_json(value), indent=2, ensure_ascii=False)
+    return _UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+_UNSAFE: Final = re.compile(
+    "["
+    + "".join(
+        re.escape(chr(code))
+        for code in (*range(0x7F, 0x10000), *range(0xE0000, 0xE0080))
+        if unicodedata.category(chr(code)) in {"Cc", "Cf", "Zl", "Zp"}
+    )
+    + "]"
+)

@@ -78,8 +78,10 @@ class Directory:
                 "appRoleIds": {FULL_ACCESS_AS_APP: self.full_access_role_id},
             }, []
         if token == "azuread:index/getDomains:getDomains":
+            if self.initial_domain is None:  # as the provider answers: an error, not a []
+                return {}, [("", "no domains found for the provided filters")]
             domains = [{"domainName": self.initial_domain, "initial": True, "default": False}]
-            return {"domains": domains if self.initial_domain is not None else []}, []
+            return {"domains": domains}, []
         raise LookupError(f"the offline engine does not answer {token}")
 
 

@@ -15,10 +15,19 @@ from typing import Any, Final
 
 import yaml
 
+from association.files import FileRefused, inside_project, read_bounded
 from association.identifiers import NAMESPACE
+from association.redaction import visible
 from association_tools.cli import UsageError
 
 STACK_FILE: Final = re.compile(r"^Pulumi\.(?P<stack>.+)\.ya?ml$")
+STACK_NAME: Final = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+"""What Pulumi accepts as a stack name: letters, digits, `-`, `_`, `.` (at most 100)."""
+
+MAX_YAML_BYTES = 1024 * 1024
+"""Pulumi.yaml and a stack file hold a few settings; a larger file is not one of ours."""
+MAX_YAML_DEPTH = 32
+"""Nesting levels of a YAML document; the deepest value this project reads is 3 levels down."""
 
 
 class GoYaml(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]
@@ -101,8 +110,10 @@ def load_project(directory: Path) -> Project:
             "--project-dir DIR"
         )
     try:
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=GoYaml)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        text = read_yaml(path)
+        check_plain_yaml(text)
+        document = yaml.load(text, Loader=GoYaml)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as error:
         raise UsageError(f"{path} cannot be read: {one_line(error)}") from None
     if not isinstance(document, dict) or document.get("name") != NAMESPACE:
         raise UsageError(f"{path} is not the {NAMESPACE} project (its `name` must be {NAMESPACE})")
@@ -110,7 +121,19 @@ def load_project(directory: Path) -> Project:
     if not isinstance(declared, dict):
         raise UsageError(f"{path}: `config` must be a map of keys to declarations")
     keys = tuple(_project_key(str(name), entry, path) for name, entry in declared.items())
-    stack_dir = directory / str(document.get("stackConfigDir") or ".")
+    main = document.get("main")
+    if main not in (None, ".", "./", "__main__.py"):
+        raise UsageError(
+            f"{path}: `main: {visible(str(main))}` moves the program; preflight checks the "
+            "program in __main__.py at the project root. Remove `main` from Pulumi.yaml."
+        )
+    try:
+        stack_dir = inside_project(str(document.get("stackConfigDir") or "."), directory)
+    except FileRefused as refused:
+        raise UsageError(
+            f"{path}: stackConfigDir {visible(str(document['stackConfigDir']))} {refused}; "
+            "give a folder inside the project"
+        ) from None
     stacks: dict[str, Path] = {}
     for file in sorted(stack_dir.glob("Pulumi.*.y*ml"), key=lambda f: f.suffix != ".yaml"):
         match = STACK_FILE.match(file.name)
@@ -170,4 +193,31 @@ def full_type_name(type_name: str, items: Any) -> str:
 
 def one_line(error: BaseException) -> str:
     """An error message on one line, for a report."""
-    return " ".join(str(error).split())
+    return visible(" ".join(str(error).split()))
+
+
+def read_yaml(path: Path) -> str:
+    """A project or stack file's text: a regular file, bounded, UTF-8."""
+    try:
+        return read_bounded(path, MAX_YAML_BYTES).decode("utf-8")
+    except FileRefused as refused:
+        raise ValueError(f"{path.name} {refused}") from None
+
+
+def check_plain_yaml(text: str) -> None:
+    """Refuse what no Pulumi config file needs, before anything is built from the document:
+    aliases (an alias bomb grows without bound) and deep nesting (recursion)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=GoYaml):
+        line = event.start_mark.line + 1 if event.start_mark else 0
+        if isinstance(event, yaml.AliasEvent):
+            raise ValueError(
+                f"line {line}: a YAML alias (*{visible(str(event.anchor))}); Pulumi config "
+                "holds plain values, so write the value out"
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise ValueError(f"line {line}: nested more than {MAX_YAML_DEPTH} levels deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1

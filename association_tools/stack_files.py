@@ -17,12 +17,13 @@ import yaml
 
 from association.identifiers import NAMESPACE
 from association.problems import Notice, Problem
-from association.redaction import quoted
+from association.redaction import quoted, visible
 from association.settings import SETTINGS
 from association_tools.project import (
     ConfigValue,
     GoYaml,
     Project,
+    check_plain_yaml,
     full_type_name,
     matches_type,
     one_line,
@@ -51,6 +52,12 @@ def parse_stack_file(text: str, file: str) -> StackFile:
     `{secure: ...}` marks an encrypted value. Keys need a namespace (`ns:key`). Raises
     `StackFileError` when the file is not YAML or not shaped like a stack file.
     """
+    try:
+        check_plain_yaml(text)
+    except yaml.YAMLError:
+        pass  # the loader below reports a syntax error with its line and column
+    except ValueError as error:
+        raise StackFileError(f"{file} cannot be loaded: {one_line(error)}. Fix the file.") from None
     loader = GoYaml(text)
     try:
         root = loader.get_single_node()
@@ -61,12 +68,13 @@ def parse_stack_file(text: str, file: str) -> StackFile:
         for name, node in entries.items():
             key = _config_key(name)
             if key is None:
+                shown = visible(name)
                 problems.append(
                     Problem(
-                        name,
-                        f"{file}: could not parse {name} as a configuration key (configuration "
+                        shown,
+                        f"{file}: could not parse {shown} as a configuration key (configuration "
                         "keys should be of the form `<namespace>:<name>`). Write it as "
-                        f"{NAMESPACE}:{name}.",
+                        f"{NAMESPACE}:{shown}.",
                     )
                 )
             else:
@@ -101,11 +109,23 @@ def _mapping(node: yaml.Node, what: str) -> dict[str, yaml.Node]:
     entries: dict[str, yaml.Node] = {}
     for key, value in node.value:
         if str(key.value) in entries:
+            shown = visible(str(key.value))
             raise ValueError(
-                f'line {key.start_mark.line + 1}: mapping key "{key.value}" already defined'
+                f'line {key.start_mark.line + 1}: mapping key "{shown}" already defined'
             )
         entries[str(key.value)] = value
     return entries
+
+
+def _unique_keys(node: yaml.Node) -> None:
+    """Like Go's YAML library, refuse a key repeated in any mapping, however deep."""
+    if isinstance(node, yaml.MappingNode):
+        _mapping(node, "a map")
+        for _, value in node.value:
+            _unique_keys(value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _unique_keys(item)
 
 
 def _config_key(name: str) -> str | None:
@@ -121,6 +141,7 @@ def _config_key(name: str) -> str | None:
 def _config_value(loader: GoYaml, node: yaml.Node) -> ConfigValue:
     if isinstance(node, yaml.ScalarNode):
         return ConfigValue("" if node.tag.endswith(":null") else str(node.value))
+    _unique_keys(node)
     value = loader.construct_document(node)
     if isinstance(value, dict) and set(value) == {"secure"}:
         return ConfigValue(str(value["secure"]), secure=True)
@@ -160,7 +181,7 @@ def stack_config(
                 )
             )
         elif key.startswith(own) and key not in declared and key not in PROGRAM_KEYS:
-            name = key.removeprefix(own)
+            name = visible(key.removeprefix(own))
             close = difflib.get_close_matches(name, sorted(known_names), n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             problems.append(
@@ -171,6 +192,8 @@ def stack_config(
                     f"remove it from {file}.",
                 )
             )
+        elif not key.startswith(own) and (misplaced := _misplaced(key, stack, file)):
+            problems.append(misplaced)
     config = {key: value.text for key, value in values.items() if not value.secure}
     missing: list[str] = []
     for declaration in project.keys:
@@ -180,12 +203,14 @@ def stack_config(
                 config[declaration.key] = declaration.default.text
             elif declaration.key.startswith(own):
                 missing.append(declaration.name)
-        elif (
-            declaration.type is not None
-            and not setting.secure
-            and declaration.key not in PROGRAM_KEYS
-        ):
-            # The program's own check reports its keys' types, with the command that fixes them.
+        elif declaration.type is None or setting.secure:
+            continue
+        elif declaration.key in PROGRAM_KEYS:
+            # The program reports its keys' types with the fix, except a shape it cannot see:
+            # the CLI hands it a YAML list and a string holding JSON as the same text.
+            if (declaration.type == "array") != setting.structured:
+                problems.append(_wrong_shape(declaration.name, declaration.type, stack, file))
+        else:
             content = json.loads(setting.text) if setting.structured else setting.text
             if not matches_type(declaration.type, declaration.items, content):
                 distorted = True
@@ -209,3 +234,46 @@ def stack_config(
             )
         )
     return StackConfig(config, tuple(problems), faithful=not distorted)
+
+
+def _wrong_shape(name: str, type_name: str, stack: str, file: str) -> Problem:
+    fix = (
+        "write it as a YAML list of strings"
+        if type_name == "array"
+        else "write it as plain text, not a list or map"
+    )
+    return Problem(
+        f"{NAMESPACE}:{name}",
+        f"Stack '{stack}' with configuration key '{name}' must be of type "
+        f"'{'array<string>' if type_name == 'array' else type_name}', which the Pulumi CLI "
+        f"checks before the program runs; in {file} {fix}.",
+    )
+
+
+_KNOWN_KEYS: Final = {key.lower(): key for key in PROGRAM_KEYS}
+_OWN_NAMES: Final = {
+    key.removeprefix(f"{NAMESPACE}:").lower(): key
+    for key in PROGRAM_KEYS
+    if key.startswith(f"{NAMESPACE}:")
+}
+
+
+def _misplaced(key: str, stack: str, file: str) -> Problem | None:
+    """A key that nothing reads but that looks meant for this program: wrong case, wrong or
+    misspelt namespace. The user would otherwise see only the consequence (a default used)."""
+    if key in PROGRAM_KEYS:
+        return None
+    namespace, _, name = key.partition(":")
+    meant = _KNOWN_KEYS.get(key.lower()) or _OWN_NAMES.get(name.lower())
+    if meant is None and difflib.SequenceMatcher(None, namespace, NAMESPACE).ratio() >= 0.8:
+        close = difflib.get_close_matches(name.lower(), list(_OWN_NAMES), n=1)
+        meant = _OWN_NAMES[close[0]] if close else f"{NAMESPACE}:{name}"
+    if meant is None:
+        return None
+    shown = visible(key)
+    return Problem(
+        shown,
+        f"Stack '{stack}' sets {shown}, which nothing reads (keys and namespaces are exact, "
+        f"case included). Did you mean {meant}? Rename it in {file}: until then the program "
+        "uses the default or reports the setting missing.",
+    )

@@ -327,7 +327,10 @@ def test_a_stack_file_pulumi_cannot_load(
         ({"certificates": ["certs/key.pem"]}, "file certs/key.pem holds a PRIVATE KEY"),
         ({"certificates": ["certs/expired.pem"]}, "expired on"),
         ({"certificates": ["certs/future.pem"]}, "is not valid until"),
-        ({"expiryWarningDays": -1}, "expiryWarningDays is -1; it must be a number of days from 0 to 3650."),
+        (
+            {"expiryWarningDays": -1},
+            "expiryWarningDays is -1; it must be a number of days from 0 to 3650.",
+        ),
     ],
 )
 def test_each_kind_of_error(

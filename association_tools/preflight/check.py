@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -21,9 +22,11 @@ from association.certificates import (
     load_certificate,
     validity_problems,
 )
-from association.component_args import CERTIFICATES_KEY, NIL_GUID, OWNERS_KEY
+from association.component_args import CERTIFICATES_KEY, NIL_GUID, OWNERS_KEY, is_guid
+from association.files import inside_project
 from association.identifiers import TENANT_KEY
 from association.problems import Problem
+from association.redaction import visible
 from association.settings import SettingsError, read_settings
 from association_tools.offline import ProgramRun, run_program
 from association_tools.preflight.plan import (
@@ -35,7 +38,7 @@ from association_tools.preflight.plan import (
     stand_in_masks,
 )
 from association_tools.preflight.report import Basis, CertificateReport, Plan, StackReport
-from association_tools.project import Project, one_line
+from association_tools.project import STACK_NAME, Project, one_line, read_yaml
 from association_tools.stack_files import (
     StackConfig,
     StackFileError,
@@ -55,14 +58,21 @@ def check_stack(
 ) -> StackReport:
     """Check one stack and work out its plan; nothing of another stack is seen or kept."""
     path = project.stacks[stack]
-    file = path.relative_to(project.directory).as_posix()
+    file = visible(path.relative_to(project.directory).as_posix())
+    if not STACK_NAME.fullmatch(stack):
+        problem = Problem(
+            None,
+            f"{file}: {visible(repr(stack))} is not a Pulumi stack name (at most 100 letters, "
+            "digits, `-`, `_` or `.`). Rename the file to Pulumi.<stack>.yaml with a valid name.",
+        )
+        return StackReport(visible(stack), file, None, errors=(problem,))
     try:
-        parsed = parse_stack_file(path.read_text(encoding="utf-8"), file)
-    except (OSError, UnicodeDecodeError) as error:
-        problem = Problem(None, f"{file} cannot be read: {one_line(error)}.")
-        return StackReport(stack, file, None, errors=(problem,))
+        parsed = parse_stack_file(read_yaml(inside_project(file, project.directory)), file)
     except StackFileError as error:
         return StackReport(stack, file, None, errors=(Problem(None, str(error)),))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        problem = Problem(None, f"{file} cannot be read: {one_line(error)}.")
+        return StackReport(stack, file, None, errors=(problem,))
     config = stack_config(project, stack, file, parsed.config)
     if require_owners and config.values.get(OWNERS_KEY, "[]") == "[]":
         config = replace(config, problems=(*config.problems, _owners_required(file)))
@@ -70,10 +80,11 @@ def check_stack(
         _load(entry, index, project.directory)
         for index, entry in enumerate(_certificate_entries(config.values))
     ]
+    tenant = config.values.get(TENANT_KEY, "")
     report = StackReport(
         stack,
         file,
-        config.values.get(TENANT_KEY),
+        tenant if is_guid(tenant) else None,  # anything else is named, redacted, in an error
         errors=(*parsed.problems, *config.problems),
         warnings=parsed.warnings,
         certificates=tuple(CertificateReport.of(cert, now) for cert in loaded if cert is not None),
@@ -105,18 +116,46 @@ def check_stacks(
     jobs: int = 1,
     require_owners: bool = False,
 ) -> list[StackReport]:
-    """Every stack's report, in the order given; each stack is checked on its own either way.
+    """Every stack's report, in the order given; each stack is checked on its own either way,
+    and whatever goes wrong with one stack is that stack's error, never the others'.
 
     Workers are spawned, not forked: a fresh interpreter inherits no thread, lock or event
     loop of this one, so a worker cannot deadlock on state copied mid-use. Each imports the
     SDK once (about 0.7 s) and then checks its share of the stacks.
     """
-    check = partial(check_stack, project, now=now, require_owners=require_owners)
+    check = partial(_check_alone, project, now=now, require_owners=require_owners)
     if jobs == 1 or len(stacks) < 2:
         return [check(stack) for stack in stacks]
     context = multiprocessing.get_context("spawn")
-    with context.Pool(min(jobs, len(stacks))) as pool:
-        return pool.map(check, stacks, chunksize=max(1, min(8, len(stacks) // (2 * jobs))))
+    with ProcessPoolExecutor(min(jobs, len(stacks)), mp_context=context) as pool:
+        futures = {stack: pool.submit(check, stack) for stack in stacks}
+        return [_collect(future, project, stack) for stack, future in futures.items()]
+
+
+def _check_alone(project: Project, stack: str, now: datetime, require_owners: bool) -> StackReport:
+    try:
+        return check_stack(project, stack, now, require_owners)
+    except Exception as error:  # a fault with this stack's input is this stack's error
+        return _failed(
+            project, stack, f"preflight stopped: {type(error).__name__}: {one_line(error)}"
+        )
+
+
+def _collect(future: Future[StackReport], project: Project, stack: str) -> StackReport:
+    try:
+        return future.result()
+    except Exception as error:  # the worker process itself died (BrokenProcessPool)
+        return _failed(
+            project,
+            stack,
+            f"the worker process checking it stopped ({type(error).__name__}); check it "
+            f"alone with `python -m association preflight {visible(stack)}`",
+        )
+
+
+def _failed(project: Project, stack: str, message: str) -> StackReport:
+    file = visible(project.stacks[stack].relative_to(project.directory).as_posix())
+    return StackReport(visible(stack), file, None, errors=(Problem(None, f"{file}: {message}."),))
 
 
 def _owners_required(file: str) -> Problem:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from association.clock import current_time
+from association.redaction import visible
 from association_tools import cli
 from association_tools.cli import UsageError
 from association_tools.preflight.check import check_stacks
@@ -30,16 +31,27 @@ EXAMPLES: Final = """examples:
                                                      one stack, judged on deploy day, as JSON"""
 
 
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
+"""`--now` asks "on the day I deploy": any day this century, not the edges of the calendar."""
+
+
 def parse_now(text: str) -> datetime:
     """`--now`: an ISO 8601 date or timestamp; without an offset it is UTC."""
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise UsageError(
-            f"--now {text!r} is not an ISO 8601 date or timestamp (e.g. 2026-12-01 or "
-            "2026-12-01T09:00:00Z)"
+            f"--now {visible(repr(text))} is not an ISO 8601 date or timestamp (e.g. 2026-12-01 "
+            "or 2026-12-01T09:00:00Z)"
         ) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    if not EARLIEST <= moment < LATEST:
+        raise UsageError(
+            f"--now {visible(repr(text))} is outside {EARLIEST.year}-{LATEST.year - 1}: give the "
+            "day you plan to deploy"
+        )
+    return moment
 
 
 def select_stacks(

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from association.certificates import rfc3339
+from association.redaction import visible
 from association_tools import jsondoc
 from association_tools.preflight.report import RANK, Marker, StackReport, header
 
@@ -36,7 +37,9 @@ def render_text(reports: Sequence[StackReport], now: datetime) -> str:
     )
     failed = [report.stack for report in reports if report.errors]
     lines.extend(["", summary + (f" Errors in: {', '.join(failed)}." if failed else "")])
-    return "\n".join(lines)
+    # Each entry is one report line: whatever a value holds, it cannot start another line or
+    # reach the terminal as a control sequence.
+    return "\n".join(visible(line) for line in lines)
 
 
 def _stack_lines(report: StackReport) -> list[str]:
