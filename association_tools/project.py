@@ -137,7 +137,7 @@ def load_project(directory: Path) -> Project:
     stacks: dict[str, Path] = {}
     for file in sorted(stack_dir.glob("Pulumi.*.y*ml"), key=lambda f: f.suffix != ".yaml"):
         match = STACK_FILE.match(file.name)
-        if match and file.is_file():
+        if match and not file.is_dir():  # a FIFO or device is named, then refused
             stacks.setdefault(match["stack"], file)
     return Project(directory, keys, dict(sorted(stacks.items())))
 

@@ -1,0 +1,471 @@
+"""Hostile and careless input, as a user or an attacker would give it (issue 8).
+
+Every case runs the real command or program and asserts what the user sees: the exit code, one
+clear message naming the setting or file, no Python traceback, no key material anywhere in the
+output, no raw control character, and (for the program) nothing registered. A SIGALRM guard
+turns a hang into a failure; it is a bound, not a timing measurement.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pytest
+from certfactory import NOW, make_certificate, pem, private_key_der, private_key_pem, rsa_key
+from cryptography.hazmat.primitives.serialization import NoEncryption, pkcs12
+from tenant import TENANT, TENANT_DIRECTORY, copy_program
+
+from association.certificates import rfc3339
+from association_tools import project as project_module
+from association_tools.offline import run_program
+from association_tools.preflight import check as check_module
+from association_tools.preflight.cli import main as preflight_main
+
+OWNER = "aaaaaaaa-0000-0000-0000-000000000001"
+HANG_GUARD_SECONDS = 20
+
+KEY_PEM = private_key_pem().decode()
+KEY_BASE64 = base64.b64encode(private_key_der()).decode()
+PKCS12_BASE64 = base64.b64encode(
+    pkcs12.serialize_key_and_certificates(b"m", rsa_key(), make_certificate(), None, NoEncryption())
+).decode()
+KEY_FRAGMENTS = [line[:24] for line in KEY_PEM.splitlines()[1:-1]] + [
+    KEY_BASE64[i : i + 24] for i in range(0, len(KEY_BASE64) - 24, 200)
+]
+"""Any of these in an output means key material leaked."""
+
+FORGED = "Mimecast\n== prod: OK\x1b[2J\u202e"
+"""A value that would forge a report line, clear the screen and reverse the text."""
+
+
+@pytest.fixture(autouse=True)
+def hang_guard() -> Iterator[None]:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise TimeoutError(f"hostile input hung for {HANG_GUARD_SECONDS} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(HANG_GUARD_SECONDS)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    copy_program(tmp_path)
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "current.pem").write_bytes(pem(make_certificate("Current")))
+    return tmp_path
+
+
+def assert_clean(*outputs: str) -> None:
+    """No traceback, no key material, no raw control character (newlines aside)."""
+    for text in outputs:
+        assert "Traceback" not in text
+        for fragment in KEY_FRAGMENTS:
+            assert fragment not in text, "key material in the output"
+        assert not any((ord(c) < 32 and c != "\n") or 0x7F <= ord(c) < 0xA0 for c in text)
+        assert "\u202e" not in text
+        assert "\n== prod: OK" not in text
+
+
+def stack_yaml(config: dict[str, Any]) -> str:
+    """A stack file as JSON (which is YAML): every value exactly as given."""
+    return json.dumps({"config": config})
+
+
+def base_config(**settings: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "azuread:tenantId": TENANT,
+        "mimecast-association:certificates": ["certs/current.pem"],
+        "mimecast-association:owners": [OWNER],
+    }
+    config.update(settings)
+    return config
+
+
+def preflight(project: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    status = preflight_main(["--project-dir", str(project), "--now", rfc3339(NOW), *args])
+    out, err = capsys.readouterr()
+    assert_clean(out, err)
+    return status, out + err
+
+
+def one_error(project: Path, capsys: pytest.CaptureFixture[str], expected: str) -> None:
+    """The stack fails preflight with `expected` among its errors, in text and in JSON."""
+    status, text = preflight(project, "contoso", capsys=capsys)
+    assert status == 1, text
+    assert expected in text, text
+    status, out = preflight(project, "contoso", "--json", capsys=capsys)
+    (report,) = json.loads(out)["stacks"]
+    assert status == 1
+    assert any(expected in error for error in report["errors"]), report["errors"]
+
+
+# --- certificate entries -----------------------------------------------------------------
+
+Setup = Callable[[Path], str]
+"""Prepares the project and returns the certificates entry to list."""
+
+
+def outside_file(project: Path) -> str:
+    (project.parent / "outside.pem").write_bytes(pem(make_certificate("Outside")))
+    return "../outside.pem"
+
+
+def absolute_file(project: Path) -> str:
+    (project.parent / "abs.pem").write_bytes(pem(make_certificate("Abs")))
+    return str(project.parent / "abs.pem")
+
+
+def symlink_out(project: Path) -> str:
+    (project.parent / "target.pem").write_bytes(pem(make_certificate("Target")))
+    (project / "certs" / "link.pem").symlink_to(project.parent / "target.pem")
+    return "certs/link.pem"
+
+
+def symlink_device(project: Path) -> str:
+    (project / "certs" / "zero.pem").symlink_to("/dev/zero")
+    return "certs/zero.pem"
+
+
+def dev_urandom(project: Path) -> str:
+    return "/dev/urandom"
+
+
+def fifo(project: Path) -> str:
+    os.mkfifo(project / "certs" / "pipe.pem")
+    return "certs/pipe.pem"
+
+
+def directory(project: Path) -> str:
+    return "certs"
+
+
+def oversized(project: Path) -> str:
+    (project / "certs" / "big.pem").write_bytes(b"A" * (65 * 1024))
+    return "certs/big.pem"
+
+
+def key_file(project: Path) -> str:
+    (project / "certs" / "key.pem").write_text(KEY_PEM)
+    return "certs/key.pem"
+
+
+def pfx_file(project: Path) -> str:
+    (project / "certs" / "m.pfx").write_bytes(base64.b64decode(PKCS12_BASE64))
+    return "certs/m.pfx"
+
+
+CERTIFICATE_CASES: list[tuple[str, Setup, str]] = [
+    ("parent-dir", outside_file, "outside the project directory"),
+    ("absolute", absolute_file, "is an absolute path"),
+    ("symlink-out", symlink_out, "outside the project directory"),
+    ("symlink-dev-zero", symlink_device, "outside the project directory"),
+    ("dev-urandom", dev_urandom, "is an absolute path"),
+    ("fifo", fifo, "is a device, FIFO or socket, not a regular file"),
+    ("directory", directory, "is a directory, not a regular file"),
+    ("oversized", oversized, "is larger than 65536 bytes"),
+    ("key-file", key_file, "holds a PRIVATE KEY"),
+    ("pfx-file", pfx_file, "is a PKCS#12 bundle"),
+    ("inline-key-pem", lambda _: KEY_PEM, "holds a PRIVATE KEY"),
+    ("inline-key-base64", lambda _: KEY_BASE64, "holds a PRIVATE KEY"),
+    ("inline-pkcs12-base64", lambda _: PKCS12_BASE64, "holds a PRIVATE KEY"),
+    ("one-key-line", lambda _: KEY_PEM.splitlines()[3], "a base64 value (64 characters)"),
+    ("nul-byte", lambda _: "certs/a\x00.pem", "contains a NUL character"),
+    ("control-chars", lambda _: "certs/\x1b[2Jx\n.pem", "certs/\\x1b[2Jx\\n.pem"),
+    ("system-ca-root", lambda _: "/etc/ssl/certs/ca-certificates.crt", "is an absolute path"),
+]
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [case[1:] for case in CERTIFICATE_CASES],
+    ids=[case[0] for case in CERTIFICATE_CASES],
+)
+def test_certificate_entries(
+    project: Path, capsys: pytest.CaptureFixture[str], setup: Setup, expected: str
+) -> None:
+    entry = setup(project)
+    config = base_config(**{"mimecast-association:certificates": [entry]})
+    (project / "Pulumi.contoso.yaml").write_text(stack_yaml(config))
+    one_error(project, capsys, expected)
+
+
+@pytest.mark.parametrize("count", [11, 200])
+def test_too_many_certificates(
+    project: Path, capsys: pytest.CaptureFixture[str], count: int
+) -> None:
+    for index in range(count):
+        (project / "certs" / f"c{index}.pem").write_bytes(
+            pem(make_certificate(f"C{index}", serial=index + 1))
+        )
+    entries = [f"certs/c{index}.pem" for index in range(count)]
+    config = base_config(**{"mimecast-association:certificates": entries})
+    (project / "Pulumi.contoso.yaml").write_text(stack_yaml(config))
+    one_error(project, capsys, f"lists {count} certificates; this stack declares at most 10")
+
+
+def test_a_forged_subject_is_shown_escaped(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "certs" / "forged.pem").write_bytes(pem(make_certificate(FORGED)))
+    config = base_config(**{"mimecast-association:certificates": ["certs/forged.pem"]})
+    (project / "Pulumi.contoso.yaml").write_text(stack_yaml(config))
+    status, text = preflight(project, "contoso", capsys=capsys)
+    assert status == 0
+    assert "CN=Mimecast\\n== prod: OK\\x1b[2J\\u202e" in text
+    status, out = preflight(project, "contoso", "--json", capsys=capsys)
+    assert "\\u202e" in out
+
+
+# --- settings ----------------------------------------------------------------------------
+
+SETTING_CASES: list[tuple[str, dict[str, Any], str]] = [
+    ("name-key-pem", {"mimecast-association:displayName": KEY_PEM}, "holding a PRIVATE KEY"),
+    ("name-key-b64", {"mimecast-association:displayName": KEY_BASE64}, "holding a PRIVATE KEY"),
+    ("name-forged", {"mimecast-association:displayName": FORGED}, "control or line-break"),
+    ("name-long", {"mimecast-association:displayName": "M" * 300}, "at most 256"),
+    ("name-list", {"mimecast-association:displayName": ["a", "b"]}, "must be of type 'string'"),
+    ("name-map", {"mimecast-association:displayName": {"a": 1}}, "must be of type 'string'"),
+    ("owners-json-text", {"mimecast-association:owners": json.dumps([OWNER])}, "array<string>"),
+    (
+        "owners-101",
+        {"mimecast-association:owners": [f"aaaaaaaa-0000-0000-0000-{i:012d}" for i in range(101)]},
+        "Entra ID allows at most 100",
+    ),
+    ("owner-key", {"mimecast-association:owners": [KEY_BASE64]}, "holding a PRIVATE KEY"),
+    ("owner-forged", {"mimecast-association:owners": [FORGED]}, "not an object ID"),
+    ("protect-space", {"mimecast-association:protect": "true "}, "not true or false"),
+    ("protect-list", {"mimecast-association:protect": [True]}, "not true or false"),
+    ("protect-key", {"mimecast-association:protect": KEY_PEM}, "holding a PRIVATE KEY"),
+    ("days-1e30", {"mimecast-association:expiryWarningDays": 10**30}, "not a whole number"),
+    ("days-huge", {"mimecast-association:expiryWarningDays": 99999999}, "from 0 to 3650"),
+    ("days-float", {"mimecast-association:expiryWarningDays": "1e3"}, "not a whole number"),
+    ("tenant-key", {"azuread:tenantId": KEY_PEM}, "holding a PRIVATE KEY"),
+    ("tenant-key-b64", {"azuread:tenantId": KEY_BASE64}, "holding a PRIVATE KEY"),
+    ("tenant-nil", {"azuread:tenantId": "00000000-0000-0000-0000-000000000000"}, "placeholder"),
+    ("tenant-forged", {"azuread:tenantId": FORGED}, "not a tenant ID"),
+    ("tenant-domain", {"azuread:tenantId": "contoso.onmicrosoft.com"}, "not a tenant ID"),
+    ("other-namespace", {"other:certificates": ["x"]}, "Did you mean mimecast-association"),
+    ("typo-namespace", {"mimecast-asociation:displayName": "x"}, "Did you mean mimecast-"),
+    ("tenant-case", {"azuread:tenantID": TENANT}, "Did you mean azuread:tenantId?"),
+    ("unknown-forged-key", {f"mimecast-association:{FORGED}": "x"}, "could not parse"),
+]
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [case[1:] for case in SETTING_CASES],
+    ids=[case[0] for case in SETTING_CASES],
+)
+def test_settings(
+    project: Path, capsys: pytest.CaptureFixture[str], settings: dict[str, Any], expected: str
+) -> None:
+    (project / "Pulumi.contoso.yaml").write_text(stack_yaml(base_config(**settings)))
+    one_error(project, capsys, expected)
+
+
+def test_a_key_as_tenant_is_not_in_the_header_or_json(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "Pulumi.contoso.yaml").write_text(
+        stack_yaml(base_config(**{"azuread:tenantId": KEY_BASE64}))
+    )
+    status, out = preflight(project, "contoso", "--json", capsys=capsys)
+    assert status == 1
+    assert json.loads(out)["stacks"][0]["tenantId"] is None
+
+
+# --- stack and project files -------------------------------------------------------------
+
+ALIAS_BOMB = (
+    "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    + "config:\n  mimecast-association:owners: *i\n"
+)
+
+FILE_CASES: list[tuple[str, str | bytes, str]] = [
+    ("alias-bomb", ALIAS_BOMB, "a YAML alias"),
+    ("deep-nesting", "config:\n  a:b: " + "[" * 100 + "]" * 100 + "\n", "levels deep"),
+    ("deeper-nesting", "config:\n  a:b: " + "[" * 10_000 + "]" * 10_000 + "\n", "nesting depth"),
+    (
+        "nested-duplicate",
+        "config:\n  azuread:tenantId: " + TENANT + "\n  x:y:\n    a: 1\n    a: 2\n",
+        'mapping key "a" already defined',
+    ),
+    ("invalid-utf8", b"config:\n  azuread:tenantId: \xff\xfe\n", "cannot be read"),
+    ("nul-bytes", b"\x00\x00config", "cannot be"),
+    ("not-a-map", "- a\n- b\n", "must be a map"),
+    ("yaml-syntax", "config: {", "is not valid YAML"),
+    ("forged-key-name", 'config:\n  "x\\e[2J": 1\n', "could not parse x\\x1b[2J"),
+    ("raw-control-char", "config:\n  x\x1b: 1\n", "control characters are not allowed"),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [case[1:] for case in FILE_CASES],
+    ids=[case[0] for case in FILE_CASES],
+)
+def test_stack_files(
+    project: Path, capsys: pytest.CaptureFixture[str], content: str | bytes, expected: str
+) -> None:
+    path = project / "Pulumi.contoso.yaml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    one_error(project, capsys, expected)
+
+
+def test_a_stack_file_too_large(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(project_module, "MAX_YAML_BYTES", 4096)  # Pulumi.yaml still fits
+    (project / "Pulumi.contoso.yaml").write_text(stack_yaml(base_config()) + " " * 5000)
+    one_error(project, capsys, "is larger than 4096 bytes")
+
+
+def test_a_stack_file_that_is_a_fifo_does_not_hang(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    os.mkfifo(project / "Pulumi.contoso.yaml")
+    one_error(project, capsys, "not a regular file")
+
+
+def test_a_stack_file_linked_from_outside(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project.parent / "elsewhere.yaml").write_text(stack_yaml(base_config()))
+    (project / "Pulumi.contoso.yaml").symlink_to(project.parent / "elsewhere.yaml")
+    one_error(project, capsys, "outside the project directory")
+
+
+@pytest.mark.parametrize("name", ["$(touch PWNED)", "a b", "x;y", "é"])
+def test_invalid_stack_names(project: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
+    (project / f"Pulumi.{name}.yaml").write_text(stack_yaml(base_config()))
+    status, text = preflight(project, capsys=capsys)
+    assert status == 1
+    assert "is not a Pulumi stack name" in text
+    assert not (project / "PWNED").exists()
+
+
+PROJECT_CASES: list[tuple[str, str, str]] = [
+    ("config-dir-absolute", "stackConfigDir: /etc\n", "is an absolute path"),
+    ("config-dir-outside", "stackConfigDir: ../..\n", "outside the project directory"),
+    ("main-elsewhere", "main: ../other\n", "moves the program"),
+    ("alias", "x: &a [1]\ny: *a\n", "a YAML alias"),
+]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [case[1:] for case in PROJECT_CASES],
+    ids=[case[0] for case in PROJECT_CASES],
+)
+def test_project_files(
+    project: Path, capsys: pytest.CaptureFixture[str], extra: str, expected: str
+) -> None:
+    pulumi_yaml = project / "Pulumi.yaml"
+    pulumi_yaml.write_text(pulumi_yaml.read_text() + extra)
+    (project / "Pulumi.contoso.yaml").write_text(stack_yaml(base_config()))
+    status, text = preflight(project, capsys=capsys)
+    assert status == 2
+    assert expected in text
+
+
+@pytest.mark.parametrize(
+    "now", ["0001-01-01", "9999-12-31T23:59:59", "1999-12-31", "2100-01-01", "\x1b[2J"]
+)
+def test_now_out_of_range_is_a_usage_error(
+    project: Path, capsys: pytest.CaptureFixture[str], now: str
+) -> None:
+    (project / "Pulumi.contoso.yaml").write_text(stack_yaml(base_config()))
+    status = preflight_main(["--project-dir", str(project), "--now", now])
+    out, err = capsys.readouterr()
+    assert_clean(out, err)
+    assert status == 2
+    assert "--now" in err
+
+
+def test_one_stack_that_crashes_the_check_leaves_the_others_reported(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = check_module.check_stack
+
+    def crash_on_fabrikam(project: Any, stack: str, *args: Any, **kwargs: Any) -> Any:
+        if stack == "fabrikam":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(project, stack, *args, **kwargs)
+
+    monkeypatch.setattr(check_module, "check_stack", crash_on_fabrikam)
+    for stack in ("contoso", "fabrikam"):
+        (project / f"Pulumi.{stack}.yaml").write_text(stack_yaml(base_config()))
+    status, text = preflight(project, capsys=capsys)
+    assert status == 1
+    assert "== contoso: OK" in text
+    assert "preflight stopped: RecursionError" in text
+
+
+# --- the program itself, under the mocks ---------------------------------------------------
+
+PROGRAM_CASES: list[tuple[str, dict[str, str], str]] = [
+    ("name-key", {"mimecast-association:displayName": KEY_PEM}, "holding a PRIVATE KEY"),
+    ("name-forged", {"mimecast-association:displayName": FORGED}, "control or line-break"),
+    ("days-1e30", {"mimecast-association:expiryWarningDays": str(10**30)}, "whole number"),
+    ("days-huge", {"mimecast-association:expiryWarningDays": "99999999"}, "from 0 to 3650"),
+    ("protect-space", {"mimecast-association:protect": "true "}, "not true or false"),
+    ("tenant-nil", {"azuread:tenantId": "00000000-0000-0000-0000-000000000000"}, "placeholder"),
+    ("cert-outside", {"mimecast-association:certificates": '["../x.pem"]'}, "outside the project"),
+    ("cert-device", {"mimecast-association:certificates": '["/dev/zero"]'}, "absolute path"),
+    ("owners-key", {"mimecast-association:owners": json.dumps([KEY_BASE64])}, "PRIVATE KEY"),
+]
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [case[1:] for case in PROGRAM_CASES],
+    ids=[case[0] for case in PROGRAM_CASES],
+)
+def test_the_program_refuses_before_registering_anything(
+    project: Path, settings: dict[str, str], expected: str
+) -> None:
+    config = {
+        "azuread:tenantId": TENANT,
+        "mimecast-association:certificates": '["certs/current.pem"]',
+        **settings,
+    }
+    run = run_program(
+        project / "__main__.py", "contoso", config, TENANT_DIRECTORY, preview=False, now=NOW
+    )
+    assert run.error is not None
+    assert expected in run.error
+    assert run.resources == []
+    assert_clean(run.error, *run.warnings)
+
+
+def test_the_program_still_deploys_a_clean_stack(project: Path) -> None:
+    """The guard above is not vacuous: the same copy deploys when nothing is hostile."""
+    config = {
+        "azuread:tenantId": TENANT,
+        "mimecast-association:certificates": '["certs/current.pem"]',
+        "mimecast-association:expiryWarningDays": "30",
+    }
+    run = run_program(
+        project / "__main__.py", "contoso", config, TENANT_DIRECTORY, preview=False, now=NOW
+    )
+    assert run.error is None
+    assert len(run.resources) == 5
