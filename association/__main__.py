@@ -15,12 +15,14 @@ USAGE = """usage: python -m association COMMAND [ARGS ...]
 commands:
   preflight   check every tenant stack offline and show what `pulumi up` would do
   drift       classify `pulumi preview --refresh --json` output as clean, drift or error
+  audit       compare each stack's live app in Microsoft Graph with what the stack declares
 
 `python -m association COMMAND --help` describes each command."""
 
 COMMANDS = {
     "preflight": "association_tools.preflight.cli",
     "drift": "association_tools.drift.cli",
+    "audit": "association_tools.audit.cli",
 }
 """Command name -> module with a `main(argv) -> int`."""
 

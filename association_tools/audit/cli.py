@@ -1,0 +1,238 @@
+"""`python -m association audit STACK ... --outputs STACK=FILE`: the security audit as a command.
+
+Exit status: 0 nothing undeclared, 3 findings (none failed), 1 some stack could not be audited
+(sign-in, permissions, app not found, throttled out, unusable input; wins over findings),
+2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+
+from association.clock import current_time
+from association_tools.audit.compare import StackAudit, compare, exit_code
+from association_tools.audit.graph import GraphClient, GraphError, check_endpoint
+from association_tools.audit.inputs import declared, outputs_arguments
+from association_tools.audit.live import READ_PERMISSIONS, read_tenant
+from association_tools.audit.render import render_markdown, render_text, to_json
+from association_tools.cli import UsageError, run
+from association_tools.project import Project, load_project, one_line
+from association_tools.safe_read import DEFAULT_MAX_BYTES, InputError
+
+PROG: Final = "python -m association audit"
+DEFAULT_ENDPOINT: Final = "https://graph.microsoft.com"
+
+DESCRIPTION: Final = f"""\
+Read each stack's live application and service principal from Microsoft Graph
+and report what the stack does not declare: credentials, federated credentials,
+owners, permissions, grants, audience, URIs. Read-only: the identity needs
+{" and ".join(READ_PERMISSIONS)} (application permissions).
+Exit status: 0 clean, 3 findings, 1 error (wins over findings), 2 usage."""
+
+EPILOG: Final = f"""example:
+  pulumi stack output --json --stack contoso > contoso-outputs.json
+  {PROG} contoso --outputs contoso=contoso-outputs.json \\
+      --markdown "$GITHUB_STEP_SUMMARY" --json audit.json
+"""
+
+TokenSource = Callable[[str], str]
+"""Tenant ID -> bearer token for Microsoft Graph in that tenant."""
+
+
+def main(argv: Sequence[str] | None = None, *, sleep: Callable[[float], None] = time.sleep) -> int:
+    """Run the command; `sleep` waits out throttling (tests pass one that does not)."""
+    return run(
+        _parser(), lambda args: _command(args, sleep), sys.argv[1:] if argv is None else argv
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("stacks", nargs="*", metavar="STACK", help="default: every --outputs stack")
+    parser.add_argument(
+        "--outputs",
+        action="append",
+        default=[],
+        metavar="STACK=FILE",
+        help="the stack's `pulumi stack output --json`, saved to FILE (one per stack)",
+    )
+    parser.add_argument("--project-dir", type=Path, default=Path("."), metavar="DIR")
+    parser.add_argument(
+        "--token-env",
+        metavar="VAR",
+        help="use the bearer token in this environment variable (else sign in with azure-identity)",
+    )
+    parser.add_argument("--graph-endpoint", default=DEFAULT_ENDPOINT, metavar="URL")
+    parser.add_argument(
+        "--concurrency", type=int, default=8, metavar="N", help="tenants audited at once"
+    )
+    parser.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown summary")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write a JSON summary")
+    parser.add_argument(
+        "--max-input-bytes",
+        type=int,
+        default=DEFAULT_MAX_BYTES,
+        metavar="N",
+        help=f"refuse an input file larger than this (default {DEFAULT_MAX_BYTES})",
+    )
+    return parser
+
+
+def _command(args: argparse.Namespace, sleep: Callable[[float], None]) -> int:
+    try:
+        endpoint = check_endpoint(args.graph_endpoint)
+        outputs = outputs_arguments(args.outputs)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    project = load_project(args.project_dir.resolve())
+    stacks = list(dict.fromkeys(args.stacks)) or sorted(outputs)
+    if not stacks:
+        raise UsageError("name the stacks to audit, each with --outputs STACK=FILE")
+    for stack in stacks:
+        if stack not in project.stacks:
+            raise UsageError(f"no stack file for {stack!r} in {project.directory}")
+        if stack not in outputs:
+            raise UsageError(f"stack {stack!r} needs --outputs {stack}=FILE")
+    tokens = _token_source(args.token_env, endpoint)
+    now = current_time()
+    progress = _Progress(len(stacks), enabled=sys.stderr.isatty())
+
+    def audit(stack: str) -> StackAudit:
+        result = _audit_stack(
+            project, stack, outputs[stack], now, args.max_input_bytes, tokens, endpoint, sleep
+        )
+        progress.advance()
+        return result
+
+    with ThreadPoolExecutor(max_workers=min(args.concurrency, len(stacks))) as pool:
+        results = list(pool.map(audit, stacks))
+    progress.finish()
+    for target, render in ((args.markdown, render_markdown), (args.json, to_json)):
+        if target is not None:
+            _write(target, render(results))
+    print(render_text(results))
+    return exit_code(results)
+
+
+def _audit_stack(
+    project: Project,
+    stack: str,
+    outputs_file: Path,
+    now: datetime,
+    max_bytes: int,
+    tokens: TokenSource,
+    endpoint: str,
+    sleep: Callable[[float], None],
+) -> StackAudit:
+    """One stack's verdict; any failure is that stack's error, the others go on."""
+    try:
+        wanted = declared(project, stack, outputs_file, now, max_bytes)
+    except InputError as error:
+        return StackAudit(stack, error=str(error))
+    tenant = wanted.tenant_id
+    try:
+        client = GraphClient(endpoint, tokens(tenant), sleep=sleep)
+    except GraphError as error:
+        return StackAudit(stack, tenant, error=str(error))
+    try:
+        live = read_tenant(
+            client,
+            wanted.outputs.application_object_id,
+            wanted.outputs.service_principal_object_id,
+            wanted.display_name,
+        )
+    except GraphError as error:
+        return StackAudit(stack, tenant, error=str(error), requests=client.sent)
+    if live.application.app_id.lower() != wanted.outputs.client_id:
+        return StackAudit(
+            stack,
+            tenant,
+            error=f"application {live.application.id} has appId {live.application.app_id}, "
+            f"not the clientId {wanted.outputs.client_id} of the stack's outputs",
+            requests=client.sent,
+        )
+    return StackAudit(stack, tenant, compare(wanted, live), requests=client.sent)
+
+
+def _token_source(variable: str | None, endpoint: str) -> TokenSource:
+    """A bearer token per tenant: the one in `variable`, or one azure-identity signs in for."""
+    if variable is not None:
+        token = os.environ.get(variable, "").strip()
+        if not token:
+            raise UsageError(f"--token-env {variable}: the environment variable is empty or unset")
+        return lambda tenant: token
+    try:  # imported only here: a run with --token-env needs no azure-identity installed
+        from azure.core.exceptions import ClientAuthenticationError  # noqa: PLC0415
+        from azure.identity import DefaultAzureCredential  # noqa: PLC0415
+    except ImportError:
+        raise UsageError(
+            "signing in needs azure-identity: `pip install -r requirements-audit.txt`, or "
+            "pass --token-env VAR with a bearer token"
+        ) from None
+    # Azure CLI, workload identity (a federated token file), environment variables; never a
+    # browser prompt from an unattended run. Any tenant: one token per stack's tenant.
+    credential = DefaultAzureCredential(
+        exclude_interactive_browser_credential=True, additionally_allowed_tenants=["*"]
+    )
+    cache: dict[str, str] = {}
+    locks: dict[str, threading.Lock] = {}
+    guard = threading.Lock()
+
+    def token_for(tenant: str) -> str:
+        with guard:
+            lock = locks.setdefault(tenant, threading.Lock())
+        with lock:  # one sign-in per tenant, tenants in parallel
+            if tenant not in cache:
+                try:
+                    cache[tenant] = credential.get_token(
+                        f"{endpoint}/.default", tenant_id=tenant
+                    ).token
+                except ClientAuthenticationError as error:
+                    raise GraphError(
+                        f"sign-in to tenant {tenant} failed: {one_line(error)}"
+                    ) from None
+            return cache[tenant]
+
+    return token_for
+
+
+class _Progress:
+    """`audited 12/300 (contoso)` on stderr, rewritten in place; only on a terminal."""
+
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self.total, self.done, self.enabled = total, 0, enabled
+        self.lock = threading.Lock()
+
+    def advance(self) -> None:
+        if not self.enabled:
+            return
+        with self.lock:
+            self.done += 1
+            print(f"\r\x1b[Kaudited {self.done}/{self.total}", end="", file=sys.stderr, flush=True)
+
+    def finish(self) -> None:
+        if self.enabled:
+            print("\r\x1b[K", end="", file=sys.stderr, flush=True)
+
+
+def _write(target: Path, text: str) -> None:
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot write {target}: {error.strerror or error}") from None

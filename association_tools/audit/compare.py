@@ -1,0 +1,241 @@
+"""The live app and service principal against the stack's declaration: findings, each rated.
+
+Pure. Severity says what someone could do with what was found:
+- high: read mail or take over the app (a credential, a grant, an owner nobody declared);
+- medium: the app is reachable or discoverable in ways nobody declared (audience, URIs,
+  requested permissions, a second app of the same name);
+- low: something declared is missing, which breaks Mimecast rather than exposing mail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Final, Literal
+
+from association.identifiers import (
+    APP_ROLE_TYPE,
+    EXCHANGE_ONLINE_APP_ID,
+    FULL_ACCESS_AS_APP_ROLE_ID,
+    SINGLE_TENANT_AUDIENCE,
+)
+from association_tools.audit.inputs import Declared
+from association_tools.audit.live import Credential, LiveTenant
+
+Severity = Literal["high", "medium", "low"]
+SEVERITIES: Final[tuple[Severity, ...]] = ("high", "medium", "low")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One difference between the tenant and the stack; `message` names the object by its
+    IDs, names and dates, never a secret (Graph returns none)."""
+
+    severity: Severity
+    target: Literal["application", "service principal"]
+    check: str
+    """A stable name for the kind of finding, for filters: e.g. `password-credential`."""
+    message: str
+
+
+def compare(declared: Declared, live: LiveTenant) -> tuple[Finding, ...]:
+    """Every finding for one stack, application first, then its service principal."""
+    return (*_application(declared, live), *_service_principal(declared, live))
+
+
+def _application(declared: Declared, live: LiveTenant) -> Iterator[Finding]:
+    app = live.application
+
+    def finding(severity: Severity, check: str, message: str) -> Finding:
+        return Finding(severity, "application", check, message)
+
+    for password in app.passwords:
+        yield finding(
+            "high",
+            "password-credential",
+            f"client secret {_credential(password)}: the stack declares none",
+        )
+    declared_keys = set(declared.thumbprints)
+    for key in app.keys:
+        thumbprint = key.thumbprint or key.claimed_thumbprint
+        if thumbprint not in declared_keys:
+            yield finding(
+                "high",
+                "unknown-certificate",
+                f"certificate {_credential(key)} (thumbprint {thumbprint or 'unknown'}) is not "
+                "among the stack's certificates",
+            )
+        elif key.claimed_thumbprint and key.thumbprint and key.claimed_thumbprint != key.thumbprint:
+            yield finding(
+                "high",
+                "disguised-certificate",
+                f"certificate {_credential(key)} claims thumbprint {key.claimed_thumbprint} "
+                f"(customKeyIdentifier) but is {key.thumbprint}",
+            )
+    live_keys = {key.thumbprint or key.claimed_thumbprint for key in app.keys}
+    for thumbprint in declared.thumbprints:
+        if thumbprint not in live_keys:
+            yield finding(
+                "low",
+                "certificate-missing",
+                f"the stack's certificate {thumbprint} is not on the application: Mimecast "
+                "cannot sign in with it",
+            )
+    for federated in app.federated:
+        yield finding(
+            "high",
+            "federated-credential",
+            f"federated identity credential {federated.name!r}: issuer {federated.issuer}, "
+            f"subject {federated.subject}; whoever holds such a token signs in as the app",
+        )
+    wanted = (EXCHANGE_ONLINE_APP_ID, FULL_ACCESS_AS_APP_ROLE_ID, APP_ROLE_TYPE)
+    seen = set()
+    for permission in app.permissions:
+        requested = (permission.resource_app_id.lower(), permission.id.lower(), permission.type)
+        seen.add(requested)
+        if requested != wanted:
+            yield finding(
+                "medium",
+                "requested-permission",
+                f"requests {permission.type} {permission.id} of API {permission.resource_app_id}; "
+                "the stack requests only Exchange Online full_access_as_app (Role)",
+            )
+    if wanted not in seen:
+        yield finding(
+            "low", "requested-permission-missing", "no longer requests full_access_as_app"
+        )
+    if app.sign_in_audience != SINGLE_TENANT_AUDIENCE:
+        yield finding(
+            "medium",
+            "sign-in-audience",
+            f"signInAudience is {app.sign_in_audience or '(unset)'}, not {SINGLE_TENANT_AUDIENCE}: "
+            "accounts of other tenants can sign in to it",
+        )
+    for platform, uri in app.redirect_uris:
+        yield finding(
+            "medium", "redirect-uri", f"{platform} redirect URI {uri}: the stack sets none"
+        )
+    for uri in app.identifier_uris:
+        yield finding("medium", "identifier-uri", f"identifier URI {uri}: the stack sets none")
+    yield from (
+        finding(severity, check, message)
+        for severity, check, message in _owners(app.owners, declared.owners)
+    )
+    others = [(object_id, app_id) for object_id, app_id in live.namesakes if object_id != app.id]
+    for object_id, app_id in others:
+        yield finding(
+            "medium",
+            "found-twice",
+            f"another application is also named {declared.display_name!r} (object {object_id}, "
+            f"appId {app_id}): a look-alike, or one set up by hand and never deleted",
+        )
+
+
+def _service_principal(declared: Declared, live: LiveTenant) -> Iterator[Finding]:
+    sp = live.service_principal
+
+    def finding(severity: Severity, check: str, message: str) -> Finding:
+        return Finding(severity, "service principal", check, message)
+
+    for password in sp.passwords:
+        yield finding("high", "password-credential", f"client secret {_credential(password)}")
+    for key in sp.keys:
+        yield finding("high", "key-credential", f"certificate {_credential(key)}")
+    declared_found = False
+    for assignment in sp.assignments:
+        if (
+            live.exchange_id is not None
+            and assignment.resource_id == live.exchange_id.lower()
+            and assignment.app_role_id == FULL_ACCESS_AS_APP_ROLE_ID
+        ):
+            declared_found = True
+            continue
+        yield finding(
+            "high",
+            "app-role-assignment",
+            f"holds app role {assignment.app_role_id} of {assignment.resource_name or '(unnamed)'} "
+            f"(resource {assignment.resource_id}, assignment {assignment.id}); the stack grants "
+            "only Exchange Online full_access_as_app",
+        )
+    if not declared_found:
+        yield finding(
+            "low",
+            "app-role-assignment-missing",
+            "does not hold Exchange Online full_access_as_app: the consent was removed",
+        )
+    for grant in sp.grants:
+        yield finding(
+            "high",
+            "oauth2-permission-grant",
+            f"delegated grant {grant.id}: scopes {grant.scope.strip() or '(none)'} on resource "
+            f"{grant.resource_id} ({grant.consent_type or 'unknown consent'})",
+        )
+    if not sp.account_enabled:
+        yield finding(
+            "low", "account-disabled", "is disabled (accountEnabled false): Mimecast cannot sign in"
+        )
+    yield from (
+        finding(severity, check, message)
+        for severity, check, message in _owners(sp.owners, declared.owners)
+    )
+
+
+def _owners(
+    live: Sequence[str], declared: Sequence[str] | None
+) -> Iterator[tuple[Severity, str, str]]:
+    """Owners other than the declared ones; with `owners` unset, any beyond the one deployer."""
+    if declared is None:
+        if len(live) > 1:
+            yield (
+                "high",
+                "owner",
+                f"has {len(live)} owners ({', '.join(live)}); with `owners` unset the stack "
+                "expects only the identity that deployed it",
+            )
+        return
+    for owner in live:
+        if owner not in declared:
+            yield "high", "owner", f"owner {owner} is not among the stack's owners"
+    for owner in declared:
+        if owner not in live:
+            yield "low", "owner-missing", f"the stack's owner {owner} is not an owner"
+
+
+def _credential(credential: Credential) -> str:
+    name = f" {credential.display_name!r}" if credential.display_name else ""
+    return (
+        f"keyId {credential.key_id or '(none)'}{name}, valid {credential.start or '?'} "
+        f"to {credential.end or '?'}"
+    )
+
+
+Status = Literal["clean", "findings", "error"]
+
+
+@dataclass(frozen=True)
+class StackAudit:
+    """The verdict for one stack: its findings, or why it could not be audited."""
+
+    JSON_PROPERTIES: ClassVar[tuple[str, ...]] = ("status",)
+
+    stack: str
+    tenant_id: str | None = None
+    findings: tuple[Finding, ...] = ()
+    error: str | None = None
+    requests: int = 0
+    """HTTP requests sent to Graph for this stack (batches, pages and retries)."""
+
+    @property
+    def status(self) -> Status:
+        return "error" if self.error else "findings" if self.findings else "clean"
+
+
+def overall_status(results: Sequence[StackAudit]) -> Status:
+    """An error wins over findings, findings over clean."""
+    statuses = {result.status for result in results}
+    return "error" if "error" in statuses else "findings" if "findings" in statuses else "clean"
+
+
+def exit_code(results: Sequence[StackAudit]) -> int:
+    """1 if any stack could not be audited, else 3 if any has findings, else 0."""
+    return {"error": 1, "findings": 3, "clean": 0}[overall_status(results)]

@@ -1,0 +1,94 @@
+"""The audit's three forms: a summary for stdout, a GitHub job summary, a JSON document.
+
+Findings quote what the tenant holds (display names, URIs, issuers), which anyone who can edit
+the app chose: every such value is escaped, one line on the terminal, inert in Markdown.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Final
+
+from association_tools import jsondoc
+from association_tools.audit.compare import SEVERITIES, StackAudit, exit_code, overall_status
+from association_tools.escape import md_code, md_text, visible
+
+SCHEMA_VERSION: Final = 1
+"""Of the JSON document; raised when a key changes meaning or goes away."""
+
+STATUSES: Final = ("clean", "findings", "error")
+
+
+def describe(result: StackAudit) -> str:
+    """One line: the error, or how many findings of each severity."""
+    if result.error:
+        return result.error
+    if not result.findings:
+        return "nothing undeclared"
+    counts = Counter(finding.severity for finding in result.findings)
+    tally = ", ".join(f"{counts[s]} {s}" for s in SEVERITIES if counts[s])
+    return f"{len(result.findings)} finding{'s' if len(result.findings) != 1 else ''} ({tally})"
+
+
+def _requests(result: StackAudit) -> str:
+    return f"{result.requests} Graph request{'s' if result.requests != 1 else ''}"
+
+
+def render_text(results: Sequence[StackAudit]) -> str:
+    """The summary printed to stdout: a line per stack, then one per finding."""
+    lines = []
+    for result in results:
+        lines.append(
+            f"{visible(result.stack)}: {result.status} - {visible(describe(result))} "
+            f"[{_requests(result)}]"
+        )
+        lines += [
+            f"  {f.severity:<6}  {f.target}  {f.check}: {visible(f.message)}"
+            for f in result.findings
+        ]
+    statuses = Counter(result.status for result in results)
+    tally = ", ".join(f"{statuses[s]} {s}" for s in STATUSES if statuses[s])
+    lines.append(f"{len(results)} stack{'s' if len(results) != 1 else ''}: {tally}")
+    return "\n".join(lines)
+
+
+def render_markdown(results: Sequence[StackAudit]) -> str:
+    """A GitHub job summary: one row per stack, then a table of each stack's findings."""
+    icons = {"clean": "✅", "findings": "🚨", "error": "❌"}
+    lines = [
+        "## Mimecast association security audit",
+        "",
+        "| Stack | Tenant | Status | Summary |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {md_code(r.stack)} | {md_code(r.tenant_id or '')} | {icons[r.status]} {r.status} "
+        f"| {md_text(describe(r))} |"
+        for r in results
+    ]
+    for result in results:
+        if result.findings:
+            lines += [
+                "",
+                f"### {md_code(result.stack)}: {describe(result)}",
+                "",
+                "| Severity | Object | Check | Finding |",
+                "| --- | --- | --- | --- |",
+            ]
+            lines += [
+                f"| {f.severity} | {f.target} | {md_code(f.check)} | {md_text(f.message)} |"
+                for f in result.findings
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def to_json(results: Sequence[StackAudit]) -> str:
+    """The machine-readable summary, as jsondoc writes it, ending in a newline."""
+    document = {
+        "schemaVersion": SCHEMA_VERSION,
+        "status": overall_status(results),
+        "exitCode": exit_code(results),
+        "stacks": list(results),
+    }
+    return jsondoc.dumps(document) + "\n"
