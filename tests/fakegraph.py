@@ -10,6 +10,8 @@ size, throttling (429 with Retry-After, for the batch or one request), a status 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import threading
@@ -27,6 +29,8 @@ GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 MAIL_READ = "810c84a8-4a9e-49e6-bf7d-12d183f40d01"
 """Microsoft Graph's Mail.Read application permission (app role)."""
 TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.fake.token"
+EXCHANGE_SP = "0f3b057d-2a9e-4c61-95d8-e7b1c4a0055e"
+"""Exchange Online's service principal in every fake tenant."""
 
 JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;charset=utf-8"
 
@@ -150,6 +154,76 @@ class FakeGraph:
                 "Request_ResourceNotFound", f"Resource '{object_id}' does not exist."
             )
         return 200, {"@odata.context": f"{self.base}/$metadata#{collection}/$entity", **entity}
+
+
+def key_credential(cert_der: bytes, key_id: str, claimed: bytes | None = None) -> dict[str, object]:
+    """A keyCredential as `GET /applications/{id}?$select=keyCredentials` returns it."""
+    thumbprint = claimed or hashlib.sha1(cert_der).digest()
+    return {
+        "customKeyIdentifier": base64.b64encode(thumbprint).decode(),
+        "displayName": "CN=Mimecast Test",
+        "endDateTime": "2027-11-26T12:00:00Z",
+        "key": base64.b64encode(cert_der).decode(),
+        "keyId": key_id,
+        "startDateTime": "2026-10-27T12:00:00Z",
+        "type": "AsymmetricX509Cert",
+        "usage": "Verify",
+    }
+
+
+def deployed_tenant(
+    app: str, client: str, sp: str, owner: str, cert_der: bytes, display_name: str
+) -> FakeTenant:
+    """What `pulumi up` leaves in a tenant, nothing more, as Graph v1.0 returns it."""
+    application = {
+        "id": app,
+        "appId": client,
+        "displayName": display_name,
+        "identifierUris": [],
+        "signInAudience": "AzureADMyOrg",
+        "keyCredentials": [key_credential(cert_der, "a2d4c31d-cca7-4262-9418-e1a9c1ee0492")],
+        "passwordCredentials": [],
+        "publicClient": {"redirectUris": []},
+        "requiredResourceAccess": [
+            {
+                "resourceAppId": EXCHANGE_APP_ID,
+                "resourceAccess": [{"id": FULL_ACCESS_AS_APP, "type": "Role"}],
+            }
+        ],
+        "spa": {"redirectUris": []},
+        "web": {
+            "homePageUrl": None,
+            "logoutUrl": None,
+            "redirectUris": [],
+            "implicitGrantSettings": {
+                "enableAccessTokenIssuance": False,
+                "enableIdTokenIssuance": False,
+            },
+            "redirectUriSettings": [],
+        },
+    }
+    service_principal = {
+        "id": sp,
+        "appId": client,
+        "accountEnabled": True,
+        "keyCredentials": [],
+        "passwordCredentials": [],
+    }
+    consent = {
+        "id": "fDe2q0f9fUqvxB2Wcbp8EQ",
+        "appRoleId": FULL_ACCESS_AS_APP,
+        "resourceDisplayName": "Office 365 Exchange Online",
+        "resourceId": EXCHANGE_SP,
+    }
+    return FakeTenant(
+        application,
+        service_principal,
+        EXCHANGE_SP,
+        application_owners=[owner],
+        service_principal_owners=[owner],
+        assignments=[consent],
+        namesakes=[{"id": app, "appId": client}],
+    )
 
 
 def _owner(object_id: str) -> dict[str, str]:

@@ -6,7 +6,6 @@ each test plants what an attacker or a hurried admin would add and checks the au
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 import json
@@ -21,13 +20,13 @@ from pathlib import Path
 import pytest
 from certfactory import der, make_certificate, pem
 from fakegraph import (
-    EXCHANGE_APP_ID,
-    FULL_ACCESS_AS_APP,
     GRAPH_APP_ID,
     MAIL_READ,
     TOKEN,
     FakeGraph,
     FakeTenant,
+    deployed_tenant,
+    key_credential,
     serve,
 )
 from tenant import copy_program
@@ -39,7 +38,6 @@ TENANT = "4f1a2b3c-5d6e-4f70-8a9b-0c1d2e3f4a5b"
 CLIENT = "e1a203c4-77d9-4b0e-a3f1-9c5d8e2f030a"
 APP = "b6e4039a-1d2c-4f7e-8a95-0c3e7d2b03f6"
 SP = "4d9c031e-6b3a-4e8f-b2c7-1f0a9d5e03c3"
-EXCHANGE_SP = "0f3b057d-2a9e-4c61-95d8-e7b1c4a0055e"
 GRAPH_SP = "7a2d8c41-3e5f-4b6a-9c8d-1e2f3a4b5c6d"
 OWNER = "3f0e9b7c-52d4-4a8e-9d61-0c7a5be21f44"
 INTRUDER = "8a1f6c2e-0b7d-4e39-a5c4-2f9d61e0b7aa"
@@ -50,72 +48,9 @@ OTHER_CERT = make_certificate(
 )
 
 
-def key_credential(cert_der: bytes, key_id: str, claimed: bytes | None = None) -> dict[str, object]:
-    """A keyCredential as `GET /applications/{id}?$select=keyCredentials` returns it."""
-    thumbprint = claimed or hashlib.sha1(cert_der).digest()
-    return {
-        "customKeyIdentifier": base64.b64encode(thumbprint).decode(),
-        "displayName": "CN=Mimecast Test",
-        "endDateTime": "2027-11-26T12:00:00Z",
-        "key": base64.b64encode(cert_der).decode(),
-        "keyId": key_id,
-        "startDateTime": "2026-10-27T12:00:00Z",
-        "type": "AsymmetricX509Cert",
-        "usage": "Verify",
-    }
-
-
 def clean_tenant() -> FakeTenant:
-    """What `pulumi up` leaves in the tenant, nothing more."""
-    application = {
-        "id": APP,
-        "appId": CLIENT,
-        "displayName": "Mimecast Cloud Synchronization",
-        "identifierUris": [],
-        "signInAudience": "AzureADMyOrg",
-        "keyCredentials": [key_credential(der(CERT), "a2d4c31d-cca7-4262-9418-e1a9c1ee0492")],
-        "passwordCredentials": [],
-        "publicClient": {"redirectUris": []},
-        "requiredResourceAccess": [
-            {
-                "resourceAppId": EXCHANGE_APP_ID,
-                "resourceAccess": [{"id": FULL_ACCESS_AS_APP, "type": "Role"}],
-            }
-        ],
-        "spa": {"redirectUris": []},
-        "web": {
-            "homePageUrl": None,
-            "logoutUrl": None,
-            "redirectUris": [],
-            "implicitGrantSettings": {
-                "enableAccessTokenIssuance": False,
-                "enableIdTokenIssuance": False,
-            },
-            "redirectUriSettings": [],
-        },
-    }
-    service_principal = {
-        "id": SP,
-        "appId": CLIENT,
-        "accountEnabled": True,
-        "keyCredentials": [],
-        "passwordCredentials": [],
-    }
-    consent = {
-        "id": "fDe2q0f9fUqvxB2Wcbp8EQ",
-        "appRoleId": FULL_ACCESS_AS_APP,
-        "resourceDisplayName": "Office 365 Exchange Online",
-        "resourceId": EXCHANGE_SP,
-    }
-    return FakeTenant(
-        application,
-        service_principal,
-        EXCHANGE_SP,
-        application_owners=[OWNER],
-        service_principal_owners=[OWNER],
-        assignments=[consent],
-        namesakes=[{"id": APP, "appId": CLIENT}],
-    )
+    """What `pulumi up` leaves in the contoso tenant, nothing more."""
+    return deployed_tenant(APP, CLIENT, SP, OWNER, der(CERT), "Mimecast Cloud Synchronization")
 
 
 def backdoored(tenant: FakeTenant) -> FakeTenant:
