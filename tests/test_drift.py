@@ -42,6 +42,7 @@ from association_tools.drift.preview import (
     urn_stack,
 )
 from association_tools.drift.render import describe, render_markdown, to_json
+from association_tools.escape import md_code, md_fence, md_text, visible
 
 REPO = Path(__file__).parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "preview"
@@ -830,3 +831,24 @@ def test_each_unusable_input_is_one_error_for_its_file_only(
     assert lines[1].startswith(f"hostile: error (other) - {path}")
     assert why in lines[1]
     assert lines[2] == "2 stacks: 1 no-change, 1 error"
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("plain", "`plain`"),
+        ("a`b", "``a`b``"),
+        ("`x`", "`` `x` ``"),
+        ("a|b\nc\x1b", "`a\\|b\\nc\\x1b`"),
+    ],
+)
+def test_code_spans_no_backtick_can_close(text: str, code: str) -> None:
+    assert md_code(text) == code
+
+
+def test_markdown_text_is_inert_and_terminal_text_is_one_line() -> None:
+    assert md_text("**x** <b> [l](u) http://e.x www.e.x a@b $1") == (
+        "\\*\\*x\\*\\* \\<b\\> \\[l\\](u) http\\://e.x www\\.e.x a\\@b \\$1"
+    )
+    assert visible("a\u202eb\u2028c\td") == "a\\u202eb\\u2028c\\td"
+    assert md_fence("x\n```\ny") == ["````text", "x", "```", "y", "````"]
