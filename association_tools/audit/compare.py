@@ -20,7 +20,7 @@ from association.identifiers import (
     SINGLE_TENANT_AUDIENCE,
 )
 from association_tools.audit.inputs import Declared
-from association_tools.audit.live import Credential, LiveTenant
+from association_tools.audit.tenant import Credential, LiveTenant
 
 Severity = Literal["high", "medium", "low"]
 SEVERITIES: Final[tuple[Severity, ...]] = ("high", "medium", "low")

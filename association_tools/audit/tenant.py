@@ -1,0 +1,98 @@
+"""The live application and service principal, as typed values the comparison reads.
+
+Only what the audit compares or reports; a credential is described by its hint (keyId, name,
+dates, thumbprint), since Graph never returns a secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A password or key credential as Graph describes it: never the secret, only its hint."""
+
+    key_id: str
+    display_name: str
+    start: str
+    end: str
+    thumbprint: str | None = None
+    """Key credentials: SHA-1 of the certificate Graph returns, upper-case hex."""
+    claimed_thumbprint: str | None = None
+    """Key credentials: what `customKeyIdentifier` says the thumbprint is (it can be set to
+    anything when the credential is added)."""
+
+
+@dataclass(frozen=True)
+class FederatedCredential:
+    name: str
+    issuer: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One entry of requiredResourceAccess: an API's appId, a permission id and its type."""
+
+    resource_app_id: str
+    id: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """An app role granted to the service principal (an application permission)."""
+
+    id: str
+    resource_id: str
+    resource_name: str
+    app_role_id: str
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A delegated permission grant (oauth2PermissionGrant) for the service principal."""
+
+    id: str
+    resource_id: str
+    scope: str
+    consent_type: str
+
+
+@dataclass(frozen=True)
+class LiveApplication:
+    id: str
+    app_id: str
+    display_name: str
+    sign_in_audience: str
+    passwords: tuple[Credential, ...]
+    keys: tuple[Credential, ...]
+    federated: tuple[FederatedCredential, ...]
+    permissions: tuple[Permission, ...]
+    redirect_uris: tuple[tuple[str, str], ...]
+    """(platform, URI): web, spa or publicClient."""
+    identifier_uris: tuple[str, ...]
+    owners: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LiveServicePrincipal:
+    id: str
+    app_id: str
+    account_enabled: bool
+    passwords: tuple[Credential, ...]
+    keys: tuple[Credential, ...]
+    assignments: tuple[Assignment, ...]
+    grants: tuple[Grant, ...]
+    owners: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LiveTenant:
+    application: LiveApplication
+    service_principal: LiveServicePrincipal
+    exchange_id: str | None
+    """Object ID of Exchange Online's service principal in the tenant."""
+    namesakes: tuple[tuple[str, str], ...]
+    """(object ID, appId) of every application with the stack's display name."""
