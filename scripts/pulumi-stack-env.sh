@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Prepare a CI shell to run Pulumi against one stack (one Microsoft 365 tenant).
 #
-#   source scripts/pulumi-stack-env.sh STACK
+#   source scripts/pulumi-stack-env.sh STACK     log in (once), then name the stack and its tenant
+#   source scripts/pulumi-stack-env.sh --login   log in only (a job running many stacks)
 #
 # Sourced (not run) so that what it exports reaches the pulumi commands that follow.
 # It is shared by the GitHub Actions workflows and the Azure DevOps pipelines so both
@@ -15,10 +16,14 @@
 #        workload identity federation (no storage key, no SAS);
 #      empty                                         Pulumi Cloud, with PULUMI_ACCESS_TOKEN;
 #      https://...                                   a self-hosted Pulumi Cloud, same token.
+#    Once per shell: PULUMI_STACK_ENV_LOGGED_IN remembers the backend, so a job that runs
+#    30 stacks logs in once (each `pulumi` start costs time).
 # 3. Export STACK_REF: the stack name, prefixed "PULUMI_ORG/" when PULUMI_ORG is set
 #    (Pulumi Cloud only: otherwise a personal token would look in the user's own account).
 # 4. Export ARM_TENANT_ID from the stack's own azuread:tenantId, so the provider can only
-#    ever authenticate against the tenant the stack file names; fail if it has none.
+#    ever authenticate against the tenant the stack file names; fail if it has none or the
+#    stack does not exist in the backend (every later command passes --stack, so the
+#    stack is not selected: one `pulumi` start less per stack).
 #
 # Expects ARM_CLIENT_ID and ARM_USE_OIDC=true to be set already by the pipeline.
 
@@ -29,8 +34,10 @@ _pse_fail() {
 
 _pse_main() {
   local stack="${1:-}"
-  [ -n "$stack" ] || { _pse_fail "usage: source scripts/pulumi-stack-env.sh STACK"; return 1; }
-  [ -f "Pulumi.${stack}.yaml" ] || { _pse_fail "no Pulumi.${stack}.yaml in $(pwd)"; return 1; }
+  [ -n "$stack" ] || { _pse_fail "usage: source scripts/pulumi-stack-env.sh STACK|--login"; return 1; }
+  if [ "$stack" != --login ]; then
+    [ -f "Pulumi.${stack}.yaml" ] || { _pse_fail "no Pulumi.${stack}.yaml in $(pwd)"; return 1; }
+  fi
 
   local name
   for name in PULUMI_ACCESS_TOKEN PULUMI_CONFIG_PASSPHRASE PULUMI_BACKEND_URL \
@@ -60,7 +67,11 @@ _pse_main() {
       return 1
       ;;
   esac
-  pulumi login --non-interactive "$backend" >&2 || { _pse_fail "pulumi login $backend failed"; return 1; }
+  if [ "${PULUMI_STACK_ENV_LOGGED_IN-}" != "$backend" ]; then
+    pulumi login --non-interactive "$backend" >&2 || { _pse_fail "pulumi login $backend failed"; return 1; }
+    export PULUMI_STACK_ENV_LOGGED_IN="$backend"
+  fi
+  [ "$stack" != --login ] || return 0
 
   STACK_REF="$stack"
   if [ -n "${PULUMI_ORG-}" ]; then
@@ -68,13 +79,12 @@ _pse_main() {
   fi
   export STACK_REF
 
-  pulumi stack select --non-interactive "$STACK_REF" >&2 || {
-    _pse_fail "stack $STACK_REF does not exist in $backend: create it once with 'pulumi stack init $STACK_REF' (see README)"
-    return 1
-  }
   local tenant
   tenant="$(pulumi config get --stack "$STACK_REF" azuread:tenantId)" || tenant=""
-  [ -n "$tenant" ] || { _pse_fail "stack $STACK_REF has no azuread:tenantId in Pulumi.${stack}.yaml"; return 1; }
+  [ -n "$tenant" ] || {
+    _pse_fail "stack $STACK_REF has no azuread:tenantId in Pulumi.${stack}.yaml, or does not exist in $backend: create it once with 'pulumi stack init $STACK_REF' (see README)"
+    return 1
+  }
   export ARM_TENANT_ID="$tenant"
   echo "pulumi-stack-env: stack $STACK_REF, tenant $ARM_TENANT_ID, client $ARM_CLIENT_ID" >&2
 }

@@ -18,7 +18,6 @@ FAKE_PULUMI = """#!/bin/bash
 echo "$*" >> "$FAKE_LOG"
 case "$1 $2" in
   "config get") [ -n "${FAKE_TENANT:-}" ] && echo "$FAKE_TENANT" || exit 1 ;;
-  "stack select") exit "${FAKE_SELECT_RC:-0}" ;;
 esac
 exit 0
 """
@@ -27,7 +26,7 @@ TENANT = "11111111-2222-3333-4444-555555555555"
 
 
 def source_helper(
-    tmp_path: Path, *, guarded: bool = False, **env: str
+    tmp_path: Path, *, guarded: bool = False, prefix: str = "", **env: str
 ) -> tuple[subprocess.CompletedProcess[str], str]:
     """Source the helper for stack "contoso" against a fake pulumi; return result and log.
 
@@ -53,7 +52,7 @@ def source_helper(
         f"if ! source {helper} contoso; then exit 7; fi" if guarded else f"source {helper} contoso"
     )
     command = (
-        f"set -euo pipefail; {source};"
+        f"set -euo pipefail; {prefix}{source};"
         ' printf "%s|%s|%s\\n" "$STACK_REF" "$ARM_TENANT_ID" "${PULUMI_ACCESS_TOKEN-unset}"'
     )
     result = subprocess.run(
@@ -78,9 +77,9 @@ def test_helper_logs_in_to_azure_blob_and_drops_ado_placeholders(tmp_path: Path)
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"contoso|{TENANT}|unset"
+    # No `stack select`: every later command passes --stack (one Pulumi start less).
     assert log.splitlines() == [
         "login --non-interactive azblob://state",
-        "stack select --non-interactive contoso",
         "config get --stack contoso azuread:tenantId",
     ]
 
@@ -98,7 +97,7 @@ def test_helper_uses_pulumi_cloud_and_the_org(tmp_path: Path) -> None:
     ("env", "message"),
     [
         ({"FAKE_TENANT": ""}, "has no azuread:tenantId"),
-        ({"FAKE_SELECT_RC": "1"}, "pulumi stack init"),
+        ({"FAKE_TENANT": ""}, "pulumi stack init"),
         ({"PULUMI_BACKEND_URL": "azblob://state"}, "storage_account"),
         ({"PULUMI_BACKEND_URL": "s3://bucket"}, "unsupported"),
         ({"PULUMI_ACCESS_TOKEN": ""}, "PULUMI_ACCESS_TOKEN is empty"),
@@ -117,3 +116,19 @@ def test_helper_refuses_to_continue(
     assert result.returncode == (7 if guarded else 1)
     assert message in result.stderr
     assert result.stdout == ""
+
+
+def test_a_job_logs_in_once_for_all_its_stacks(tmp_path: Path) -> None:
+    helper = shlex.quote(str(HELPER))
+    result, log = source_helper(
+        tmp_path,
+        prefix=f"source {helper} --login; source {helper} contoso;",
+        PULUMI_BACKEND_URL="azblob://state?storage_account=acct",
+        FAKE_TENANT=TENANT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert log.splitlines() == [
+        "login --non-interactive azblob://state?storage_account=acct",
+        "config get --stack contoso azuread:tenantId",
+        "config get --stack contoso azuread:tenantId",
+    ]

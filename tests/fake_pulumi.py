@@ -1,0 +1,281 @@
+"""A fake fleet for the pipeline scripts: stack files, a fake `pulumi`, a fake program.
+
+Only for testing the scripts' orchestration (sharding, gates, exit codes, what each
+command is called with): the fakes record their argv and the sign-in environment and play
+back canned outputs and exit codes per stack. They prove nothing about what the program
+or Pulumi do. Each fake is a bash script using builtins only, so 300 stacks take seconds.
+
+Canned behaviour, by files under `fleet.canned`:
+  fail/<stack>             `pulumi preview|up` of that stack prints an error and exits
+                           with the number in the file
+  preflight-error/<stack>  the fake preflight reports an error for that stack
+  drift-rc, audit-rc       exit status of the fake `association drift` / `audit`
+  api.json                 what the fake curl returns for an API call
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FLEET = REPO / "scripts" / "fleet.sh"
+
+FAKE_PULUMI = r"""#!/bin/sh
+stack="" prev=""
+for arg in "$@"; do
+  [ "$prev" = --stack ] && stack="$arg"
+  prev="$arg"
+done
+[ "$1 $2" = "stack select" ] && stack="$prev"
+stack="${stack##*/}"
+ado="${SYSTEM_ACCESSTOKEN+set}${ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID+set}"
+printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$stack" "${ARM_OIDC_TOKEN-}" "${ARM_CLIENT_ID-}" \
+  "${ARM_TENANT_ID-}" "${ARM_USE_OIDC-}" "$ado" "$*" >> "$FAKE_LOG"
+case "$1" in
+  login) exit 0 ;;
+  config)
+    while IFS= read -r line; do
+      case "$line" in *azuread:tenantId:*) echo "${line##* }"; exit 0 ;; esac
+    done < "Pulumi.$stack.yaml"
+    exit 1 ;;
+  stack)
+    [ "$2" = output ] && printf '{"clientId": "app-%s"}\n' "$stack"
+    exit 0 ;;
+  preview|up)
+    if [ -r "$FAKE_DIR/fail/$stack" ]; then
+      read -r code < "$FAKE_DIR/fail/$stack"
+      echo "error: canned failure of $stack"
+      exit "$code"
+    fi
+    case " $* " in
+      *" --json "*)
+        urn="urn:pulumi:$stack::mimecast-association::pulumi:pulumi:Stack::mimecast-association"
+        printf '{"steps":[{"op":"same","urn":"%s-%s"}],' "$urn" "$stack"
+        printf '"changeSummary":{"same":1}}\n' ;;
+      *) echo "Previewing update ($stack): 4 unchanged" ;;
+    esac
+    exit 0 ;;
+esac
+exit 0
+"""
+
+FAKE_PROGRAM = r"""#!/usr/bin/env bash
+# Stands in for the program's Python: `python -m association preflight|drift|audit ...`.
+command="$3"
+shift 3
+token=""
+[ -n "${AZURE_FEDERATED_TOKEN_FILE-}" ] && token="$(cat "$AZURE_FEDERATED_TOKEN_FILE")"
+printf '%s\t%s\t%s\n' "$command" "$*" "${AZURE_CLIENT_ID-}:$token" >> "$FAKE_PY_LOG"
+case "$command" in
+  preflight)
+    stacks=() seen=""
+    for arg in "$@"; do
+      if [ -n "$seen" ]; then stacks+=("$arg"); elif [ "$arg" = -- ]; then seen=1; fi
+    done
+    rc=0 sep=""
+    printf '{"stacks": ['
+    for s in "${stacks[@]}"; do
+      if [ -e "$FAKE_DIR/preflight-error/$s" ]; then
+        printf '%s{"stack": "%s", "errors": ["certificates[0] expired on 2025-08-04"]}' "$sep" "$s"
+        rc=1
+      else
+        printf '%s{"stack": "%s", "errors": []}' "$sep" "$s"
+      fi
+      sep=", "
+    done
+    printf ']}\n'
+    exit "$rc" ;;
+  drift)
+    [ -n "${REAL_PYTHON-}" ] && exec "$REAL_PYTHON" -m association drift "$@" ;;
+esac
+prev="" rc=0
+for arg in "$@"; do
+  case "$prev" in
+    --markdown) echo "fake $command report" > "$arg" ;;
+    --json) echo '{"fake": true}' > "$arg" ;;
+  esac
+  prev="$arg"
+done
+[ -r "$FAKE_DIR/$command-rc" ] && read -r rc < "$FAKE_DIR/$command-rc"
+exit "$rc"
+"""
+
+FAKE_CURL = r"""#!/usr/bin/env bash
+printf '%s\n' "$*" >> "$FAKE_CURL_LOG"
+case "$*" in
+  *audience=*) echo '{"value": "github-oidc-token"}' ;;
+  *) cat "$FAKE_DIR/api.json" ;;
+esac
+"""
+
+
+def tenant_of(index: int) -> str:
+    return f"{index:08d}-0000-4000-8000-000000000000"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One recorded `pulumi` call."""
+
+    stack: str
+    oidc_token: str
+    client_id: str
+    tenant_id: str
+    use_oidc: str
+    ado_system_token: str
+    argv: str
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class FakeFleet:
+    """A project directory with `count` stack files and fakes first on PATH."""
+
+    def __init__(self, root: Path, count: int) -> None:
+        self.root = root
+        self.project = root / "project"
+        self.canned = root / "canned"
+        self.bin = root / "bin"
+        for folder in (self.project, self.canned, self.bin):
+            folder.mkdir(parents=True)
+        self.stacks = [f"t{i:03d}" for i in range(1, count + 1)]
+        (self.project / "Pulumi.yaml").write_text("name: mimecast-association\n", "utf-8")
+        for index, stack in enumerate(self.stacks, start=1):
+            (self.project / f"Pulumi.{stack}.yaml").write_text(
+                f"config:\n  azuread:tenantId: {tenant_of(index)}\n", "utf-8"
+            )
+        for name, text in (("pulumi", FAKE_PULUMI), ("program", FAKE_PROGRAM), ("curl", FAKE_CURL)):
+            path = self.bin / name
+            path.write_text(text, "utf-8")
+            path.chmod(0o755)
+        self.pulumi_log = root / "pulumi.log"
+        self.program_log = root / "program.log"
+        self.curl_log = root / "curl.log"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        base = {
+            "PATH": f"{self.bin}:/usr/bin:/bin",
+            "HOME": str(self.root),
+            "LC_ALL": "C.UTF-8",
+            "FAKE_DIR": str(self.canned),
+            "FAKE_LOG": str(self.pulumi_log),
+            "FAKE_PY_LOG": str(self.program_log),
+            "FAKE_CURL_LOG": str(self.curl_log),
+            "ASSOCIATION_PYTHON": str(self.bin / "program"),
+            "PULUMI_BACKEND_URL": "azblob://state?storage_account=acct",
+        }
+        return {**base, **extra}
+
+    def run(self, *args: str, env: Mapping[str, str]) -> Run:
+        result = subprocess.run(
+            ["bash", str(FLEET), *args],
+            cwd=self.project,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return Run(result.returncode, result.stdout, result.stderr)
+
+    def fail(self, stack: str, code: int = 255) -> None:
+        (self.canned / "fail").mkdir(exist_ok=True)
+        (self.canned / "fail" / stack).write_text(f"{code}\n", "utf-8")
+
+    def preflight_error(self, stack: str) -> None:
+        (self.canned / "preflight-error").mkdir(exist_ok=True)
+        (self.canned / "preflight-error" / stack).write_text("", "utf-8")
+
+    def exit_status(self, command: str, code: int) -> None:
+        (self.canned / f"{command}-rc").write_text(f"{code}\n", "utf-8")
+
+    def calls(self) -> list[Call]:
+        if not self.pulumi_log.exists():
+            return []
+        return [
+            Call(*line.split("\t"))
+            for line in self.pulumi_log.read_text("utf-8").splitlines()
+            if line
+        ]
+
+    def program_calls(self) -> list[list[str]]:
+        if not self.program_log.exists():
+            return []
+        return [line.split("\t") for line in self.program_log.read_text("utf-8").splitlines()]
+
+
+def read_outputs(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a GITHUB_OUTPUT file."""
+    pairs = (line.split("=", 1) for line in path.read_text("utf-8").splitlines() if "=" in line)
+    return dict(pairs)
+
+
+def plan_shards(fleet: FakeFleet, shards: int, **env: str) -> tuple[list[str], list[int]]:
+    """Run `fleet.sh plan` as GitHub would; return the stacks and the shard indexes."""
+    output = fleet.root / "plan-output"
+    run = fleet.run(
+        "plan",
+        env=fleet.env(
+            GITHUB_ACTIONS="true",
+            GITHUB_OUTPUT=str(output),
+            FLEET_SELECT="all",
+            FLEET_SHARDS=str(shards),
+            FLEET_OUT=str(fleet.root / "plan"),
+            **env,
+        ),
+    )
+    assert run.returncode == 0, run.stderr
+    outputs = read_outputs(output)
+    return json.loads(outputs["stacks"]), json.loads(outputs["shards"])
+
+
+def github_shards(fleet: FakeFleet, mode: str, shards: int, **env: str) -> dict[int, Run]:
+    """Plan, then run every shard as its own GitHub job; results under root/artifacts/."""
+    stacks, indexes = plan_shards(fleet, shards)
+    runs = {}
+    for index in indexes:
+        runs[index] = fleet.run(
+            "shard",
+            mode,
+            env=fleet.env(
+                GITHUB_ACTIONS="true",
+                GITHUB_STEP_SUMMARY=str(fleet.root / f"summary-{index}.md"),
+                FLEET_OUT=str(fleet.root / "artifacts" / f"shard-{index}"),
+                FLEET_STACKS=json.dumps(stacks),
+                SHARD_INDEX=str(index),
+                SHARD_COUNT=str(len(indexes)),
+                ARM_CLIENT_ID="github-client",
+                ACTIONS_ID_TOKEN_REQUEST_URL="https://token.invalid/?x=1",
+                ACTIONS_ID_TOKEN_REQUEST_TOKEN="request-token",
+                **env,
+            ),
+        )
+    return runs
+
+
+def report(fleet: FakeFleet, mode: str, **env: str) -> Run:
+    """The final GitHub job: every shard's artifacts into one report."""
+    return fleet.run(
+        "report",
+        mode,
+        str(fleet.root / "artifacts"),
+        env=fleet.env(
+            GITHUB_ACTIONS="true",
+            GITHUB_STEP_SUMMARY=str(fleet.root / "report-summary.md"),
+            FLEET_OUT=str(fleet.root / "report"),
+            FLEET_STACKS=json.dumps(fleet.stacks),
+            ARM_CLIENT_ID="github-client",
+            RUNNER_TEMP=str(fleet.root),
+            ACTIONS_ID_TOKEN_REQUEST_URL="https://token.invalid/?x=1",
+            ACTIONS_ID_TOKEN_REQUEST_TOKEN="request-token",
+            **env,
+        ),
+    )
