@@ -7,12 +7,14 @@ registered, not even the component, unless every check passes.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 
 import pulumi
 import pulumi_azuread as azuread
 
 from association.clock import current_time
 from association.component_args import AssociationArgs
+from association.exchange import exchange_commands
 from association.identifiers import (
     APP_ROLE_TYPE,
     EXCHANGE_ONLINE_APP_ID,
@@ -47,6 +49,7 @@ class MimecastAssociation(pulumi.ComponentResource):
     tenant_domain: str
     certificates: list[dict[str, str]]
     permissions: list[str]
+    exchange_online: pulumi.Output[dict[str, str]]
 
     def __init__(
         self,
@@ -76,7 +79,7 @@ class MimecastAssociation(pulumi.ComponentResource):
             f"Managed by Pulumi project {pulumi.get_project()}, stack {pulumi.get_stack()}: "
             "Mimecast server connection (Office 365 association). Change it there, not here."
         )
-        kept = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        adopt = args.adopt
         application = azuread.Application(
             name,
             display_name=args.display_name,
@@ -84,53 +87,72 @@ class MimecastAssociation(pulumi.ComponentResource):
             owners=owners,
             prevent_duplicate_names=True,
             notes=notes,
-            required_resource_accesses=[
-                azuread.ApplicationRequiredResourceAccessArgs(
-                    resource_app_id=EXCHANGE_ONLINE_APP_ID,
-                    resource_accesses=[
-                        azuread.ApplicationRequiredResourceAccessResourceAccessArgs(
-                            id=FULL_ACCESS_AS_APP_ROLE_ID, type=APP_ROLE_TYPE
-                        )
-                    ],
-                )
-            ],
-            opts=kept,
+            # With scoping enforced the app requests nothing in Entra, so nobody can grant the
+            # tenant-wide consent again with one click in the portal.
+            required_resource_accesses=[EXCHANGE_FULL_ACCESS] if args.tenant_wide_consent else [],
+            opts=self._options(args, adopt.application_import() if adopt else None),
         )
         for cert in args.certificates:
+            adopted_key_id = adopt.key_ids.get(cert.thumbprint) if adopt else None
             azuread.ApplicationCertificate(
                 f"{name}-cert-{cert.thumbprint[:16].lower()}",
                 application_id=application.id,
                 type=KEY_CREDENTIAL_TYPE,
                 encoding="pem",
                 value=cert.pem,
-                key_id=cert.key_id,
+                key_id=adopted_key_id or cert.key_id,
                 start_date=cert.start_date,
                 end_date=cert.end_date,
-                # The keyId is fixed, so a replacement must remove the old credential first.
-                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    # The keyId is fixed, so a replacement must remove the old credential first.
+                    delete_before_replace=True,
+                    # Graph never returns key material: an adopted credential has no `value` to
+                    # compare, and `encoding` only says how `value` is written.
+                    import_=adopt.certificate_import(adopted_key_id)
+                    if adopt and adopted_key_id
+                    else None,
+                    ignore_changes=["value", "encoding"] if adopted_key_id else None,
+                ),
             )
         service_principal = azuread.ServicePrincipal(
             name,
             client_id=application.client_id,
             owners=owners,
             notes=notes,
-            opts=kept,
+            opts=self._options(args, adopt.service_principal_import() if adopt else None),
         )
-        azuread.AppRoleAssignment(
-            f"{name}-{FULL_ACCESS_AS_APP.replace('_', '-')}",
-            app_role_id=FULL_ACCESS_AS_APP_ROLE_ID,
-            principal_object_id=service_principal.object_id,
-            resource_object_id=tenant.exchange_service_principal_id,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        if args.tenant_wide_consent:
+            exchange = tenant.exchange_service_principal_id
+            azuread.AppRoleAssignment(
+                f"{name}-{FULL_ACCESS_AS_APP.replace('_', '-')}",
+                app_role_id=FULL_ACCESS_AS_APP_ROLE_ID,
+                principal_object_id=service_principal.object_id,
+                resource_object_id=exchange,
+                opts=pulumi.ResourceOptions(
+                    parent=self, import_=adopt.assignment_import(exchange) if adopt else None
+                ),
+            )
 
         self.client_id = application.client_id
         self.application_object_id = application.object_id
         self.service_principal_object_id = service_principal.object_id
         self.tenant_id = args.tenant_id
         self.tenant_domain = tenant.initial_domain
-        self.certificates = [cert.summary().output() for cert in args.certificates]
-        self.permissions = list(PERMISSIONS)
+        self.certificates = [
+            {**cert.summary().output(), "keyId": adopt.key_ids.get(cert.thumbprint, cert.key_id)}
+            if adopt
+            else cert.summary().output()
+            for cert in args.certificates
+        ]
+        self.permissions = permissions(args)
+        self.exchange_online = pulumi.Output.all(
+            application.client_id, service_principal.object_id
+        ).apply(
+            lambda ids: exchange_commands(
+                ids[0], ids[1], args.display_name, pulumi.get_stack(), args.mailbox_scope
+            )
+        )
         self.register_outputs(
             {
                 "clientId": self.client_id,
@@ -140,5 +162,33 @@ class MimecastAssociation(pulumi.ComponentResource):
                 "servicePrincipalObjectId": self.service_principal_object_id,
                 "certificates": self.certificates,
                 "permissions": self.permissions,
+                "exchangeOnline": self.exchange_online,
             }
         )
+
+    def _options(self, args: AssociationArgs, import_id: str | None) -> pulumi.ResourceOptions:
+        """The application and service principal: protected, and imported when adopted."""
+        return pulumi.ResourceOptions(parent=self, protect=args.protect, import_=import_id)
+
+
+def permissions(args: AssociationArgs) -> list[str]:
+    """What the stack grants, in words, for the stack output `permissions`."""
+    if args.tenant_wide_consent:
+        return list(PERMISSIONS)
+    assert args.mailbox_scope is not None
+    return [
+        "No permission granted in Entra ID (mailboxScope.enforce): Exchange Online's RBAC for "
+        f"Applications grants Application EWS.AccessAsApp on the mailboxes of "
+        f"{args.mailbox_scope.group} (exchangeOnline.scope)."
+    ]
+
+
+EXCHANGE_FULL_ACCESS: Final = azuread.ApplicationRequiredResourceAccessArgs(
+    resource_app_id=EXCHANGE_ONLINE_APP_ID,
+    resource_accesses=[
+        azuread.ApplicationRequiredResourceAccessResourceAccessArgs(
+            id=FULL_ACCESS_AS_APP_ROLE_ID, type=APP_ROLE_TYPE
+        )
+    ],
+)
+"""Office 365 Exchange Online / full_access_as_app, as an application permission (a Role)."""

@@ -12,11 +12,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from association.adoption import ADOPT_KEY, Adoption
 from association.certificates import (
     Certificate,
     duplicate_problems,
     expiry_warning,
     validity_problems,
+)
+from association.exchange import (
+    MailboxScope,
+    ews_notices,
+    ews_problems,
+    scope_notices,
+    scope_problems,
 )
 from association.identifiers import DEFAULT_DISPLAY_NAME, TENANT_KEY, setting_key
 from association.problems import Notice, Problem
@@ -65,6 +73,17 @@ class AssociationArgs:
     """Warn when a certificate expires within this many days [`expiryWarningDays`]."""
     protect: bool = True
     """Protect the application and service principal from deletion [`protect`]."""
+    adopt: Adoption | None = None
+    """Take over the application made by hand instead of creating one [`adopt`]."""
+    allow_after_ews_shutdown: bool = False
+    """Declare even after EWS is shut down (2027-04-01) [`allowAfterEwsShutdown`]."""
+    mailbox_scope: MailboxScope | None = None
+    """Limit Mimecast to one group's mailboxes (RBAC for Applications) [`mailboxScope`]."""
+
+    @property
+    def tenant_wide_consent(self) -> bool:
+        """False once mailbox scoping is enforced: then Entra grants nothing tenant-wide."""
+        return self.mailbox_scope is None or not self.mailbox_scope.enforce
 
     def problems(self, now: datetime) -> list[Problem]:
         """Everything that must be fixed before anything is declared, each with its fix."""
@@ -83,14 +102,21 @@ class AssociationArgs:
                 )
             )
         problems.extend(_certificate_problems(self.certificates, now))
+        problems.extend(_adoption_problems(self.adopt, self.certificates))
+        problems.extend(scope_problems(self.mailbox_scope))
+        problems.extend(ews_problems(now, self.allow_after_ews_shutdown))
         return problems
 
     def warnings(self, now: datetime) -> list[Notice]:
-        """Certificates close to expiry: worth a warning, not a refusal."""
+        """What deserves a warning, not a refusal: EWS's end, expiring certificates, scoping."""
         return [
-            warning
-            for cert in self.certificates
-            if (warning := expiry_warning(cert, now, self.expiry_warning_days)) is not None
+            *ews_notices(now, self.allow_after_ews_shutdown),
+            *(
+                warning
+                for cert in self.certificates
+                if (warning := expiry_warning(cert, now, self.expiry_warning_days)) is not None
+            ),
+            *scope_notices(self.mailbox_scope),
         ]
 
 
@@ -195,3 +221,23 @@ def _certificate_problems(certificates: Sequence[Certificate], now: datetime) ->
     problems = [problem for cert in certificates for problem in validity_problems(cert, now)]
     problems.extend(duplicate_problems(list(certificates)))
     return problems
+
+
+def _adoption_problems(
+    adopt: Adoption | None, certificates: Sequence[Certificate]
+) -> list[Problem]:
+    """keyIds must name configured certificates: an adopted credential is one this stack lists."""
+    if adopt is None:
+        return []
+    configured = {cert.thumbprint for cert in certificates}
+    key = f"{ADOPT_KEY}.keyIds"
+    return [
+        Problem(
+            key,
+            f"{key} names thumbprint {thumbprint}, which no entry of {CERTIFICATES_KEY} has. "
+            "List that certificate in certificates too, or remove it from keyIds (a key "
+            "credential the stack does not list is left alone on the application).",
+        )
+        for thumbprint in adopt.key_ids
+        if thumbprint not in configured
+    ]

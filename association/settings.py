@@ -13,13 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pulumi
 
+from association.adoption import parse_adoption
 from association.certificates import Certificate, CertificateError, load_certificate
 from association.clock import current_time
 from association.component_args import CERTIFICATES_KEY, AssociationArgs
+from association.exchange import parse_scope
 from association.identifiers import DEFAULT_DISPLAY_NAME, NAMESPACE, TENANT_KEY, setting_key
 from association.problems import Problem
 from association.redaction import quoted
@@ -27,7 +29,7 @@ from association.refusal import Refusal
 
 __all__ = ["NAMESPACE", "SETTINGS", "TENANT_KEY", "Setting", "SettingsError", "read_settings"]
 
-JsonValue = str | int | bool | list[str] | None
+JsonValue = str | int | bool | list[str] | dict[str, object] | None
 """A setting's default, as `Pulumi.yaml` writes it."""
 
 
@@ -83,6 +85,29 @@ SETTINGS: Final = (
         "Protect the application and its service principal from deletion and replacement.",
         True,
     ),
+    Setting(
+        "adopt",
+        "object",
+        "Take over the application made by hand from Mimecast's guide: applicationObjectId, "
+        "servicePrincipalObjectId, appRoleAssignmentId and keyIds (thumbprint to keyId). Empty: "
+        "create a new application.",
+        {},
+    ),
+    Setting(
+        "allowAfterEwsShutdown",
+        "boolean",
+        "Declare the association even after EWS in Exchange Online is shut down (2027-04-01), "
+        "for the case Microsoft moves the date.",
+        False,
+    ),
+    Setting(
+        "mailboxScope",
+        "object",
+        "Limit Mimecast to one group's mailboxes with RBAC for Applications: group (the "
+        "mail-enabled security group) and enforce (true: no tenant-wide consent). Empty: every "
+        "mailbox.",
+        {},
+    ),
 )
 
 
@@ -111,6 +136,9 @@ def read_settings(raw: Mapping[str, str], project_dir: Path, now: datetime) -> A
         except CertificateError as error:
             problems.append(error.problem)
 
+    adoption, adopt_problems = parse_adoption(config.mapping("adopt"))
+    scope, scope_problems = parse_scope(config.mapping("mailboxScope"))
+    problems.extend([*adopt_problems, *scope_problems])
     args = AssociationArgs(
         tenant_id=raw.get(TENANT_KEY, ""),
         certificates=tuple(certificates),
@@ -118,6 +146,9 @@ def read_settings(raw: Mapping[str, str], project_dir: Path, now: datetime) -> A
         owners=config.strings("owners") or None,
         expiry_warning_days=config.integer("expiryWarningDays"),
         protect=config.boolean("protect"),
+        adopt=adoption,
+        allow_after_ews_shutdown=config.boolean("allowAfterEwsShutdown"),
+        mailbox_scope=scope,
     )
     # An entry that failed to load is reported already; "no certificate" would only repeat it.
     unloadable = len(certificates) < len(entries)
@@ -171,6 +202,19 @@ class _Config:
         self._refuse(setting)
         return []
 
+    def mapping(self, name: str) -> dict[str, Any]:
+        setting, text = self._text(name)
+        if text is None:
+            return {}
+        try:
+            value = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            value = None
+        if isinstance(value, dict):
+            return value
+        self._refuse(setting)
+        return {}
+
     def integer(self, name: str) -> int:
         """Digits only, as Pulumi's type check accepts them (no `1e3`, no spaces)."""
         setting, text = self._text(name)
@@ -203,4 +247,8 @@ _TYPE_HINTS: Final = {
     ),
     "integer": "a whole number. Set it with `pulumi config set KEY 30`",
     "boolean": "true or false. Set it with `pulumi config set KEY true`",
+    "object": (
+        "a map. In the stack file write it as a YAML map, or use "
+        "`pulumi config set --path 'KEY.NAME' VALUE`"
+    ),
 }

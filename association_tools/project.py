@@ -100,6 +100,7 @@ class Project:
 
 def load_project(directory: Path) -> Project:
     """Read `Pulumi.yaml` and find the stack files; `UsageError` when this is not our project."""
+    directory = directory.resolve()  # stack files are found by their real path, inside it
     path = next(
         (file for file in (directory / "Pulumi.yaml", directory / "Pulumi.yml") if file.is_file()),
         None,

@@ -58,6 +58,8 @@ class Registration:
     parent: str
     protect: bool
     delete_before_replace: bool
+    import_id: str
+    """The `import` resource option: the ID of an existing object to adopt, or empty."""
     inputs: dict[str, Any]
 
 
@@ -69,6 +71,7 @@ def registration(request: Any) -> Registration:
         parent=request.parent,
         protect=bool(request.protect),
         delete_before_replace=bool(request.deleteBeforeReplace),
+        import_id=request.importId,
         inputs=dict(_deserialize(request.object)),
     )
 

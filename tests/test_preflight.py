@@ -104,7 +104,10 @@ def test_valid_stack_as_text(project: Path, capsys: pytest.CaptureFixture[str]) 
     lines = out.splitlines()
     assert "offline: no network connection, no credentials, no Pulumi CLI" in lines[0]
     assert "assumes you sign in to each stack's configured tenant" in lines[0]
-    assert f"== contoso: OK (Pulumi.contoso.yaml, tenant {TENANT})" in lines
+    assert f"== contoso: WARNINGS (Pulumi.contoso.yaml, tenant {TENANT})" in lines
+    (ews,) = [line for line in lines if "  warning  " in line]
+    assert "shut down in Exchange Online on 2027-04-01 (125 days left)" in ews
+    assert "EwsEnabled $true and the app's client ID in EwsAllowedAppIDs" in ews
     assert f"  certificate {current}  365 days left" in lines
     assert any(re.fullmatch(rf"\s+{APPLICATION}  mimecast  \[protect\]", line) for line in lines)
     assert f"(PEM certificate, thumbprint {current})" in out
@@ -112,7 +115,7 @@ def test_valid_stack_as_text(project: Path, capsys: pytest.CaptureFixture[str]) 
     assert re.search(r"\n\s+clientId\s+\(created at deploy\)\n", out)
     assert "tenantDomain              (looked up in the tenant at deploy: " in out
     assert "  note     mimecast-association:owners is set" in out
-    assert lines[-1] == "1 stack checked: 0 with errors, 0 with warnings, 1 ok."
+    assert lines[-1] == "1 stack checked: 0 with errors, 1 with warnings, 0 ok."
 
 
 def test_valid_stack_as_json(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -124,8 +127,11 @@ def test_valid_stack_as_json(project: Path, capsys: pytest.CaptureFixture[str]) 
     assert document["ok"] is True
     assert document["evaluatedAt"] == rfc3339(NOW)
     (report,) = document["stacks"]
-    assert report["status"] == "ok"
-    assert (report["errors"], report["warnings"]) == ([], [])
+    assert report["status"] == "warnings"  # EWS's shutdown, until 2027-04-01
+    assert report["errors"] == []
+    (ews,) = report["warnings"]
+    assert "2027-04-01" in ews
+    assert "EwsAllowedAppIDs" in ews
     assert report["certificates"] == [
         {
             "source": "mimecast-association:certificates[0] file certs/current.pem",
@@ -294,7 +300,7 @@ def test_a_stack_file_pulumi_cannot_load(
     assert broken["status"] == "errors"
     assert broken["errors"][0].startswith(message)
     assert broken["plan"] is None
-    assert contoso["status"] == "ok"
+    assert contoso["status"] == "warnings"
 
 
 @pytest.mark.parametrize(
@@ -412,8 +418,8 @@ def test_warnings_alone_exit_zero(project: Path, capsys: pytest.CaptureFixture[s
 def test_text_lists_stacks_with_errors_first(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_stack(project, "a-fine")
-    write_stack(project, "b-expiring", expiryWarningDays=400)
+    write_stack(project, "a-warned")
+    write_stack(project, "b-warned", expiryWarningDays=400)
     write_stack(project, "c-broken", certificates=["certs/expired.pem"])
     status, out, _ = preflight(capsys, "--project-dir", str(project))
 
@@ -421,11 +427,12 @@ def test_text_lists_stacks_with_errors_first(
     headings = [line for line in out.splitlines() if line.startswith("== ")]
     assert [heading.split(":")[0] for heading in headings] == [
         "== c-broken",
-        "== b-expiring",
-        "== a-fine",
+        "== a-warned",
+        "== b-warned",
     ]
+    # Until EWS is shut down (2027-04-01) every stack carries its warning: none is "ok".
     assert out.splitlines()[-1] == (
-        "3 stacks checked: 1 with errors, 1 with warnings, 1 ok. Errors in: c-broken."
+        "3 stacks checked: 1 with errors, 2 with warnings, 0 ok. Errors in: c-broken."
     )
 
 
@@ -490,7 +497,7 @@ def test_excluded_stacks_are_left_out_of_every_stack(
         capsys, "--project-dir", str(project), "--exclude", "example", "--exclude", "gone"
     )
     assert status == 0
-    assert "== contoso: OK" in out
+    assert "== contoso: WARNINGS" in out
     assert "example" not in out
 
 
@@ -512,7 +519,7 @@ def test_pipelines_can_require_owners_in_every_stack(
     status, document = preflight_json(capsys, project, "--require-owners")
     contoso, fabrikam = document["stacks"]
     assert status == 1
-    assert contoso["status"] == "ok"
+    assert contoso["status"] == "warnings"
     (error,) = fabrikam["errors"]
     assert error.startswith("mimecast-association:owners is not set in Pulumi.fabrikam.yaml")
 
@@ -570,6 +577,18 @@ def test_unknown_stack_lists_the_stacks_there(
 
     assert main(["--project-dir", str(project), "contso"]) == 2
     assert "(stacks: contoso, fabrikam)" in capsys.readouterr().err
+
+
+def test_the_default_project_dir_is_the_current_directory(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the README's first command runs it: relative paths, no --project-dir."""
+    write_stack(project, "contoso")
+    monkeypatch.chdir(project)
+    status = main(["contoso", "--now", rfc3339(NOW)])
+    out, err = capsys.readouterr()
+    assert (status, err) == (0, "")
+    assert "== contoso: WARNINGS (Pulumi.contoso.yaml, tenant" in out
 
 
 def test_without_pulumi_yaml_it_is_a_usage_error(
@@ -696,7 +715,7 @@ def test_text_report_is_aligned_and_marks_what_is_unknown() -> None:
         "configuration",
         "What pulumi up would declare and export.",
         (
-            PlannedResource(COMPONENT, "mimecast", "urn:c", "urn:stack", False, False, {}),
+            PlannedResource(COMPONENT, "mimecast", "urn:c", "urn:stack", False, False, None, {}),
             PlannedResource(
                 APPLICATION,
                 "mimecast",
@@ -704,6 +723,7 @@ def test_text_report_is_aligned_and_marks_what_is_unknown() -> None:
                 "urn:c",
                 True,
                 False,
+                None,
                 {"displayName": "M", "owners": [unknown]},
             ),
         ),

@@ -221,10 +221,11 @@ def test_same_settings_give_identical_inputs_every_run(project: Path) -> None:
 def test_expiring_certificate_gives_a_warning_with_date_and_days(project: Path) -> None:
     run = deploy(project)
     nxt = parse_certificate((project / "certs" / "next.pem").read_bytes(), "next")
-    (warning,) = run.warnings
+    (warning,) = [w for w in run.warnings if "certs/next.pem" in w]
     assert f"certs/next.pem (thumbprint {nxt.thumbprint}" in warning
     assert f"expires on {nxt.end_date} (20 days left)" in warning
-    assert not deploy(project, expiryWarningDays=10).warnings
+    assert [n.kind for n in run.notices] == ["ews-retirement", "certificate-expiry"]
+    assert [n.kind for n in deploy(project, expiryWarningDays=10).notices] == ["ews-retirement"]
 
 
 def test_failing_check_registers_no_resource(project: Path) -> None:

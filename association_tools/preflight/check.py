@@ -22,10 +22,23 @@ from association.certificates import (
     load_certificate,
     validity_problems,
 )
-from association.component_args import CERTIFICATES_KEY, NIL_GUID, OWNERS_KEY, is_guid
+from association.component_args import (
+    CERTIFICATES_KEY,
+    NIL_GUID,
+    OWNERS_KEY,
+    AssociationArgs,
+    is_guid,
+)
+from association.exchange import (
+    ALLOW_AFTER_SHUTDOWN_KEY,
+    EWS_KINDS,
+    SCOPE_KEY,
+    ews_notices,
+    exchange_commands,
+)
 from association.files import inside_project
 from association.identifiers import TENANT_KEY
-from association.problems import Problem
+from association.problems import Notice, Problem
 from association.redaction import visible
 from association.settings import SettingsError, read_settings
 from association_tools.offline import ProgramRun, run_program
@@ -54,9 +67,17 @@ OWNERS_NOTE: Final = (
 
 
 def check_stack(
-    project: Project, stack: str, now: datetime, require_owners: bool = False
+    project: Project,
+    stack: str,
+    now: datetime,
+    require_owners: bool = False,
+    deployer: str | None = None,
 ) -> StackReport:
-    """Check one stack and work out its plan; nothing of another stack is seen or kept."""
+    """Check one stack and work out its plan; nothing of another stack is seen or kept.
+
+    `deployer`: the object ID of the identity that will run `pulumi up` in this tenant, when
+    known; then a deployer missing from `owners` is an error, not a note.
+    """
     path = project.stacks[stack]
     file = visible(path.relative_to(project.directory).as_posix())
     if not STACK_NAME.fullmatch(stack):
@@ -81,31 +102,81 @@ def check_stack(
         for index, entry in enumerate(_certificate_entries(config.values))
     ]
     tenant = config.values.get(TENANT_KEY, "")
+    allow = config.values.get(ALLOW_AFTER_SHUTDOWN_KEY) == "true"
     report = StackReport(
         stack,
         file,
         tenant if is_guid(tenant) else None,  # anything else is named, redacted, in an error
         errors=(*parsed.problems, *config.problems),
-        warnings=parsed.warnings,
+        # Every stack hears of EWS's end, whatever else is wrong with it.
+        warnings=(*parsed.warnings, *ews_notices(now, allow)),
         certificates=tuple(CertificateReport.of(cert, now) for cert in loaded if cert is not None),
     )
     if parsed.problems or not config.faithful:
         return report
     try:
-        read_settings(config.values, project.directory, now)
+        args = read_settings(config.values, project.directory, now)
     except SettingsError as error:
         plan = None if config.problems else _replacement_plan(project, stack, config, loaded, now)
         return replace(report, errors=(*report.errors, *error.problems), plan=plan)
     if config.problems:
         return report
+    owner_problems = _deployer_problems(args, deployer)
     run = _run(project, stack, config.values, now)
     if run.error is not None:
-        return replace(report, errors=run.refusal or (Problem(None, run.error),))
+        return replace(
+            report, errors=(*owner_problems, *(run.refusal or (Problem(None, run.error),)))
+        )
+    unknown_deployer = deployer is None and any(deployer_unknown(n) for n in run.notices)
     return replace(
         report,
-        warnings=(*report.warnings, *(n for n in run.notices if not deployer_unknown(n))),
-        notes=(OWNERS_NOTE,) if any(deployer_unknown(n) for n in run.notices) else (),
+        errors=owner_problems,
+        warnings=(*report.warnings, *(n for n in run.notices if _shown(n))),
+        notes=(*((OWNERS_NOTE,) if unknown_deployer else ()), *_scope_notes(args)),
         plan=plan_of(run, "configuration", "What pulumi up would declare and export."),
+        exchange_online=exchange_commands(
+            CLIENT_ID_AT_DEPLOY,
+            args.adopt.service_principal_object_id if args.adopt else SERVICE_PRINCIPAL_AT_DEPLOY,
+            args.display_name,
+            stack,
+            args.mailbox_scope,
+        ),
+    )
+
+
+CLIENT_ID_AT_DEPLOY: Final = "<clientId: pulumi stack output clientId>"
+SERVICE_PRINCIPAL_AT_DEPLOY: Final = (
+    "<servicePrincipalObjectId: pulumi stack output servicePrincipalObjectId>"
+)
+
+
+def _shown(notice: Notice) -> bool:
+    """The run's notices, less EWS's (already there) and the owners one (a note offline)."""
+    return notice.kind not in EWS_KINDS and not deployer_unknown(notice)
+
+
+def _deployer_problems(args: AssociationArgs, deployer: str | None) -> tuple[Problem, ...]:
+    owners = [owner.lower() for owner in args.owners or ()]
+    if deployer is None or not owners or deployer.lower() in owners:
+        return ()
+    return (
+        Problem(
+            OWNERS_KEY,
+            f"The deploying identity {deployer} (--deployer) is not among {OWNERS_KEY}. With "
+            "Application.ReadWrite.OwnedBy the first `pulumi up` fails at the certificate step: "
+            "the provider removes the caller from the owners at the end of creating the "
+            "application, and only an owner may add its key credential. Add it to owners.",
+        ),
+    )
+
+
+def _scope_notes(args: AssociationArgs) -> tuple[str, ...]:
+    if args.mailbox_scope is None or not args.mailbox_scope.enforce:
+        return ()
+    return (
+        f"{SCOPE_KEY}.enforce is true: pulumi up grants nothing tenant-wide. In this order: run "
+        "exchangeOnline.scope, check that exchangeOnline.scopeCheck shows InScope True, then "
+        "deploy; otherwise Mimecast loses access to every mailbox.",
     )
 
 
@@ -115,6 +186,7 @@ def check_stacks(
     now: datetime,
     jobs: int = 1,
     require_owners: bool = False,
+    deployer: str | None = None,
 ) -> list[StackReport]:
     """Every stack's report, in the order given; each stack is checked on its own either way,
     and whatever goes wrong with one stack is that stack's error, never the others'.
@@ -123,7 +195,9 @@ def check_stacks(
     loop of this one, so a worker cannot deadlock on state copied mid-use. Each imports the
     SDK once (about 0.7 s) and then checks its share of the stacks.
     """
-    check = partial(_check_alone, project, now=now, require_owners=require_owners)
+    check = partial(
+        _check_alone, project, now=now, require_owners=require_owners, deployer=deployer
+    )
     if jobs == 1 or len(stacks) < 2:
         return [check(stack) for stack in stacks]
     context = multiprocessing.get_context("spawn")
@@ -132,9 +206,11 @@ def check_stacks(
         return [_collect(future, project, stack) for stack, future in futures.items()]
 
 
-def _check_alone(project: Project, stack: str, now: datetime, require_owners: bool) -> StackReport:
+def _check_alone(
+    project: Project, stack: str, now: datetime, require_owners: bool, deployer: str | None
+) -> StackReport:
     try:
-        return check_stack(project, stack, now, require_owners)
+        return check_stack(project, stack, now, require_owners, deployer)
     except Exception as error:  # a fault with this stack's input is this stack's error
         return _failed(
             project, stack, f"preflight stopped: {type(error).__name__}: {one_line(error)}"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from association.clock import current_time
+from association.component_args import is_guid
 from association.redaction import visible
 from association_tools import cli
 from association_tools.cli import UsageError
@@ -83,6 +84,12 @@ def _jobs(text: str) -> int:
     return jobs
 
 
+def _object_id(text: str) -> str:
+    if not is_guid(text):
+        raise argparse.ArgumentTypeError("must be an object ID (a GUID)")
+    return text.lower()
+
+
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -114,6 +121,13 @@ def parser() -> argparse.ArgumentParser:
         help="an error for every stack that leaves owners unset (pipelines use this)",
     )
     parser.add_argument(
+        "--deployer",
+        metavar="OBJECT_ID",
+        type=_object_id,
+        help="object ID of the identity that runs pulumi up in the tenant: an error for every "
+        "stack whose owners leave it out (with Application.ReadWrite.OwnedBy it locks itself out)",
+    )
+    parser.add_argument(
         "--jobs",
         metavar="N",
         type=_jobs,
@@ -135,7 +149,7 @@ def preflight(args: argparse.Namespace) -> int:
     now = parse_now(args.now) if args.now is not None else current_time()
     project = load_project(args.project_dir)
     stacks = select_stacks(project, args.stacks, args.exclude)
-    reports = check_stacks(project, stacks, now, args.jobs, args.require_owners)
+    reports = check_stacks(project, stacks, now, args.jobs, args.require_owners, args.deployer)
     print(render_json(reports, now) if args.json else render_text(reports, now))
     return EXIT_ERRORS if any(report.errors for report in reports) else EXIT_OK
 

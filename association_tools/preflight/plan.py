@@ -80,6 +80,7 @@ def plan_of(run: ProgramRun, basis: Basis, description: str, masks: Masks | None
             _present(resource.parent, masks),
             resource.protect,
             resource.delete_before_replace,
+            resource.import_id or None,
             _present(resource.inputs, masks),
         )
         for resource in _tree_order(run.resources)

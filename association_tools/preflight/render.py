@@ -85,6 +85,7 @@ def _stack_lines(report: StackReport) -> list[str]:
             for option, on in (
                 ("protect", resource.protect),
                 ("delete before replace", resource.delete_before_replace),
+                (f"adopted: import {resource.import_id}", resource.import_id),
             )
             if on
         ]
@@ -93,6 +94,9 @@ def _stack_lines(report: StackReport) -> list[str]:
         lines.extend(_aligned(resource.inputs, indent + "    "))
     lines.append("  outputs")
     lines.extend(_aligned(report.plan.outputs, "    "))
+    for name, command in (report.exchange_online or {}).items():
+        lines.append(f"  exchangeOnline.{name}  (Exchange Online PowerShell)")
+        lines.extend(f"      {line}" for line in command.splitlines())
     return lines
 
 

@@ -10,7 +10,6 @@ from typing import Any, ClassVar, Final, Literal
 from association.certificates import Certificate, rfc3339
 from association.identifiers import NAMESPACE
 from association.problems import Notice, Problem
-from association_tools.offline import DeclaredResource
 
 Status = Literal["ok", "warnings", "errors"]
 Basis = Literal["configuration", "replacementCertificates", "replacementTenant"]
@@ -74,19 +73,9 @@ class PlannedResource:
     parent: str
     protect: bool
     delete_before_replace: bool
+    import_id: str | None
+    """Adopted (`pulumi up` imports this existing object) rather than created."""
     inputs: Mapping[str, Any]
-
-    @classmethod
-    def of(cls, resource: DeclaredResource, inputs: Mapping[str, Any]) -> PlannedResource:
-        return cls(
-            resource.type,
-            resource.name,
-            resource.urn,
-            resource.parent,
-            resource.protect,
-            resource.delete_before_replace,
-            inputs,
-        )
 
 
 @dataclass(frozen=True)
@@ -113,6 +102,8 @@ class StackReport:
     notes: tuple[str, ...] = ()
     certificates: tuple[CertificateReport, ...] = ()
     plan: Plan | None = None
+    exchange_online: Mapping[str, str] | None = None
+    """The Exchange Online PowerShell the stack exports, placeholders where deploy decides."""
 
     @property
     def status(self) -> Status:
