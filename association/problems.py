@@ -7,7 +7,6 @@ sort, filter and show them without reading each other's messages.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,9 +62,14 @@ def refusal_items(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if _ITEM.match(line)]
 
 
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
 def visible(text: str) -> str:
-    """`text` on one line with every control, format or line-separator character escaped."""
+    """`text` on one line: every character that is not printable (controls, format and line
+    separators, unassigned code points) shown as its escape, e.g. ESC as `\\x1b`."""
+    if text.isprintable():
+        return text
     return "".join(
-        ascii(char)[1:-1] if unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"} else char
-        for char in text
+        char if char.isprintable() else _ESCAPES.get(char) or ascii(char)[1:-1] for char in text
     )

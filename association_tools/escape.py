@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from typing import Final
 
-_ESCAPES: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+from association.problems import visible
+
+__all__ = ["md_code", "md_fence", "md_text", "visible", "visible_lines"]
 
 _MARKDOWN_ACTIVE: Final = re.compile(
     r"[\\`*_\[\]<>&|~@$]"  # emphasis, code, links, HTML and entities, tables, strike, math
@@ -21,21 +23,9 @@ _MARKDOWN_ACTIVE: Final = re.compile(
 )
 
 
-def visible(text: str) -> str:
-    """`text` on one line: every character that is not printable (controls, format and line
-    separators, e.g. ESC as `\\x1b`, a newline as `\\n`) shown as its escape."""
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else _escape(char) for char in text)
-
-
 def visible_lines(text: str) -> str:
     """Like `visible`, keeping line breaks: for a block shown as several lines."""
     return "\n".join(visible(line) for line in text.splitlines())
-
-
-def _escape(char: str) -> str:
-    return _ESCAPES.get(char) or ascii(char)[1:-1]
 
 
 def md_text(text: str) -> str:

@@ -10,11 +10,11 @@ command reports that input as failed and goes on with the others. Standard libra
 from __future__ import annotations
 
 import json
-import os
 import re
-import stat
 from pathlib import Path
 from typing import Any, Final
+
+from association import files
 
 DEFAULT_MAX_BYTES: Final = 32 * 1024 * 1024
 """Far above any preview or stack output of this project (a preview of one stack is ~40 KB)."""
@@ -32,32 +32,19 @@ class InputError(ValueError):
 
 def read_bounded(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     """The bytes of `path` if it is (or a symlink resolves to) a regular file of at most
-    `max_bytes`. Never blocks on a FIFO or device: it is opened non-blocking and checked
-    again on the open descriptor, so a file swapped after the first check is refused too."""
+    `max_bytes`; never blocks on a FIFO or device (`association.files.read_bounded`)."""
     try:
         real = path.resolve(strict=True)
-        _require_regular(path, real, real.stat().st_mode)
-        descriptor = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        return files.read_bounded(real, max_bytes)
     except FileNotFoundError:
         raise InputError(f"{path} does not exist") from None
     except RuntimeError:  # a symlink loop, on Python 3.11
         raise InputError(f"{path} is a symlink loop") from None
+    except files.FileRefused as refused:
+        target = f" (resolves to {real})" if real != path.absolute() else ""
+        raise InputError(f"{path}{target} {refused}") from None
     except OSError as error:
         raise InputError(f"{path} cannot be read: {error.strerror or error}") from None
-    with os.fdopen(descriptor, "rb") as file:
-        _require_regular(path, real, os.fstat(file.fileno()).st_mode)
-        data = file.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise InputError(f"{path} is larger than {max_bytes} bytes, the limit for an input file")
-    return data
-
-
-def _require_regular(path: Path, real: Path, mode: int) -> None:
-    if stat.S_ISREG(mode):
-        return
-    kind = "a directory" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
-    target = f" (resolves to {real})" if real != path.absolute() else ""
-    raise InputError(f"{path}{target} is {kind}, not a regular file")
 
 
 def json_depth(text: str) -> int:
