@@ -15,14 +15,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import Encoding, load_der_private_key
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from association.files import FileRefused, inside_project, read_bounded
 from association.identifiers import GUIDE_CERTIFICATE_THUMBPRINT, GUIDE_KEY_ID, KEY_ID_NAMESPACE
 from association.problems import Notice, Problem
-from association.redaction import holds_key_material, quoted, visible
+from association.redaction import holds_key_material, is_key_der, quoted, visible
 
 MIN_RSA_BITS = 2048
 
@@ -162,7 +161,7 @@ def parse_certificate(data: bytes, source: str, key: str | None = None) -> Certi
     if not data.strip():
         raise CertificateError(key, f"{source} is empty. {FIX_GET_CURRENT}")
     blocks = [label.decode("ascii") for label in _PEM_BLOCK.findall(data)]
-    if any("PRIVATE KEY" in label for label in blocks) or _is_der_private_key(data):
+    if any("PRIVATE KEY" in label for label in blocks) or is_key_der(data):
         raise CertificateError(
             key,
             f"{source} holds a PRIVATE KEY. Mimecast's private key must never be in this "
@@ -219,17 +218,6 @@ def _key_type(public_key: object) -> str:
         if isinstance(public_key, kind):
             return name
     return type(public_key).__name__
-
-
-def _is_der_private_key(data: bytes) -> bool:
-    """A DER private key has no PEM label to spot, so try to parse one (without a password)."""
-    try:
-        load_der_private_key(data, password=None)
-    except TypeError:
-        return True  # an encrypted private key: it asked for a password
-    except (ValueError, UnsupportedAlgorithm):
-        return False
-    return True
 
 
 def load_certificate(entry: str, key: str, project_dir: Path) -> Certificate:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import load_der_private_key
 
 from association.problems import visible
 
-__all__ = ["holds_key_material", "quoted", "visible"]
+__all__ = ["holds_key_material", "is_key_der", "quoted", "visible"]
 
 KEY_LABELS = re.compile(r"PRIVATE KEY|PuTTY-User-Key-File", re.IGNORECASE)
 """PEM private keys of every kind (PKCS#1, PKCS#8, encrypted, EC, OpenSSH) and PuTTY keys."""
@@ -33,7 +33,7 @@ def holds_key_material(text: str) -> bool:
     if KEY_LABELS.search(text):
         return True
     compact = "".join(text.split())
-    return any(_is_key_der(_decode(run)) for run in _BASE64_RUN.findall(compact))
+    return any(is_key_der(_decode(run)) for run in _BASE64_RUN.findall(compact))
 
 
 def _decode(run: str) -> bytes:
@@ -43,7 +43,9 @@ def _decode(run: str) -> bytes:
         return b""
 
 
-def _is_key_der(data: bytes) -> bool:
+def is_key_der(data: bytes) -> bool:
+    """DER that holds a private key (PKCS#1/#8, encrypted or not) or a PKCS#12 bundle: it has
+    no PEM label to spot, so parse it (without a password)."""
     if len(data) < 8 or data[0] != 0x30:
         return False
     header = 2 + (data[1] & 0x7F if data[1] & 0x80 else 0)
