@@ -1,22 +1,29 @@
 """The CI pipelines keep the promises a schema cannot check.
 
-check-jsonschema says the GitHub Actions (`.github/workflows/`) and Azure DevOps
-(`pipelines/`) YAML is well formed; these tests hold the few properties that keep the
-tenants safe, whatever the steps are called or print:
+check-jsonschema says the GitHub Actions (`.github/`) and Azure DevOps (`pipelines/`)
+YAML is well formed; these tests hold the properties that keep the tenants safe:
 
-* triggers: previews on pull requests to main, deploys on pushes to main, drift on a
-  schedule and by hand;
+* triggers: previews on pull requests to main, deploys on pushes to main (and a manual
+  reconcile-all run), drift on a schedule and by hand;
 * no client secret anywhere: the pipelines authenticate with OIDC only;
-* pull-request previews never run as the deploy identity;
-* every `pulumi preview` and `pulumi up` gets the policy pack;
-* one deployment at a time per stack.
+* a pull request never signs in as the deploy identity, never gets the deploy
+  environment, the deploy variable group or System.AccessToken;
+* the deploy identity only inside the protected environment (GitHub) / behind the
+  deploy service connection's checks (Azure DevOps), with fixed connection names;
+* every action pinned by commit SHA with its version in a comment;
+* every pipeline runs scripts/fleet.sh, the same commands on both platforms; the
+  `pulumi` calls themselves are checked by behaviour in tests/test_fleet.py.
+
+Azure DevOps templates use template expressions (`${{ each }}`, `${{ if }}`) that the
+published schema cannot read, so the pipelines are expanded here (a small expander for
+exactly the expressions used) and the expanded documents are schema-checked.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
-import shlex
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,177 +33,26 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 GITHUB_DIR = ROOT / ".github" / "workflows"
+ACTIONS_DIR = ROOT / ".github" / "actions"
 ADO_DIR = ROOT / "pipelines"
 PIPELINES = ("pull-request", "deploy", "drift")
-PLATFORMS = ("github", "ado")
 
 
-# --- reading the pipelines -------------------------------------------------------
-
-
-def load(platform: str, name: str) -> dict[Any, Any]:
-    """Parse one pipeline file; its top level must be a mapping."""
-    folder = GITHUB_DIR if platform == "github" else ADO_DIR
-    document = yaml.safe_load((folder / f"{name}.yml").read_text(encoding="utf-8"))
+def load_file(path: Path) -> dict[Any, Any]:
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(document, dict)
     return document
 
 
+def github(name: str) -> dict[Any, Any]:
+    return load_file(GITHUB_DIR / f"{name}.yml")
+
+
 def gh_on(workflow: dict[Any, Any]) -> dict[str, Any]:
-    """Return the triggers; YAML 1.1 (PyYAML) reads the bare key `on` as True."""
+    """The triggers; YAML 1.1 (PyYAML) reads the bare key `on` as True."""
     triggers = workflow["on"] if "on" in workflow else workflow[True]
     assert isinstance(triggers, dict)
     return triggers
-
-
-def gh_jobs(workflow: dict[Any, Any]) -> dict[str, dict[str, Any]]:
-    jobs = workflow["jobs"]
-    assert isinstance(jobs, dict)
-    return jobs
-
-
-def ado_jobs(pipeline: dict[Any, Any]) -> Iterator[tuple[dict[str, Any] | None, dict[str, Any]]]:
-    """Yield (stage or None, job) for a pipeline with or without stages."""
-    for stage in pipeline.get("stages", []):
-        for job in stage.get("jobs", []):
-            yield stage, job
-    for job in pipeline.get("jobs", []):
-        yield None, job
-
-
-def step_script(step: dict[str, Any]) -> str:
-    """The shell a step runs ("" for none): GitHub `run`, ADO bash/script or inline script."""
-    for key in ("run", "bash", "script"):
-        if key in step:
-            return str(step[key])
-    return str(step.get("inputs", {}).get("inlineScript", ""))
-
-
-def jobs_of(platform: str, document: dict[Any, Any]) -> list[dict[str, Any]]:
-    if platform == "github":
-        return list(gh_jobs(document).values())
-    return [job for _, job in ado_jobs(document)]
-
-
-SEPARATOR = re.compile(r"\s*(?:\|\||&&|\||;)\s*")
-
-
-def pulumi_calls(script: str) -> list[list[str]]:
-    """Every `pulumi ...` command line in a shell script, split into words.
-
-    Backslash continuations are joined; only segments that start with `pulumi` count,
-    so an `echo "pulumi up"` heading is not mistaken for a command.
-    """
-    calls = []
-    for line in script.replace("\\\n", " ").splitlines():
-        for segment in SEPARATOR.split(line.strip()):
-            if segment.startswith("pulumi "):
-                calls.append(shlex.split(segment))
-    return calls
-
-
-def job_calls(job: dict[str, Any]) -> list[list[str]]:
-    return [call for step in job.get("steps", []) for call in pulumi_calls(step_script(step))]
-
-
-def calls_of(platform: str, name: str, subcommand: str) -> list[list[str]]:
-    return [
-        call
-        for job in jobs_of(platform, load(platform, name))
-        for call in job_calls(job)
-        if call[1] == subcommand
-    ]
-
-
-def has_option(call: list[str], option: str, value: str) -> bool:
-    """True when the command line sets `option value` or `option=value`."""
-    return f"{option}={value}" in call or any(
-        a == option and b == value for a, b in itertools.pairwise(call)
-    )
-
-
-def test_pulumi_calls_parser_sees_through_continuations_and_pipes() -> None:
-    script = 'echo "pulumi up"\npulumi up --yes \\\n  --policy-pack policy 2>&1 | tee up.txt\n'
-    (call,) = pulumi_calls(script)
-    assert call == ["pulumi", "up", "--yes", "--policy-pack", "policy", "2>&1"]
-    assert has_option(call, "--policy-pack", "policy")
-    assert has_option(["pulumi", "up", "--policy-pack=policy"], "--policy-pack", "policy")
-    assert not has_option(["pulumi", "up", "--policy-pack", "other"], "--policy-pack", "policy")
-
-
-# --- triggers ---------------------------------------------------------------------
-
-
-def test_github_triggers() -> None:
-    pull_request = gh_on(load("github", "pull-request"))
-    assert pull_request["pull_request"]["branches"] == ["main"]
-
-    deploy = gh_on(load("github", "deploy"))
-    assert deploy["push"]["branches"] == ["main"]
-    # Deploying is never a pull-request event (pull_request_target would even hand
-    # unreviewed fork code the secrets).
-    for name in PIPELINES:
-        assert "pull_request_target" not in gh_on(load("github", name)), name
-    assert "pull_request" not in deploy
-
-    drift = gh_on(load("github", "drift"))
-    assert "workflow_dispatch" in drift
-    assert [entry["cron"] for entry in drift["schedule"]]
-
-
-def test_ado_triggers() -> None:
-    # Azure DevOps runs a pipeline on every push and, for GitHub repositories, on every
-    # pull request unless `trigger:` / `pr:` say otherwise.
-    pull_request = load("ado", "pull-request")
-    assert pull_request["trigger"] == "none"
-    assert pull_request["pr"]["branches"]["include"] == ["main"]
-
-    deploy = load("ado", "deploy")
-    assert deploy["trigger"]["branches"]["include"] == ["main"]
-    assert deploy["pr"] == "none"
-
-    # Manual runs need no trigger in Azure DevOps: every pipeline can be queued by hand.
-    drift = load("ado", "drift")
-    assert drift["trigger"] == "none"
-    assert drift["pr"] == "none"
-    assert drift["schedules"]
-    for schedule in drift["schedules"]:
-        assert schedule["branches"]["include"] == ["main"]
-        # Drift happens in the tenants: the schedule must fire without new commits.
-        assert str(schedule["always"]).lower() == "true"
-
-
-# --- no client secret anywhere ------------------------------------------------------
-
-FORBIDDEN = ("client-secret", "arm_client_secret", "azure_client_secret", "serviceprincipalkey")
-
-
-def secret_words(text: str) -> list[str]:
-    """The client-secret spellings found in a text, case-insensitively."""
-    lowered = text.lower()
-    return [word for word in FORBIDDEN if word in lowered]
-
-
-def test_secret_scan_can_fail() -> None:
-    step = "with:\n  client-secret: x\nenv:\n  ARM_CLIENT_SECRET: y\n  servicePrincipalKey: z\n"
-    assert secret_words(step) == ["client-secret", "arm_client_secret", "serviceprincipalkey"]
-
-
-def test_no_client_secret_anywhere() -> None:
-    files = [*GITHUB_DIR.glob("*.yml"), *ADO_DIR.glob("*.yml"), *(ROOT / "scripts").iterdir()]
-    found = {
-        path.relative_to(ROOT).as_posix(): secret_words(path.read_text(encoding="utf-8"))
-        for path in files
-        if path.is_file()
-    }
-    assert found
-    assert {path: words for path, words in found.items() if words} == {}
-
-
-# --- the preview identity is not the deploy identity ---------------------------------
-
-GH_VARIABLE = re.compile(r"\bvars\.(\w+)")
-ADO_PARAMETER = re.compile(r"^\$\{\{\s*parameters\.(\w+)\s*\}\}$")
 
 
 def strings(node: object) -> Iterator[str]:
@@ -212,93 +68,406 @@ def strings(node: object) -> Iterator[str]:
         yield node
 
 
-def identities(platform: str, name: str) -> set[str]:
-    """The identities a pipeline signs in as.
+# --- Azure DevOps template expansion ----------------------------------------------------
 
-    GitHub: the repository variables behind ARM_CLIENT_ID (job or step) and the azure/login
-    client ID. Azure DevOps: the service connections of the steps that have one, with a
-    `${{ parameters.X }}` reference resolved to the parameter's default.
-    """
-    document = load(platform, name)
-    found: set[str] = set()
-    for job in jobs_of(platform, document):
-        if platform == "github":
-            picks = [job.get("env", {}).get("ARM_CLIENT_ID", "")]
-            for step in job.get("steps", []):
-                picks.append(step.get("env", {}).get("ARM_CLIENT_ID", ""))
-                if str(step.get("uses", "")).startswith("azure/login@"):
-                    picks.append(step["with"]["client-id"])
-            found.update(GH_VARIABLE.findall(" ".join(picks)))
-            continue
-        defaults = {p["name"]: p.get("default") for p in document.get("parameters", [])}
+EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+EACH = re.compile(r"^each (\w+) in (.+)$")
+
+
+def evaluate(expression: str, scope: dict[str, Any]) -> Any:
+    """The expressions the templates use: literals, names, eq/ne/length."""
+    expression = expression.strip()
+    call = re.fullmatch(r"(eq|ne|length)\((.*)\)", expression)
+    if call:
+        args = [evaluate(a, scope) for a in re.split(r",\s*(?![^()]*\))", call.group(2))]
+        if call.group(1) == "length":
+            return len(args[0])
+        equal = str(args[0]).lower() == str(args[1]).lower()
+        return equal if call.group(1) == "eq" else not equal
+    if expression.startswith("'") and expression.endswith("'"):
+        return expression[1:-1]
+    value: Any = scope
+    for part in expression.split("."):
+        value = value[part]
+    return value
+
+
+def substitute(text: str, scope: dict[str, Any]) -> Any:
+    whole = EXPRESSION.fullmatch(text)
+    if whole:
+        return evaluate(whole.group(1), scope)
+    return EXPRESSION.sub(lambda m: str(evaluate(m.group(1), scope)), text)
+
+
+def directive(key: object) -> str | None:
+    """`if ...`, `else` or `each ...` of a `${{ }}` key; None for a plain value."""
+    if isinstance(key, str):
+        match = EXPRESSION.fullmatch(key)
+        if match and re.match(r"^(if |each |else$)", match.group(1)):
+            return match.group(1)
+    return None
+
+
+def expand(node: Any, scope: dict[str, Any], folder: Path) -> Any:
+    if isinstance(node, str):
+        return substitute(node, scope)
+    if isinstance(node, dict):
+        result: dict[Any, Any] = {}
+        for key, value in node.items():
+            found = directive(key)
+            if found is None:
+                result[substitute(key, scope) if isinstance(key, str) else key] = expand(
+                    value, scope, folder
+                )
+            elif (each := EACH.match(found)) is not None:
+                for pair in evaluate(each.group(2), scope).items():
+                    inner = {**scope, each.group(1): {"key": pair[0], "value": pair[1]}}
+                    result.update(expand(value, inner, folder))
+            elif found.startswith("if "):
+                if evaluate(found[3:], scope):
+                    result.update(expand(value, scope, folder))
+            else:
+                raise AssertionError(f"unexpected template directive {found}")
+        return result
+    if isinstance(node, list):
+        items: list[Any] = []
+        previous_if: bool | None = None
+        for item in node:
+            found = (
+                directive(next(iter(item))) if isinstance(item, dict) and len(item) == 1 else None
+            )
+            if found is None:
+                previous_if = None
+                if isinstance(item, dict) and "template" in item:
+                    items.extend(template(folder / item["template"], item, scope))
+                else:
+                    items.append(expand(item, scope, folder))
+                continue
+            body = next(iter(item.values()))
+            if (each := EACH.match(found)) is not None:
+                for element in evaluate(each.group(2), scope):
+                    items.extend(expand(body, {**scope, each.group(1): element}, folder))
+            elif found.startswith("if "):
+                previous_if = bool(evaluate(found[3:], scope))
+                if previous_if:
+                    items.extend(expand(body, scope, folder))
+            elif found == "else":
+                assert previous_if is not None, "else without if"
+                if not previous_if:
+                    items.extend(expand(body, scope, folder))
+            else:
+                raise AssertionError(f"unexpected template directive {found}")
+        return items
+    return node
+
+
+def template(path: Path, use: dict[str, Any], scope: dict[str, Any]) -> list[Any]:
+    """A steps or jobs template with its parameters' defaults and the caller's values."""
+    document = load_file(path)
+    given = expand(use.get("parameters", {}), scope, path.parent)
+    parameters = {p["name"]: p.get("default") for p in document["parameters"]}
+    unknown = set(given) - set(parameters)
+    assert not unknown, f"{path.name}: unknown parameters {unknown}"
+    for declared in document["parameters"]:
+        name = declared["name"]
+        if name in given and "values" in declared:
+            assert given[name] in declared["values"], (path.name, name, given[name])
+        assert name in given or "default" in declared, f"{path.name}: {name} is required"
+    body = document.get("jobs", document.get("steps"))
+    return list(expand(body, {"parameters": {**parameters, **given}}, path.parent))
+
+
+def ado(name: str) -> dict[Any, Any]:
+    """An Azure DevOps pipeline with its templates expanded (run parameters: defaults)."""
+    document = load_file(ADO_DIR / f"{name}.yml")
+    parameters = {p["name"]: p.get("default") for p in document.get("parameters", [])}
+    expanded = expand(document, {"parameters": parameters}, ADO_DIR)
+    assert isinstance(expanded, dict)
+    return expanded
+
+
+def ado_jobs(pipeline: dict[Any, Any]) -> Iterator[tuple[dict[str, Any] | None, dict[str, Any]]]:
+    for stage in pipeline.get("stages", []):
+        for job in stage.get("jobs", []):
+            yield stage, job
+    for job in pipeline.get("jobs", []):
+        yield None, job
+
+
+def ado_steps(pipeline: dict[Any, Any]) -> Iterator[dict[str, Any]]:
+    for _, job in ado_jobs(pipeline):
+        yield from job.get("steps", [])
+
+
+def test_expanded_azure_devops_pipelines_match_the_published_schema(tmp_path: Path) -> None:
+    files = []
+    for name in PIPELINES:
+        target = tmp_path / f"{name}.yml"
+        target.write_text(yaml.safe_dump(ado(name)), encoding="utf-8")
+        files.append(str(target))
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    schema = ["--regex-variant", "nonunicode", "--builtin-schema", "vendor.azure-pipelines"]
+    result = subprocess.run(
+        [str(checker), *schema, *files], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_expander_reads_the_template_as_written() -> None:
+    pipeline = ado("pull-request")
+    jobs = {job["job"]: job for _, job in ado_jobs(pipeline)}
+    assert list(jobs) == ["Tests", "Plan", "Shard", "Report"]
+    slots = [s for s in jobs["Shard"]["steps"] if s.get("task") == "AzureCLI@2"]
+    assert len(slots) == 40
+    assert slots[6]["inputs"]["arguments"] == "stack preview 7"
+    assert slots[6]["condition"] == "and(not(canceled()), le(7, variables['FLEET_QUEUE']))"
+    plan_env = jobs["Plan"]["steps"][1]["env"]
+    assert plan_env["FLEET_MAX_PER_SHARD"] == 40
+    assert plan_env["FLEET_BASE"] == "HEAD^1"
+    assert "SYSTEM_ACCESSTOKEN" not in plan_env
+    assert "Tests" not in [job["job"] for _, job in ado_jobs(ado("drift"))]
+
+
+# --- triggers ------------------------------------------------------------------------------
+
+
+def test_github_triggers() -> None:
+    assert gh_on(github("pull-request"))["pull_request"]["branches"] == ["main"]
+    deploy = gh_on(github("deploy"))
+    assert deploy["push"]["branches"] == ["main"]
+    # The manual run reconciles every stack by default.
+    stacks = deploy["workflow_dispatch"]["inputs"]["stacks"]
+    assert stacks["default"] == "all"
+    assert set(stacks["options"]) == {"all", "changed"}
+    # pull_request_target would hand unreviewed fork code the secrets.
+    for name in PIPELINES:
+        assert "pull_request_target" not in gh_on(github(name)), name
+        assert "workflow_run" not in gh_on(github(name)), name
+    assert "pull_request" not in deploy
+    drift = gh_on(github("drift"))
+    assert "workflow_dispatch" in drift
+    assert [entry["cron"] for entry in drift["schedule"]]
+
+
+def test_ado_triggers() -> None:
+    pull_request = load_file(ADO_DIR / "pull-request.yml")
+    assert pull_request["trigger"] == "none"
+    assert pull_request["pr"]["branches"]["include"] == ["main"]
+    deploy = load_file(ADO_DIR / "deploy.yml")
+    assert deploy["trigger"]["branches"]["include"] == ["main"]
+    assert deploy["pr"] == "none"
+    (stacks,) = deploy["parameters"]
+    assert set(stacks["values"]) == {"changed", "all"}
+    drift = load_file(ADO_DIR / "drift.yml")
+    assert drift["trigger"] == "none"
+    assert drift["pr"] == "none"
+    for schedule in drift["schedules"]:
+        assert schedule["branches"]["include"] == ["main"]
+        assert str(schedule["always"]).lower() == "true"
+
+
+# --- no client secret anywhere ---------------------------------------------------------------
+
+FORBIDDEN = ("client-secret", "arm_client_secret", "azure_client_secret", "serviceprincipalkey")
+
+
+def secret_words(text: str) -> list[str]:
+    lowered = text.lower()
+    return [word for word in FORBIDDEN if word in lowered]
+
+
+def test_secret_scan_can_fail() -> None:
+    step = "with:\n  client-secret: x\nenv:\n  ARM_CLIENT_SECRET: y\n  servicePrincipalKey: z\n"
+    assert secret_words(step) == ["client-secret", "arm_client_secret", "serviceprincipalkey"]
+
+
+def test_no_client_secret_anywhere() -> None:
+    files = [
+        *GITHUB_DIR.glob("*.yml"),
+        *ACTIONS_DIR.glob("*/action.yml"),
+        *ADO_DIR.rglob("*.yml"),
+        *(ROOT / "scripts").iterdir(),
+    ]
+    found = {p.relative_to(ROOT).as_posix(): secret_words(p.read_text("utf-8")) for p in files}
+    assert len(found) > 10
+    assert {path: words for path, words in found.items() if words} == {}
+
+
+# --- who signs in where ------------------------------------------------------------------
+
+GH_VARIABLE = re.compile(r"\bvars\.(\w+)")
+DEPLOY_SECRETS = ("PULUMI_ACCESS_TOKEN",)
+
+
+def gh_identities(workflow: dict[Any, Any]) -> set[str]:
+    """Repository variables behind ARM_CLIENT_ID and every client-id input."""
+    picks = []
+    for job in workflow["jobs"].values():
+        picks.append(str(job.get("env", {}).get("ARM_CLIENT_ID", "")))
         for step in job.get("steps", []):
-            connection = step.get("inputs", {}).get("azureSubscription")
-            if connection is not None:
-                parameter = ADO_PARAMETER.match(connection)
-                found.add(str(defaults[parameter.group(1)]) if parameter else connection)
+            picks.append(str(step.get("env", {}).get("ARM_CLIENT_ID", "")))
+            picks.append(str(step.get("with", {}).get("client-id", "")))
+    return set(GH_VARIABLE.findall(" ".join(picks)))
+
+
+def test_github_pull_requests_and_drift_never_sign_in_as_the_deploy_app() -> None:
+    deploy = gh_identities(github("deploy"))
+    assert deploy == {"AZURE_CLIENT_ID"}
+    for name in ("pull-request", "drift"):
+        workflow = github(name)
+        assert gh_identities(workflow) == {"AZURE_PREVIEW_CLIENT_ID"}, name
+        texts = list(strings(workflow))
+        assert not [t for t in texts if re.search(r"\bvars\.AZURE_CLIENT_ID\b", t)], name
+        # Neither the deploy environment nor its write secret.
+        assert all("environment" not in job for job in workflow["jobs"].values()), name
+        assert not [t for t in texts if re.search(r"\bsecrets\.PULUMI_ACCESS_TOKEN\b", t)], name
+
+
+def test_github_deploy_identity_only_in_the_protected_environment() -> None:
+    workflow = github("deploy")
+    for name, job in workflow["jobs"].items():
+        texts = list(strings(job))
+        uses_deploy = any(
+            re.search(r"\bvars\.AZURE_CLIENT_ID\b|\bsecrets\.PULUMI_ACCESS_TOKEN\b", t)
+            for t in texts
+        )
+        if uses_deploy or job.get("permissions", {}).get("id-token") == "write":
+            assert job.get("environment") == "mimecast-association", name
+    assert workflow["concurrency"] == {"group": "deploy", "cancel-in-progress": False}
+
+
+def test_github_token_permissions_are_least() -> None:
+    for name in PIPELINES:
+        workflow = github(name)
+        assert workflow["permissions"] == {}, name
+        for job_name, job in workflow["jobs"].items():
+            granted = job.get("permissions", {})
+            assert set(granted) <= {"contents", "id-token", "actions", "issues"}, job_name
+            assert granted.get("contents", "read") == "read", job_name
+            assert "issues" not in granted or name == "drift", job_name
+
+
+def ado_connections(pipeline: dict[Any, Any]) -> set[str]:
+    return {
+        str(step["inputs"]["azureSubscription"])
+        for step in ado_steps(pipeline)
+        if "azureSubscription" in step.get("inputs", {})
+    }
+
+
+def ado_groups(name: str) -> set[str]:
+    document = load_file(ADO_DIR / f"{name}.yml")
+    return {v["group"] for v in document["variables"] if isinstance(v, dict) and "group" in v}
+
+
+def test_ado_pull_requests_and_drift_never_get_the_deploy_connection_or_group() -> None:
+    assert ado_connections(ado("deploy")) == {"mimecast-association-deploy"}
+    assert ado_groups("deploy") == {"mimecast-association-deploy"}
+    for name in ("pull-request", "drift"):
+        assert ado_connections(ado(name)) == {"mimecast-association-preview"}, name
+        assert ado_groups(name) == {"mimecast-association-preview"}, name
+        texts = list(strings(ado(name)))
+        assert not [t for t in texts if "deploy" in t and "mimecast-association" in t], name
+        # Neither System.AccessToken nor the deploy's Pulumi Cloud token.
+        assert not [t for t in texts if "system.accesstoken" in t.lower()], name
+        assert not [t for t in texts if t == "$(PULUMI_ACCESS_TOKEN)"], name
+
+
+def test_ado_service_connections_are_fixed_names_not_run_parameters() -> None:
+    for name in PIPELINES:
+        document = load_file(ADO_DIR / f"{name}.yml")
+        for parameter in document.get("parameters", []):
+            assert parameter["type"] != "string" or "values" in parameter, parameter["name"]
+        for connection in ado_connections(ado(name)):
+            assert "$" not in connection, connection
+
+
+def test_ado_system_access_token_only_in_the_deploy_plan_step() -> None:
+    holders = [
+        (job["job"], step.get("name"))
+        for _, job in ado_jobs(ado("deploy"))
+        for step in job.get("steps", [])
+        if any("System.AccessToken" in t for t in strings(step))
+    ]
+    assert holders == [("Plan", "plan")]
+
+
+def test_ado_stack_steps_get_a_fresh_id_token_each() -> None:
+    for name in PIPELINES:
+        for step in ado_steps(ado(name)):
+            if step.get("task") == "AzureCLI@2":
+                assert step["inputs"]["addSpnToEnvironment"] is True
+                assert step["inputs"]["scriptPath"] == "scripts/fleet.sh"
+                assert "keepAzSessionActive" not in step["inputs"]
+
+
+def test_ado_deploy_runs_one_at_a_time() -> None:
+    pipeline = load_file(ADO_DIR / "deploy.yml")
+    (stage,) = pipeline["stages"]
+    assert stage["lockBehavior"] == "sequential"
+
+
+# --- pinned actions -----------------------------------------------------------------------
+
+USES = re.compile(r"^\s*(?:- )?uses: (\S+)(.*)$", re.MULTILINE)
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+
+
+def uses_lines() -> list[tuple[str, str, str]]:
+    found = []
+    for path in [*GITHUB_DIR.glob("*.yml"), *ACTIONS_DIR.glob("*/action.yml")]:
+        for match in USES.finditer(path.read_text("utf-8")):
+            found.append((path.name, match.group(1), match.group(2)))
     return found
 
 
-@pytest.mark.parametrize("platform", PLATFORMS)
-def test_pull_requests_never_preview_as_the_deploy_identity(platform: str) -> None:
-    preview = identities(platform, "pull-request")
-    deploy = identities(platform, "deploy")
-    assert preview
-    assert deploy
-    assert preview.isdisjoint(deploy), f"pull requests sign in as {preview}, deploys as {deploy}"
-    # Nor may the deploy identity turn up anywhere else in the pull-request pipeline.
-    texts = list(strings(load(platform, "pull-request")))
-    for identity in deploy:
-        pattern = rf"\bvars\.{identity}\b" if platform == "github" else re.escape(identity)
-        assert not [text for text in texts if re.search(pattern, text)], identity
+def test_every_action_is_pinned_by_sha_with_its_version() -> None:
+    lines = uses_lines()
+    remote = [(f, ref, rest) for f, ref, rest in lines if not ref.startswith("./")]
+    assert len(remote) > 10
+    for file, ref, rest in remote:
+        assert PINNED.match(ref), (file, ref)
+        assert re.match(r"^ # v\d+\.\d+\.\d+$", rest), (file, ref, rest)
+    # One version per action everywhere.
+    versions: dict[str, set[str]] = {}
+    for _, ref, rest in remote:
+        versions.setdefault(ref.split("@")[0], set()).add(ref + rest)
+    assert {action: len(refs) for action, refs in versions.items()} == dict.fromkeys(versions, 1)
 
 
-# --- the policy pack --------------------------------------------------------------------
+def test_checkouts_do_not_persist_credentials() -> None:
+    for name in PIPELINES:
+        for job in github(name)["jobs"].values():
+            for step in job.get("steps", []):
+                if str(step.get("uses", "")).startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False
 
 
-@pytest.mark.parametrize("platform", PLATFORMS)
+# --- one implementation ---------------------------------------------------------------------
+
+
+def shell_of(step: dict[str, Any]) -> str:
+    for key in ("run", "bash", "script"):
+        if key in step:
+            return str(step[key])
+    inputs = step.get("inputs", {})
+    return f"{inputs.get('scriptPath', '')} {inputs.get('arguments', '')}".strip()
+
+
 @pytest.mark.parametrize("name", PIPELINES)
-def test_every_preview_and_up_gets_the_policy_pack(platform: str, name: str) -> None:
-    # The drift preview is the one exception: a read-only `--refresh --json` report for
-    # `association drift`, which proposes no change for the pack to judge.
-    subcommands = {"up"} if name == "drift" else {"preview", "up"}
-    calls = [call for sub in subcommands for call in calls_of(platform, name, sub)]
-    assert [call for call in calls if not has_option(call, "--policy-pack", "policy")] == []
-
-
-@pytest.mark.parametrize("platform", PLATFORMS)
-def test_the_gated_commands_are_there(platform: str) -> None:
-    """Keeps the policy-pack test from passing on pipelines that lost their commands."""
-    assert calls_of(platform, "pull-request", "preview")
-    assert calls_of(platform, "deploy", "up")
-
-
-# --- one deployment at a time per stack --------------------------------------------
-
-
-def runs_up(job: dict[str, Any]) -> bool:
-    return any(call[1] == "up" for call in job_calls(job))
-
-
-def test_github_deploy_is_serialised_per_stack() -> None:
-    workflow = load("github", "deploy")
-    up_jobs = [job for job in gh_jobs(workflow).values() if runs_up(job)]
-    assert up_jobs
-    for job in up_jobs:
-        assert re.search(r"\$\{\{[^}]*\bmatrix\.stack\b", job["concurrency"]["group"])
-        # Cancelling a running update would leave the stack half-applied and locked.
-        assert job["concurrency"].get("cancel-in-progress", False) is False
-    # A workflow-wide group would serialise across stacks, and GitHub drops a pending run
-    # for a newer one, which may not carry the same stacks.
-    assert "concurrency" not in workflow
-
-
-def test_ado_deploy_is_serialised_by_a_sequential_stage_lock() -> None:
-    pipeline = load("ado", "deploy")
-    # runLatest cancels waiting runs, which may carry stacks the latest run does not.
-    assert pipeline.get("lockBehavior") != "runLatest"
-    up_stages = [stage for stage, job in ado_jobs(pipeline) if runs_up(job)]
-    assert up_stages
-    for stage in up_stages:
-        assert stage is not None, "pulumi up outside a stage cannot take the stage lock"
-        assert stage.get("lockBehavior") == "sequential", stage.get("stage")
+def test_both_platforms_run_the_same_fleet_commands(name: str) -> None:
+    mode = {"pull-request": "preview", "deploy": "up", "drift": "drift"}[name]
+    gh_runs = [
+        str(step.get("run", ""))
+        for job in github(name)["jobs"].values()
+        for step in job.get("steps", [])
+    ]
+    ado_runs = [shell_of(step) for step in ado_steps(ado(name))]
+    for runs in (gh_runs, ado_runs):
+        text = "\n".join(runs)
+        assert "scripts/fleet.sh plan" in text
+        assert f"scripts/fleet.sh report {mode}" in text
+        # No pulumi command is written into a pipeline file: they are in scripts/fleet.sh.
+        assert not re.search(r"(^|\s)pulumi (up|preview|destroy|refresh)\b", text)
+    assert f"scripts/fleet.sh shard {mode}" in "\n".join(gh_runs)
+    assert f"scripts/fleet.sh stack {mode} 1" in "\n".join(ado_runs)
