@@ -60,6 +60,7 @@ class Registration:
     delete_before_replace: bool
     import_id: str
     """The `import` resource option: the ID of an existing object to adopt, or empty."""
+    ignore_changes: tuple[str, ...]
     inputs: dict[str, Any]
 
 
@@ -72,6 +73,7 @@ def registration(request: Any) -> Registration:
         protect=bool(request.protect),
         delete_before_replace=bool(request.deleteBeforeReplace),
         import_id=request.importId,
+        ignore_changes=tuple(request.ignoreChanges),
         inputs=dict(_deserialize(request.object)),
     )
 

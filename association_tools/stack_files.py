@@ -208,7 +208,7 @@ def stack_config(
         elif declaration.key in PROGRAM_KEYS:
             # The program reports its keys' types with the fix, except a shape it cannot see:
             # the CLI hands it a YAML list and a string holding JSON as the same text.
-            if (declaration.type == "array") != setting.structured:
+            if (declaration.type in STRUCTURED) != setting.structured:
                 problems.append(_wrong_shape(declaration.name, declaration.type, stack, file))
         else:
             content = json.loads(setting.text) if setting.structured else setting.text
@@ -236,17 +236,17 @@ def stack_config(
     return StackConfig(config, tuple(problems), faithful=not distorted)
 
 
+STRUCTURED: Final = {"array": "a YAML list of strings", "object": "a YAML map"}
+"""Declared types whose values the CLI passes to the program as JSON."""
+
+
 def _wrong_shape(name: str, type_name: str, stack: str, file: str) -> Problem:
-    fix = (
-        "write it as a YAML list of strings"
-        if type_name == "array"
-        else "write it as plain text, not a list or map"
-    )
+    shape = STRUCTURED.get(type_name, "plain text, not a list or map")
     return Problem(
         f"{NAMESPACE}:{name}",
         f"Stack '{stack}' with configuration key '{name}' must be of type "
         f"'{'array<string>' if type_name == 'array' else type_name}', which the Pulumi CLI "
-        f"checks before the program runs; in {file} {fix}.",
+        f"checks before the program runs; in {file} write it as {shape}.",
     )
 
 
