@@ -273,7 +273,9 @@ def check_permissions(
         return []
     requested, partial = found
     messages = []
-    if FULL_ACCESS_PERMISSION not in requested and not partial:
+    # Requesting nothing at all is the other accepted shape (mailboxScope.enforce), which the
+    # stack rule scoped-consent-shape checks against the stack's assignments.
+    if requested and FULL_ACCESS_PERMISSION not in requested and not partial:
         messages.append(
             "The application does not request Office 365 Exchange Online "
             f"({EXCHANGE_ONLINE_APP_ID}) / {FULL_ACCESS_AS_APP} ({FULL_ACCESS_AS_APP_ROLE_ID}, "
@@ -525,6 +527,28 @@ def check_assignment_targets(
     return violations
 
 
+def check_scoped_shape(
+    resources: Sequence[StackResource], context: RuleContext
+) -> list[StackViolation]:
+    """An application that requests nothing (mailbox scoping enforced) comes with no consent."""
+    assignments = [r for r in resources if r.type == APP_ROLE_ASSIGNMENT]
+    violations = []
+    for app in (r for r in resources if r.type == APPLICATION):
+        found = _requested(app.props)
+        if found is None or found[0] or found[1] or not assignments:
+            continue
+        violations.append(
+            StackViolation(
+                "The application requests no permission (the shape of mailboxScope.enforce), "
+                f"but the stack declares {len(assignments)} AppRoleAssignment(s): a tenant-wide "
+                "consent nobody requested. Either request Office 365 Exchange Online / "
+                f"{FULL_ACCESS_AS_APP} with its consent, or neither.",
+                app.urn,
+            )
+        )
+    return violations
+
+
 # --- the pack ------------------------------------------------------------------------------
 
 RESOURCE_RULES: Final = (
@@ -532,7 +556,7 @@ RESOURCE_RULES: Final = (
         "exchange-full-access-only",
         "An application of this stack requests exactly Office 365 Exchange Online / "
         "full_access_as_app (application permission, type Role), plus only what the policy "
-        "config's allowedPermissions lists.",
+        "config's allowedPermissions lists; or nothing (see scoped-consent-shape).",
         check_permissions,
         ALLOWED_PERMISSIONS_SCHEMA,
     ),
@@ -571,5 +595,11 @@ STACK_RULES: Final = (
         "Every AppRoleAssignment grants to this project's service principal, on Office 365 "
         "Exchange Online's service principal (looked up, never managed by the stack).",
         check_assignment_targets,
+    ),
+    StackRule(
+        "scoped-consent-shape",
+        "An application requests either exactly Office 365 Exchange Online / full_access_as_app "
+        "with its consent, or nothing and no consent (mailbox scoping enforced).",
+        check_scoped_shape,
     ),
 )

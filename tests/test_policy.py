@@ -51,7 +51,7 @@ def _engine_view(value: Any) -> Any:
     return value
 
 
-def _run(tmp_path_factory: pytest.TempPathFactory, preview: bool) -> ProgramRun:
+def _run(tmp_path_factory: pytest.TempPathFactory, preview: bool, **settings: object) -> ProgramRun:
     project = copy_program(tmp_path_factory.mktemp("program"))
     (project / "mimecast.pem").write_bytes(pem(make_certificate(not_after=CERT_NOT_AFTER)))
     run = run_program(
@@ -60,6 +60,7 @@ def _run(tmp_path_factory: pytest.TempPathFactory, preview: bool) -> ProgramRun:
         {
             "mimecast-association:certificates": json.dumps(["mimecast.pem"]),
             "azuread:tenantId": TENANT,
+            **{f"mimecast-association:{k}": json.dumps(v) for k, v in settings.items()},
         },
         TENANT_DIRECTORY,
         preview=preview,
@@ -174,7 +175,7 @@ def test_rules_use_the_programs_identifiers() -> None:
 
 def test_every_rule_has_a_unique_name_and_a_description() -> None:
     names = [rule.name for rule in (*rules.RESOURCE_RULES, *rules.STACK_RULES)]
-    assert len(set(names)) == len(names) == 7
+    assert len(set(names)) == len(names) == 8
     assert all(rule.description for rule in (*rules.RESOURCE_RULES, *rules.STACK_RULES))
 
 
@@ -265,14 +266,20 @@ ALTERATIONS: list[tuple[str, str, Callable[[Props], None], str]] = [
     (
         "exchange-full-access-only",
         rules.APPLICATION,
-        lambda app: app.update(requiredResourceAccesses=[]),
+        lambda app: app["requiredResourceAccesses"][0].update(resourceAppId=GRAPH_APP),
         "does not request Office 365 Exchange Online",
     ),
     (
-        "exchange-full-access-only",
+        "scoped-consent-shape",
+        rules.APPLICATION,
+        lambda app: app.update(requiredResourceAccesses=[]),
+        "requests no permission (the shape of mailboxScope.enforce), but the stack declares 1",
+    ),
+    (
+        "scoped-consent-shape",
         rules.APPLICATION,
         lambda app: app.pop("requiredResourceAccesses"),
-        "does not request Office 365 Exchange Online",
+        "requests no permission",
     ),
     (
         "single-tenant-audience",
@@ -376,6 +383,15 @@ def test_altered_property_fires_its_rule(
     deployed: Stack, rule: str, type_: str, change: Callable[[Props], None], message: str
 ) -> None:
     fires_only(violations(altered(deployed, type_, change)), rule, message)
+
+
+def test_enforced_mailbox_scope_is_the_other_accepted_shape(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    scope = {"group": "mimecast-sync@contoso.com", "enforce": True}
+    stack = _stack(_run(tmp_path_factory, preview=False, mailboxScope=scope))
+    assert not [r for r in stack if r.type == rules.APP_ROLE_ASSIGNMENT]
+    assert violations(stack) == {}
 
 
 def test_end_date_in_another_offset_is_compared_as_an_instant(deployed: Stack) -> None:

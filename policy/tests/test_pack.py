@@ -255,7 +255,7 @@ def test_main_builds_the_mandatory_pack_with_every_rule(
     names = [policy.name for policy in call["policies"]]
     expected = [rule.name for rule in (*rules.RESOURCE_RULES, *rules.STACK_RULES)]
     assert names == expected
-    assert len(names) == 7
+    assert len(names) == 8
     for policy in call["policies"]:
         assert policy.enforcement_level is None  # the pack's MANDATORY applies
         assert policy.description
@@ -263,7 +263,7 @@ def test_main_builds_the_mandatory_pack_with_every_rule(
 
 def test_policy_types_and_config_schema(pack: ModuleType) -> None:
     stack_policies = [p.name for p in pack.POLICIES if isinstance(p, StackValidationPolicy)]
-    assert stack_policies == ["app-role-assignment-targets"]
+    assert stack_policies == ["app-role-assignment-targets", "scoped-consent-shape"]
     schema = policy_named(pack, "exchange-full-access-only").config_schema
     assert isinstance(schema, PolicyConfigSchema)
     assert schema.properties["allowedPermissions"]["type"] == "array"
