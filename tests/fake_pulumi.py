@@ -15,14 +15,29 @@ Canned behaviour, by files under `fleet.canned`:
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
 FLEET = REPO / "scripts" / "fleet.sh"
+
+
+def load_script(name: str, path: Path) -> ModuleType:
+    """Import a script of scripts/ (its file name need not be a module name)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
 
 FAKE_PULUMI = r"""#!/bin/sh
 stack="" prev=""

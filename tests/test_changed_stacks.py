@@ -7,32 +7,20 @@ local repository.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.fake_pulumi import load_script
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "changed-stacks.py"
 
 
-def _load_script(name: str, path: Path) -> ModuleType:
-    """Import a script whose file name is not a valid module name."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-changed_stacks = _load_script("changed_stacks", SCRIPT)
+changed_stacks = load_script("changed_stacks", SCRIPT)
 ALL = changed_stacks.ALL
 STACKS = ["contoso", "fabrikam", "northwind"]
 

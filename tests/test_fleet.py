@@ -8,30 +8,25 @@ the jobs report and exit with.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.fake_pulumi import REPO, FakeFleet, github_shards, plan_shards, report, tenant_of
+from tests.fake_pulumi import (
+    REPO,
+    FakeFleet,
+    github_shards,
+    load_script,
+    plan_shards,
+    report,
+    tenant_of,
+)
 
-
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fleet_py = _load("fleet_py", REPO / "scripts" / "fleet.py")
+fleet_py = load_script("fleet_py", REPO / "scripts" / "fleet.py")
 
 
 # --- fleet.py: shards, gate, last deploy --------------------------------------------------
