@@ -303,7 +303,8 @@ shard_all() {
 # --- the report across shards -------------------------------------------------------------
 
 # A fresh federated token in a file for the audit's sign-in (azure-identity's workload
-# identity credential: AZURE_CLIENT_ID + AZURE_FEDERATED_TOKEN_FILE). Azure DevOps: this
+# identity credential: AZURE_CLIENT_ID, AZURE_TENANT_ID (the app's home tenant; the audit
+# asks for each stack's tenant) and AZURE_FEDERATED_TOKEN_FILE). Azure DevOps: this
 # AzureCLI@2 step's $idToken; GitHub: requested now (id-token: write). Removed on exit.
 federated_token_file() {
   local file="$1"
@@ -346,7 +347,8 @@ drift_and_audit() {
     if federated_token_file "$token"; then
       # shellcheck disable=SC2031 # the job's ARM_CLIENT_ID, not a stack's subshell copy
       export AZURE_FEDERATED_TOKEN_FILE="$token" \
-        AZURE_CLIENT_ID="${servicePrincipalId:-${ARM_CLIENT_ID-}}"
+        AZURE_CLIENT_ID="${servicePrincipalId:-${ARM_CLIENT_ID-}}" \
+        AZURE_TENANT_ID="${tenantId:-${AZURE_TENANT_ID-}}"
     fi
     "$py" -m association audit --project-dir . --json "$out/audit.json" \
       --markdown "$out/audit.md" "${outputs[@]}" -- "${audited[@]}" \

@@ -84,7 +84,8 @@ command="$3"
 shift 3
 token=""
 [ -n "${AZURE_FEDERATED_TOKEN_FILE-}" ] && token="$(cat "$AZURE_FEDERATED_TOKEN_FILE")"
-printf '%s\t%s\t%s\n' "$command" "$*" "${AZURE_CLIENT_ID-}:$token" >> "$FAKE_PY_LOG"
+printf '%s\t%s\t%s\n' "$command" "$*" "${AZURE_CLIENT_ID-}@${AZURE_TENANT_ID-}:$token" \
+  >> "$FAKE_PY_LOG"
 case "$command" in
   preflight)
     stacks=() seen=""
@@ -288,6 +289,7 @@ def report(fleet: FakeFleet, mode: str, **env: str) -> Run:
             FLEET_OUT=str(fleet.root / "report"),
             FLEET_STACKS=json.dumps(fleet.stacks),
             ARM_CLIENT_ID="github-client",
+            AZURE_TENANT_ID="home-tenant",
             RUNNER_TEMP=str(fleet.root),
             ACTIONS_ID_TOKEN_REQUEST_URL="https://token.invalid/?x=1",
             ACTIONS_ID_TOKEN_REQUEST_TOKEN="request-token",

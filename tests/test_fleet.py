@@ -298,7 +298,7 @@ def test_300_stacks_nightly_one_drift_report_one_audit(tmp_path: Path) -> None:
     assert "--outputs t001=" in audit[1]
     assert sorted(audit[1].split(" -- ")[1].split(" ")) == fleet.stacks
     # Signed in as the read-only identity with a freshly requested federated token.
-    assert audit[2] == "github-client:github-oidc-token"
+    assert audit[2] == "github-client@home-tenant:github-oidc-token"
     assert not (tmp_path / "fleet-federated-token").exists()
     for label in ("Drift check failed", "Drift detected", "Audit findings"):
         assert f"::error title={label}::" in final.stdout
@@ -352,13 +352,14 @@ def test_ado_report_tags_the_run_and_signs_the_audit_in_with_the_steps_token(
             AGENT_TEMPDIRECTORY=str(tmp_path),
             idToken="ado-id-token",
             servicePrincipalId="ado-readonly",
+            tenantId="ado-home",
         ),
     )
     assert run.returncode == 3
     assert "##vso[task.logissue type=error]Audit findings: the audit found" in run.stdout
     assert "##vso[build.addbuildtag]audit-findings" in run.stdout
     (audit,) = [c for c in fleet.program_calls() if c[0] == "audit"]
-    assert audit[2] == "ado-readonly:ado-id-token"
+    assert audit[2] == "ado-readonly@ado-home:ado-id-token"
 
 
 def test_the_real_drift_report_consolidates_every_shard(tmp_path: Path) -> None:
