@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import load_der_private_key
 
 from association.problems import visible
 
-__all__ = ["holds_key_material", "is_key_der", "quoted", "visible"]
+__all__ = ["holds_key_material", "is_key_der", "quoted", "redacted", "visible"]
 
 KEY_LABELS = re.compile(r"PRIVATE KEY|PuTTY-User-Key-File", re.IGNORECASE)
 """PEM private keys of every kind (PKCS#1, PKCS#8, encrypted, EC, OpenSSH) and PuTTY keys."""
@@ -58,6 +58,28 @@ def is_key_der(data: bytes) -> bool:
     except (ValueError, UnsupportedAlgorithm):
         return False
     return True
+
+
+_PEM_KEY_BLOCK = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
+    re.DOTALL,
+)
+
+
+def redacted(text: str) -> str:
+    """`text` with every private key in it replaced by a marker; the rest kept as it is.
+
+    For text a user did not type but a tool printed (an error message from Pulumi or a
+    provider), which is shown whole rather than refused.
+    """
+    text = _PEM_KEY_BLOCK.sub("[key removed]", text)
+    text = _BASE64_RUN.sub(
+        lambda run: "[key material removed]" if is_key_der(_decode(run.group())) else run.group(),
+        text,
+    )
+    if KEY_LABELS.search(text) and holds_key_material(text):
+        return "[message removed: it held key material]"
+    return text
 
 
 def quoted(value: str, limit: int = 80) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from tenant import TENANT, TENANT_DIRECTORY, copy_program
 
 from association.certificates import rfc3339
 from association_tools import project as project_module
+from association_tools.drift.cli import main as drift_main
 from association_tools.offline import run_program
 from association_tools.preflight import check as check_module
 from association_tools.preflight.cli import main as preflight_main
@@ -469,3 +471,128 @@ def test_the_program_still_deploys_a_clean_stack(project: Path) -> None:
     )
     assert run.error is None
     assert len(run.resources) == 5
+
+
+# --- the drift report --------------------------------------------------------------------
+
+STACK_URN = "urn:pulumi:contoso::mimecast-association::pulumi:pulumi:Stack::m-contoso"
+APP_URN = (
+    "urn:pulumi:contoso::mimecast-association::mimecast:index:Association"
+    "$azuread:index/application:Application::mimecast"
+)
+
+
+def preview(*steps: dict[str, Any], **fields: Any) -> str:
+    return json.dumps({"steps": [{"op": "same", "urn": STACK_URN}, *steps], **fields})
+
+
+def drift(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str, str]:
+    markdown, document = tmp_path / "drift.md", tmp_path / "drift.json"
+    status = drift_main([*args, "--markdown", str(markdown), "--json", str(document)])
+    out, err = capsys.readouterr()
+    written = markdown.read_text() if markdown.exists() else ""
+    saved = document.read_text() if document.exists() else ""
+    assert_clean(out, err, written, saved)
+    return status, out + err, written, saved
+
+
+def clean_preview(tmp_path: Path) -> Path:
+    path = tmp_path / "fabrikam.json"
+    path.write_text(preview().replace("contoso", "fabrikam"))
+    return path
+
+
+DriftSetup = Callable[[Path], Path]
+
+
+def deep_json(tmp_path: Path) -> Path:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 10_000 + "]" * 10_000)
+    return path
+
+
+def drift_fifo(tmp_path: Path) -> Path:
+    os.mkfifo(tmp_path / "pipe.json")
+    return tmp_path / "pipe.json"
+
+
+def drift_device(tmp_path: Path) -> Path:
+    (tmp_path / "zero.json").symlink_to("/dev/zero")
+    return tmp_path / "zero.json"
+
+
+def drift_directory(tmp_path: Path) -> Path:
+    (tmp_path / "dir.json").mkdir()
+    return tmp_path / "dir.json"
+
+
+def drift_binary(tmp_path: Path) -> Path:
+    (tmp_path / "bin.json").write_bytes(os.urandom(64) + b"\x00\x1b[2J")
+    return tmp_path / "bin.json"
+
+
+def drift_big(tmp_path: Path) -> Path:
+    (tmp_path / "big.json").write_text(preview() + " " * 70_000)
+    return tmp_path / "big.json"
+
+
+DRIFT_CASES: list[tuple[str, DriftSetup, str]] = [
+    ("deep-json", deep_json, "more than"),
+    ("fifo", drift_fifo, "not a regular file"),
+    ("dev-zero", drift_device, "not a regular file"),
+    ("directory", drift_directory, "is a directory"),
+    ("binary", drift_binary, "not valid JSON"),
+    ("too-big", drift_big, "larger than 65536 bytes"),
+    ("missing", lambda tmp: tmp / "missing.json", "does not exist"),
+]
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"), [c[1:] for c in DRIFT_CASES], ids=[c[0] for c in DRIFT_CASES]
+)
+def test_drift_inputs_fail_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], setup: DriftSetup, expected: str
+) -> None:
+    bad, good = setup(tmp_path), clean_preview(tmp_path)
+    status, text, _, saved = drift(
+        tmp_path, capsys, str(bad), str(good), "--max-input-bytes", "65536"
+    )
+    assert status == 1
+    assert expected in text
+    assert {s["stack"]: s["status"] for s in json.loads(saved)["stacks"]}["fabrikam"] == (
+        "no-change"
+    )
+
+
+def test_drift_never_echoes_a_key_from_a_diagnostic(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "contoso.json"
+    diagnostic = {"severity": "error", "message": f"error: bad value {KEY_PEM} {KEY_BASE64}"}
+    path.write_text(preview(diagnostics=[diagnostic]))
+    status, text, markdown, saved = drift(tmp_path, capsys, str(path))
+    assert status == 1
+    assert "[key removed]" in text + markdown + saved
+
+
+def test_drift_markdown_keeps_hostile_names_inert(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hostile = "x`](https://evil.example)<img src=x>\x1b[2J"
+    step = {
+        "op": "update",
+        "urn": APP_URN.replace("::mimecast", f"::{hostile}"),
+        "diffReasons": ["displayName"],
+        "detailedDiff": None,
+    }
+    path = tmp_path / "contoso.json"
+    path.write_text(preview(step))
+    status, text, markdown, _ = drift(tmp_path, capsys, str(path))
+    assert status == 3
+    assert "``x`](https://evil.example)<img src=x>\\x1b[2J``" in markdown  # a literal span
+    outside_code = re.sub(r"(`+)(.+?)\1", "", markdown)
+    assert "](" not in outside_code
+    assert "<img" not in outside_code
+    assert "contoso: drift" in text

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from association.redaction import redacted
 from association_tools.safe_read import InputError, load_json
 
 URN_PREFIX: Final = "urn:pulumi:"
@@ -197,7 +198,9 @@ def _diagnostic(item: object, where: str, source: str) -> Diagnostic:
     for key, value in fields.items():
         if not isinstance(value, str):
             raise _not_preview(source, f"{where}.{key} is {_json_type(value)}, not a string")
-    return Diagnostic(fields["severity"], fields["message"].rstrip(), fields["urn"] or None)
+    # Pulumi and the provider echo what they were given; a key in a message is never shown.
+    message = redacted(fields["message"].rstrip())
+    return Diagnostic(fields["severity"], message, fields["urn"] or None)
 
 
 def parse_urn(urn: str) -> tuple[str, str, str, str] | None:
