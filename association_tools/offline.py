@@ -13,8 +13,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import uuid
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -149,28 +148,6 @@ class _RecordingMonitor(pulumi_sdk.MockMonitor):  # type: ignore[misc]
         return response
 
 
-class _InlineExecutor(ThreadPoolExecutor):
-    """Runs each call at once on the calling thread, never starting a thread.
-
-    Why: the SDK sends every RPC through the event loop's default thread pool so that a slow
-    engine cannot block the loop; the mock monitor answers in-process at once, so each hop is
-    a thread handoff and nothing else. Measured with benchmarks/preflight_scale.py (200
-    stacks, one process): 19.5 ms a stack with it, 23.0 ms without. Correctness does not
-    depend on it: `preflight --jobs` spawns fresh workers, which inherit no pool (a forked
-    worker would inherit the parent's pool without its threads and wait on it forever).
-    It stays the default executor of the process's Pulumi event loop after a run, which only
-    offline runs use. (asyncio accepts only a ThreadPoolExecutor as the default executor.)
-    """
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as error:  # handed to the awaiting coroutine
-            future.set_exception(error)
-        return future
-
-
 class _Log(logging.Handler):
     """The mock engine's log: what `pulumi up` would print as warnings."""
 
@@ -214,7 +191,6 @@ def _run_isolated(
     run = ProgramRun()
     logger = logging.Logger(f"{NAMESPACE}.{stack}", level=logging.WARNING)
     logger.addHandler(_Log(run))
-    pulumi_sdk.program_event_loop().set_default_executor(_InlineExecutor())
     mocks = _Engine(directory, preview)
     pulumi.runtime.reset_options()
     pulumi.runtime.set_mocks(

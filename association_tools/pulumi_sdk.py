@@ -2,15 +2,14 @@
 
 The SDK's documented unit-test API (`set_mocks`, `Mocks`, `runtime.test`) runs a program, but
 showing a plan needs a little more: the URN the engine would write, each registration's
-options and inputs, secrets unwrapped, unknowns recognised, and the event loop the SDK runs
-on. Every such use is here and nowhere else; each internal is looked up once, at import, so
-an SDK upgrade that moves one fails with "pulumi X.Y changed Z" instead of a wrong plan
-(tests/test_pulumi_sdk.py pins the contract).
+options and inputs, secrets unwrapped and unknowns recognised. Every such use is here and
+nowhere else; each internal is looked up once, at import, so an SDK upgrade that moves one
+fails with "pulumi X.Y changed Z" instead of a wrong plan (tests/test_pulumi_sdk.py pins the
+contract).
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from importlib.metadata import version
 from types import ModuleType
@@ -18,7 +17,7 @@ from typing import Any, Final
 
 import pulumi
 import pulumi.output
-from pulumi.runtime import mocks, rpc, sync_await
+from pulumi.runtime import mocks, rpc
 
 PULUMI_VERSION: Final = version("pulumi")
 
@@ -39,7 +38,6 @@ def internal(module: ModuleType, name: str, role: str) -> Any:
 
 
 MockMonitor: type[Any] = internal(mocks, "MockMonitor", "the mock engine's resource monitor")
-_ensure_event_loop = internal(sync_await, "_ensure_event_loop", "the event loop programs run on")
 _deserialize = internal(rpc, "deserialize_properties", "decoding registered inputs")
 _UNKNOWN: Final[str] = internal(rpc, "UNKNOWN", "the wire form of an unknown value")
 _SIG_KEY: Final[str] = internal(rpc, "_special_sig_key", "the key marking a special value")
@@ -98,9 +96,3 @@ def unwrap_secret(value: Any) -> tuple[bool, Any]:
     if isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG and "value" in value:
         return True, value["value"]
     return False, value
-
-
-def program_event_loop() -> asyncio.AbstractEventLoop:
-    """The event loop the SDK runs this thread's programs on (it creates one if needed)."""
-    loop: asyncio.AbstractEventLoop = _ensure_event_loop()
-    return loop

@@ -73,3 +73,17 @@ def test_a_moved_internal_is_named_with_the_sdk_version() -> None:
         f"pulumi {pulumi_sdk.PULUMI_VERSION} changed pulumi.runtime.example.gone "
         "(what it was for); association_tools/pulumi_sdk.py must be updated for this SDK version"
     )
+
+
+def test_a_program_of_hundreds_of_resources_runs(tmp_path: Path) -> None:
+    """RPCs go through the SDK's own thread pool: no recursion however many resources."""
+    (tmp_path / "__main__.py").write_text(
+        "import pulumi\n"
+        "for i in range(300):\n"
+        "    pulumi.CustomResource('test:index:Thing', f't{i}', {'plain': i})\n"
+    )
+    result = run_program(
+        tmp_path / "__main__.py", "dev", {}, TENANT_DIRECTORY, preview=True, now=NOW
+    )
+    assert result.error is None
+    assert len(result.resources) == 300
