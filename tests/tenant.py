@@ -9,6 +9,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from certfactory import pem
+from cryptography import x509
+
 from association_tools.offline import Directory
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -31,4 +34,13 @@ def copy_program(directory: Path) -> Path:
     """`__main__.py` and `Pulumi.yaml` in `directory`, as a user's clone has them."""
     shutil.copy(PROJECT / "__main__.py", directory)
     shutil.copy(PROJECT / "Pulumi.yaml", directory)
+    return directory
+
+
+def program_with_certificates(directory: Path, **certificates: x509.Certificate) -> Path:
+    """A copy of the program with these certificates in its certs/, as `<name>.pem`."""
+    copy_program(directory)
+    (directory / "certs").mkdir()
+    for name, certificate in certificates.items():
+        (directory / "certs" / f"{name}.pem").write_bytes(pem(certificate))
     return directory

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from certfactory import NOW, make_certificate, pem
+from certfactory import NOW, make_certificate
 from tenant import (
     APPLICATION,
     ASSIGNMENT,
@@ -23,7 +23,7 @@ from tenant import (
     SERVICE_PRINCIPAL,
     TENANT,
     TENANT_DIRECTORY,
-    copy_program,
+    program_with_certificates,
 )
 
 from association.certificates import parse_certificate, rfc3339
@@ -38,11 +38,11 @@ OLD_KEY_ID = "6b1f0f3e-2b7a-4c7e-9a55-0c5b1f6d2e11"
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    copy_program(tmp_path)
-    (tmp_path / "certs").mkdir()
-    (tmp_path / "certs" / "current.pem").write_bytes(pem(make_certificate("Current", serial=1)))
-    (tmp_path / "certs" / "next.pem").write_bytes(pem(make_certificate("Next", serial=2)))
-    return tmp_path
+    return program_with_certificates(
+        tmp_path,
+        current=make_certificate("Current", serial=1),
+        next=make_certificate("Next", serial=2),
+    )
 
 
 def thumbprint(project: Path, name: str) -> str:

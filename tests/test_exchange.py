@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from certfactory import NOW, make_certificate, pem
-from tenant import APPLICATION, ASSIGNMENT, TENANT, TENANT_DIRECTORY, copy_program
+from certfactory import NOW, make_certificate
+from tenant import APPLICATION, ASSIGNMENT, TENANT, TENANT_DIRECTORY, program_with_certificates
 
 from association.certificates import rfc3339
 from association_tools.offline import ProgramRun, run_program
@@ -26,10 +26,7 @@ GROUP = "mimecast-sync@contoso.com"
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    copy_program(tmp_path)
-    (tmp_path / "certs").mkdir()
-    (tmp_path / "certs" / "current.pem").write_bytes(pem(make_certificate("Current")))
-    return tmp_path
+    return program_with_certificates(tmp_path, current=make_certificate("Current"))
 
 
 def deploy(project: Path, **settings: Any) -> ProgramRun:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from certfactory import NOW, make_certificate, pem, private_key_der, private_key_pem, rsa_key
 from cryptography.hazmat.primitives.serialization import NoEncryption, pkcs12
-from tenant import TENANT, TENANT_DIRECTORY, copy_program
+from tenant import TENANT, TENANT_DIRECTORY, program_with_certificates
 
 from association.certificates import rfc3339
 from association_tools import project as project_module
@@ -63,10 +63,7 @@ def hang_guard() -> Iterator[None]:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    copy_program(tmp_path)
-    (tmp_path / "certs").mkdir()
-    (tmp_path / "certs" / "current.pem").write_bytes(pem(make_certificate("Current")))
-    return tmp_path
+    return program_with_certificates(tmp_path, current=make_certificate("Current"))
 
 
 def assert_clean(*outputs: str) -> None:
