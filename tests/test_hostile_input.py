@@ -27,7 +27,7 @@ from association.certificates import rfc3339
 from association_tools import project as project_module
 from association_tools.drift.cli import main as drift_main
 from association_tools.offline import run_program
-from association_tools.preflight import check as check_module
+from association_tools.preflight import stacks as stacks_module
 from association_tools.preflight.cli import main as preflight_main
 
 OWNER = "aaaaaaaa-0000-0000-0000-000000000001"
@@ -403,14 +403,14 @@ def test_now_out_of_range_is_a_usage_error(
 def test_one_stack_that_crashes_the_check_leaves_the_others_reported(
     project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = check_module.check_stack
+    real = stacks_module.check_stack
 
     def crash_on_fabrikam(project: Any, stack: str, *args: Any, **kwargs: Any) -> Any:
         if stack == "fabrikam":
             raise RecursionError("maximum recursion depth exceeded")
         return real(project, stack, *args, **kwargs)
 
-    monkeypatch.setattr(check_module, "check_stack", crash_on_fabrikam)
+    monkeypatch.setattr(stacks_module, "check_stack", crash_on_fabrikam)
     for stack in ("contoso", "fabrikam"):
         (project / f"Pulumi.{stack}.yaml").write_text(stack_yaml(base_config()))
     status, text = preflight(project, capsys=capsys)

@@ -7,12 +7,9 @@ settings checks, then run the real `__main__.py` under the mock engine in previe
 from __future__ import annotations
 
 import json
-import multiprocessing
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import Final
 
@@ -178,60 +175,6 @@ def _scope_notes(args: AssociationArgs) -> tuple[str, ...]:
         "exchangeOnline.scope, check that exchangeOnline.scopeCheck shows InScope True, then "
         "deploy; otherwise Mimecast loses access to every mailbox.",
     )
-
-
-def check_stacks(
-    project: Project,
-    stacks: Sequence[str],
-    now: datetime,
-    jobs: int = 1,
-    require_owners: bool = False,
-    deployer: str | None = None,
-) -> list[StackReport]:
-    """Every stack's report, in the order given; each stack is checked on its own either way,
-    and whatever goes wrong with one stack is that stack's error, never the others'.
-
-    Workers are spawned, not forked: a fresh interpreter inherits no thread, lock or event
-    loop of this one, so a worker cannot deadlock on state copied mid-use. Each imports the
-    SDK once (about 0.7 s) and then checks its share of the stacks.
-    """
-    check = partial(
-        _check_alone, project, now=now, require_owners=require_owners, deployer=deployer
-    )
-    if jobs == 1 or len(stacks) < 2:
-        return [check(stack) for stack in stacks]
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(jobs, len(stacks)), mp_context=context) as pool:
-        futures = {stack: pool.submit(check, stack) for stack in stacks}
-        return [_collect(future, project, stack) for stack, future in futures.items()]
-
-
-def _check_alone(
-    project: Project, stack: str, now: datetime, require_owners: bool, deployer: str | None
-) -> StackReport:
-    try:
-        return check_stack(project, stack, now, require_owners, deployer)
-    except Exception as error:  # a fault with this stack's input is this stack's error
-        return _failed(
-            project, stack, f"preflight stopped: {type(error).__name__}: {one_line(error)}"
-        )
-
-
-def _collect(future: Future[StackReport], project: Project, stack: str) -> StackReport:
-    try:
-        return future.result()
-    except Exception as error:  # the worker process itself died (BrokenProcessPool)
-        return _failed(
-            project,
-            stack,
-            f"the worker process checking it stopped ({type(error).__name__}); check it "
-            f"alone with `python -m association preflight {visible(stack)}`",
-        )
-
-
-def _failed(project: Project, stack: str, message: str) -> StackReport:
-    file = visible(project.stacks[stack].relative_to(project.directory).as_posix())
-    return StackReport(visible(stack), file, None, errors=(Problem(None, f"{file}: {message}."),))
 
 
 def _owners_required(file: str) -> Problem:

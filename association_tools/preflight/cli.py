@@ -16,8 +16,8 @@ from association.component_args import is_guid
 from association.redaction import visible
 from association_tools import cli
 from association_tools.cli import UsageError
-from association_tools.preflight.check import check_stacks
 from association_tools.preflight.render import render_json, render_text
+from association_tools.preflight.stacks import check_stacks
 from association_tools.project import Project, load_project
 
 PROG: Final = "python -m association preflight"
