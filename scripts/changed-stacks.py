@@ -47,10 +47,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>.+)\.yaml$")
-"""A stack's settings file in the repository root; the project file is plain ``Pulumi.yaml``."""
+STACK_FILE = re.compile(r"Pulumi\.(?P<stack>.+)\.yaml", re.DOTALL)
+"""A stack's settings file in the repository root; the project file is plain ``Pulumi.yaml``.
 
-STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+This and ``STACK_NAME`` are used with ``fullmatch`` only: ``^...$`` with ``match`` accepts a
+trailing newline, and ``.`` without DOTALL would skip a name with a newline instead of
+refusing it."""
+
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 """What Pulumi accepts as a stack name (letters, digits, ``-``, ``_``, ``.``)."""
 
 RETIRED = re.compile(r"^Retired-Stack:\s*(?P<stack>\S+)\s*$", re.MULTILINE)
@@ -86,13 +90,13 @@ NO_STACK_DIRS = (
 ALL = "*"
 """Marker returned by :func:`classify` for a path that touches every stack."""
 
-ZERO_SHA = re.compile(r"^0+$")
+ZERO_SHA = re.compile(r"0+")
 
 
 def classify(path: str) -> str | None:
     """Say what one changed path touches: a stack name, ALL, or None for nothing."""
     if "/" not in path:
-        match = STACK_FILE.match(path)
+        match = STACK_FILE.fullmatch(path)
         if match:
             return match.group("stack")
     name = path.rsplit("/", 1)[-1]
@@ -143,9 +147,9 @@ def discover_stacks(root: Path) -> list[str]:
     """
     names = []
     for file in root.glob("Pulumi.*.yaml"):
-        match = STACK_FILE.match(file.name)
+        match = STACK_FILE.fullmatch(file.name)
         if match and file.is_file() and match.group("stack") not in EXAMPLE_STACKS:
-            if not STACK_NAME.match(match.group("stack")):
+            if not STACK_NAME.fullmatch(match.group("stack")):
                 raise StackFileError(
                     f"error: {file.name!r} is no stack file Pulumi accepts: stack names are "
                     "letters, digits, '-', '_' and '.'. Rename or remove it."
@@ -177,7 +181,7 @@ def changed_entries(root: Path, base: str, head: str, two_dot: bool = False) -> 
     Compares from the merge base of the two (a pull request: what the branch changed), or
     directly with ``two_dot`` (a push or deploy: what the tenants would see change).
     """
-    if not base or ZERO_SHA.match(base):
+    if not base or ZERO_SHA.fullmatch(base):
         return None
     if not (_is_commit(root, base) and _is_commit(root, head)):
         return None
@@ -231,13 +235,13 @@ def removal_errors(root: Path, base: str, head: str, changes: Sequence[Change]) 
         gone = change.old if change.status == "R" else change.path
         if change.status not in ("D", "R") or gone is None or "/" in gone:
             continue
-        match = STACK_FILE.match(gone)
+        match = STACK_FILE.fullmatch(gone)
         if not match or match.group("stack") in EXAMPLE_STACKS:
             continue
         stack = match.group("stack")
         tenant = _tenant(root, base, gone)
         if change.status == "R":
-            new = STACK_FILE.match(change.path)
+            new = STACK_FILE.fullmatch(change.path)
             new_stack = new.group("stack") if new and "/" not in change.path else None
             if new_stack is not None and renamed.get(stack) == new_stack:
                 continue

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+"""A Pulumi stack name; always used with ``fullmatch`` (``$`` would pass a trailing newline)."""
 GITHUB_MATRIX_LIMIT = 256
 """GitHub Actions runs at most 256 jobs per matrix."""
 
@@ -44,7 +45,7 @@ def checked(stacks: object) -> list[str]:
     if not isinstance(stacks, list) or not all(isinstance(s, str) for s in stacks):
         raise FleetError("the stack list must be a JSON list of names")
     for stack in stacks:
-        if not STACK_NAME.match(stack):
+        if not STACK_NAME.fullmatch(stack):
             raise FleetError(f"{stack!r} is no Pulumi stack name (letters, digits, '-', '_', '.')")
     return list(stacks)
 

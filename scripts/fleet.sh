@@ -29,10 +29,16 @@
 #   plan: FLEET_SELECT (changed | all), FLEET_BASE (a commit, or "last-deploy"),
 #         FLEET_HEAD, FLEET_COMPARE (merge-base | two-dot), FLEET_TIP, FLEET_SHARDS
 #         (default 10), FLEET_MAX_PER_SHARD (0: none)
+#   report drift: FLEET_AUDIT_CLIENT_ID (GitHub: the audit app's client ID)
 # Identity: GitHub sets ARM_CLIENT_ID and id-token: write (the provider fetches its own
 # fresh OIDC tokens through ACTIONS_ID_TOKEN_REQUEST_*). Azure DevOps runs `stack` inside
 # AzureCLI@2 with addSpnToEnvironment: its $idToken becomes ARM_OIDC_TOKEN and its
 # $servicePrincipalId ARM_CLIENT_ID, the only OIDC inputs pulumi-azuread reads there.
+# The audit (report drift) signs in as the AUDIT identity only, never as the job's
+# ARM_CLIENT_ID: GitHub FLEET_AUDIT_CLIENT_ID (vars.AZURE_AUDIT_CLIENT_ID), Azure DevOps
+# the $servicePrincipalId of the AzureCLI@2 step on the audit service connection. It
+# holds Directory.Read.All, which the read-only preview identity must not (pull requests
+# sign in as that one).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -341,19 +347,32 @@ drift_and_audit() {
     echo "No preview to report on." > "$out/drift.md"
   fi
   # The audit sees what a preview cannot (credentials, owners, grants added outside
-  # Pulumi), with the same read-only identity, once the drift report is written.
+  # Pulumi), once the drift report is written, as the audit identity (Application.Read.All
+  # and Directory.Read.All: the grants need the latter), never the job's ARM_CLIENT_ID.
   if [ "${#audited[@]}" -gt 0 ]; then
     local token="${RUNNER_TEMP:-${AGENT_TEMPDIRECTORY:-${TMPDIR:-/tmp}}}/fleet-federated-token"
-    if federated_token_file "$token"; then
-      # shellcheck disable=SC2031 # the job's ARM_CLIENT_ID, not a stack's subshell copy
-      export AZURE_FEDERATED_TOKEN_FILE="$token" \
-        AZURE_CLIENT_ID="${servicePrincipalId:-${ARM_CLIENT_ID-}}" \
-        AZURE_TENANT_ID="${tenantId:-${AZURE_TENANT_ID-}}"
+    local auditor="${servicePrincipalId:-${FLEET_AUDIT_CLIENT_ID-}}"
+    if [[ "$auditor" =~ ^\$\([A-Za-z0-9_.]+\)$ ]]; then auditor=""; fi
+    unset AZURE_CLIENT_ID AZURE_FEDERATED_TOKEN_FILE
+    if [ -z "$auditor" ] && [ "${GITHUB_ACTIONS-}" = true ]; then
+      audit_rc=1
+      echo "No audit identity: set the variable AZURE_AUDIT_CLIENT_ID (the audit app, never" \
+        "the preview app). The audit did not run." > "$out/audit.md"
+    elif [ -z "$auditor" ] && [ "${TF_BUILD-}" = True ]; then
+      audit_rc=1
+      echo "No audit identity: run the report in AzureCLI@2 on the service connection" \
+        "mimecast-association-audit with addSpnToEnvironment: true. The audit did not run." \
+        > "$out/audit.md"
+    else
+      if [ -n "$auditor" ] && federated_token_file "$token"; then
+        export AZURE_FEDERATED_TOKEN_FILE="$token" AZURE_CLIENT_ID="$auditor" \
+          AZURE_TENANT_ID="${tenantId:-${AZURE_TENANT_ID-}}"
+      fi
+      "$py" -m association audit --project-dir . --json "$out/audit.json" \
+        --markdown "$out/audit.md" "${outputs[@]}" -- "${audited[@]}" \
+        > "$out/audit.txt" 2>&1 || audit_rc=$?
+      rm -f "$token"
     fi
-    "$py" -m association audit --project-dir . --json "$out/audit.json" \
-      --markdown "$out/audit.md" "${outputs[@]}" -- "${audited[@]}" \
-      > "$out/audit.txt" 2>&1 || audit_rc=$?
-    rm -f "$token"
   else
     audit_rc=1
     echo "No stack outputs to audit." > "$out/audit.md"

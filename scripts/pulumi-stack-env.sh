@@ -8,8 +8,11 @@
 # It is shared by the GitHub Actions workflows and the Azure DevOps pipelines so both
 # log in, name stacks and pick tenants the same way:
 #
-# 1. Azure DevOps leaves "$(NAME)" in an env: mapping whose variable is not defined;
-#    such placeholders are dropped so Pulumi sees "unset", not a bogus value.
+# 1. Azure DevOps leaves the macro text in an env: mapping whose variable is not defined:
+#    `PULUMI_ACCESS_TOKEN: $(PULUMI_PREVIEW_ACCESS_TOKEN)` gives the literal string
+#    "$(PULUMI_PREVIEW_ACCESS_TOKEN)". A value that is exactly such a placeholder,
+#    "$(NAME)" with any variable name, is dropped for the variables below, so Pulumi sees
+#    "unset" (and this script says what is missing), never a bogus token or passphrase.
 # 2. Log in to the state backend named by PULUMI_BACKEND_URL:
 #      azblob://CONTAINER[?storage_account=ACCOUNT]  Azure Blob; the account comes from the
 #        URL or AZURE_STORAGE_ACCOUNT; auth is the Azure CLI login the pipeline made with
@@ -39,10 +42,11 @@ _pse_main() {
     [ -f "Pulumi.${stack}.yaml" ] || { _pse_fail "no Pulumi.${stack}.yaml in $(pwd)"; return 1; }
   fi
 
-  local name
+  local name placeholder='^\$\([A-Za-z0-9_.]+\)$'
   for name in PULUMI_ACCESS_TOKEN PULUMI_CONFIG_PASSPHRASE PULUMI_BACKEND_URL \
     AZURE_STORAGE_ACCOUNT PULUMI_ORG ARM_CLIENT_ID; do
-    if [ "${!name-}" = "\$(${name})" ]; then
+    if [[ "${!name-}" =~ $placeholder ]]; then
+      echo "pulumi-stack-env: $name is the unexpanded Azure DevOps macro ${!name}: treated as unset" >&2
       unset "$name"
     fi
   done

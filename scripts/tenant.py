@@ -33,8 +33,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Always used with fullmatch: `^...$` with match() lets a trailing newline through
+# (`Pulumi.ok\n.yaml`).
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+CERTIFICATE_PATH = re.compile(r"[\w./-]+")
 EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
 FULL_ACCESS_AS_APP = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
 DEFAULT_DISPLAY_NAME = "Mimecast Cloud Synchronization"
@@ -46,7 +49,7 @@ class TenantError(Exception):
 
 
 def stack_name(text: str) -> str:
-    if not STACK_NAME.match(text) or text in RESERVED:
+    if not STACK_NAME.fullmatch(text) or text in RESERVED:
         raise TenantError(
             f"{text!r} is no stack name to use: letters, digits, '-', '_' and '.' only "
             "(and not the shipped 'example')"
@@ -55,14 +58,14 @@ def stack_name(text: str) -> str:
 
 
 def guid(text: str, what: str) -> str:
-    if not GUID.match(text):
+    if not GUID.fullmatch(text):
         raise TenantError(f"{what} {text!r} is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
     return text.lower()
 
 
 def certificate_path(text: str, root: Path) -> str:
     path = PurePosixPath(text)
-    if path.is_absolute() or ".." in path.parts or not re.match(r"^[\w./-]+$", text):
+    if path.is_absolute() or ".." in path.parts or not CERTIFICATE_PATH.fullmatch(text):
         raise TenantError(f"certificate {text!r}: give a path inside the project, e.g. certs/x.pem")
     if not (root / path).is_file():
         raise TenantError(f"certificate {text!r} is not a file in {root}")
@@ -93,7 +96,8 @@ def onboard_text(stack: str, tenant: str, app_ids: Sequence[str]) -> str:
             f"Wrote Pulumi.{stack}.yaml for tenant {tenant}. Next:",
             f"1. Create the stack once: pulumi stack init {q(ref)}",
             "2. A Global Administrator or Privileged Role Administrator of the tenant grants",
-            "   admin consent to each pipeline app (deploy and read-only) by opening:",
+            "   admin consent to each pipeline app (deploy, read-only preview and audit) by",
+            "   opening:",
             *consent,
             f"3. Check it offline: venv/bin/python -m association preflight {q(stack)}",
             "4. Commit the file; the deploy pipeline creates the app on merge.",

@@ -284,15 +284,20 @@ def report(fleet: FakeFleet, mode: str, **env: str) -> Run:
         mode,
         str(fleet.root / "artifacts"),
         env=fleet.env(
-            GITHUB_ACTIONS="true",
-            GITHUB_STEP_SUMMARY=str(fleet.root / "report-summary.md"),
-            FLEET_OUT=str(fleet.root / "report"),
-            FLEET_STACKS=json.dumps(fleet.stacks),
-            ARM_CLIENT_ID="github-client",
-            AZURE_TENANT_ID="home-tenant",
-            RUNNER_TEMP=str(fleet.root),
-            ACTIONS_ID_TOKEN_REQUEST_URL="https://token.invalid/?x=1",
-            ACTIONS_ID_TOKEN_REQUEST_TOKEN="request-token",
-            **env,
+            **{
+                "GITHUB_ACTIONS": "true",
+                "GITHUB_STEP_SUMMARY": str(fleet.root / "report-summary.md"),
+                "FLEET_OUT": str(fleet.root / "report"),
+                "FLEET_STACKS": json.dumps(fleet.stacks),
+                # A stray ARM_CLIENT_ID (the preview app) must never become the audit's
+                # identity; FLEET_AUDIT_CLIENT_ID (vars.AZURE_AUDIT_CLIENT_ID) is.
+                "ARM_CLIENT_ID": "github-client",
+                "FLEET_AUDIT_CLIENT_ID": "github-audit-client",
+                "AZURE_TENANT_ID": "home-tenant",
+                "RUNNER_TEMP": str(fleet.root),
+                "ACTIONS_ID_TOKEN_REQUEST_URL": "https://token.invalid/?x=1",
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token",
+                **env,
+            }
         ),
     )

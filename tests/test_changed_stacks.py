@@ -101,11 +101,28 @@ def test_a_stack_file_that_is_gone_is_never_deployed() -> None:
     assert reasons == ["no stack: Pulumi.gone.yaml is gone (retired or renamed), nothing to deploy"]
 
 
-@pytest.mark.parametrize("name", ["Pulumi.a b.yaml", "Pulumi.$(id).yaml", "Pulumi.a;b.yaml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Pulumi.a b.yaml",
+        "Pulumi.$(id).yaml",
+        "Pulumi.a;b.yaml",
+        # A newline in the name: `^...$` with match() would let the first one through, and
+        # `.` without DOTALL would skip the second silently instead of refusing it.
+        "Pulumi.ok\n.yaml",
+        "Pulumi.a\nb.yaml",
+    ],
+)
 def test_discover_stacks_refuses_names_pulumi_would_refuse(tmp_path: Path, name: str) -> None:
     (tmp_path / name).write_text("x\n", encoding="utf-8")
     with pytest.raises(changed_stacks.StackFileError, match="letters, digits"):
         changed_stacks.discover_stacks(tmp_path)
+
+
+def test_a_path_with_a_trailing_newline_is_not_that_stacks_file() -> None:
+    assert changed_stacks.classify("Pulumi.ok.yaml\n") == ALL  # not stack "ok": unknown
+    assert changed_stacks.classify("Pulumi.ok\n.yaml") == "ok\n"  # no such stack
+    assert changed_stacks.touched_stacks(["Pulumi.contoso\n.yaml"], STACKS)[0] == []
 
 
 def test_discover_stacks_reads_only_root_stack_files(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def test_shards_cover_every_stack_once_and_evenly() -> None:
         fleet_py.shard(stacks, 10, 10)
 
 
-@pytest.mark.parametrize("name", ["a b", "$(id)", "x\ty", "", "a/b"])
+@pytest.mark.parametrize("name", ["a b", "$(id)", "x\ty", "", "a/b", "ok\n", "\nok", "ok\r"])
 def test_stack_names_are_checked(name: str) -> None:
     with pytest.raises(fleet_py.FleetError, match="stack name"):
         fleet_py.checked(["ok", name])
@@ -297,8 +297,9 @@ def test_300_stacks_nightly_one_drift_report_one_audit(tmp_path: Path) -> None:
     assert audit[1].count("--outputs ") == 300
     assert "--outputs t001=" in audit[1]
     assert sorted(audit[1].split(" -- ")[1].split(" ")) == fleet.stacks
-    # Signed in as the read-only identity with a freshly requested federated token.
-    assert audit[2] == "github-client@home-tenant:github-oidc-token"
+    # Signed in as the audit identity (never the job's ARM_CLIENT_ID, the preview app) with
+    # a freshly requested federated token.
+    assert audit[2] == "github-audit-client@home-tenant:github-oidc-token"
     assert not (tmp_path / "fleet-federated-token").exists()
     for label in ("Drift check failed", "Drift detected", "Audit findings"):
         assert f"::error title={label}::" in final.stdout
@@ -335,6 +336,38 @@ def test_drift_and_audit_exit_codes_become_labels(
     assert found == labels
 
 
+@pytest.mark.parametrize("audit_client", ["", "$(AZURE_AUDIT_CLIENT_ID)"])
+def test_without_the_audit_identity_the_audit_fails_and_never_runs_as_another(
+    tmp_path: Path, audit_client: str
+) -> None:
+    fleet = FakeFleet(tmp_path, 3)
+    github_shards(fleet, "drift", shards=1)
+    final = report(fleet, "drift", FLEET_AUDIT_CLIENT_ID=audit_client)
+    assert final.returncode == 1
+    assert "::error title=Audit failed::" in final.stdout
+    assert [c for c in fleet.program_calls() if c[0] == "audit"] == []
+    assert [c[0] for c in fleet.program_calls()][-1] == "drift"  # the drift report still ran
+    summary = (tmp_path / "report-summary.md").read_text("utf-8")
+    assert "No audit identity: set the variable AZURE_AUDIT_CLIENT_ID" in summary
+
+
+def test_ado_report_outside_the_audit_connections_step_does_not_audit(tmp_path: Path) -> None:
+    fleet = FakeFleet(tmp_path, 2)
+    github_shards(fleet, "drift", shards=1)
+    env = fleet.env(
+        TF_BUILD="True",
+        FLEET_OUT=str(tmp_path / "report"),
+        FLEET_STACKS=json.dumps(fleet.stacks),
+        AGENT_TEMPDIRECTORY=str(tmp_path),
+        ARM_CLIENT_ID="ado-preview",  # a stray client ID is no audit identity
+    )
+    run = fleet.run("report", "drift", str(tmp_path / "artifacts"), env=env)
+    assert run.returncode == 1
+    assert "##vso[build.addbuildtag]audit-failed" in run.stdout
+    assert [c for c in fleet.program_calls() if c[0] == "audit"] == []
+    assert "mimecast-association-audit" in (tmp_path / "report" / "audit.md").read_text("utf-8")
+
+
 def test_ado_report_tags_the_run_and_signs_the_audit_in_with_the_steps_token(
     tmp_path: Path,
 ) -> None:
@@ -351,7 +384,7 @@ def test_ado_report_tags_the_run_and_signs_the_audit_in_with_the_steps_token(
             FLEET_STACKS=json.dumps(fleet.stacks),
             AGENT_TEMPDIRECTORY=str(tmp_path),
             idToken="ado-id-token",
-            servicePrincipalId="ado-readonly",
+            servicePrincipalId="ado-audit",  # the audit connection's AzureCLI@2 step
             tenantId="ado-home",
         ),
     )
@@ -359,7 +392,7 @@ def test_ado_report_tags_the_run_and_signs_the_audit_in_with_the_steps_token(
     assert "##vso[task.logissue type=error]Audit findings: the audit found" in run.stdout
     assert "##vso[build.addbuildtag]audit-findings" in run.stdout
     (audit,) = [c for c in fleet.program_calls() if c[0] == "audit"]
-    assert audit[2] == "ado-readonly@ado-home:ado-id-token"
+    assert audit[2] == "ado-audit@ado-home:ado-id-token"
 
 
 def test_the_real_drift_report_consolidates_every_shard(tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
 """scripts/install-pulumi.sh: the pinned CLI, verified by checksum before it runs.
 
-Offline: the "release" is a fake tarball and checksums file served with file:// URLs.
+Offline: the "release" is a fake tarball and checksums file served with file:// URLs, and
+the committed pin (scripts/pulumi-cli.sha256) is replaced by a file of the test's own
+(PULUMI_PIN_FILE), so a real pin committed later cannot break these tests.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import re
 import subprocess
 import tarfile
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "install-pulumi.sh"
@@ -43,7 +47,13 @@ def release(folder: Path, reports: str = f"v{PINNED}") -> bytes:
     return data
 
 
-def install(tmp_path: Path, served: Path) -> subprocess.CompletedProcess[str]:
+def install(
+    tmp_path: Path, served: Path, pins: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the script; `pins` is the pin file's text (None: there is no pin file)."""
+    pin_file = tmp_path / "pulumi-cli.sha256"
+    if pins is not None:
+        pin_file.write_text(pins, "utf-8")
     return subprocess.run(
         ["bash", str(SCRIPT)],
         env={
@@ -53,6 +63,7 @@ def install(tmp_path: Path, served: Path) -> subprocess.CompletedProcess[str]:
             "PULUMI_DOWNLOAD_URL": served.as_uri(),
             "PULUMI_CHECKSUMS_URL": served.as_uri(),
             "PULUMI_INSTALL_DIR": str(tmp_path / "pulumi"),
+            "PULUMI_PIN_FILE": str(pin_file),
         },
         capture_output=True,
         text=True,
@@ -103,3 +114,89 @@ def test_a_cli_of_another_version_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"expected v{PINNED}" in result.stderr
     assert not (tmp_path / "github-path").exists()
+
+
+# --- the SHA-256 pinned in the repository ------------------------------------------------
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def assert_not_installed(result: subprocess.CompletedProcess[str], tmp_path: Path) -> None:
+    assert result.returncode == 1
+    assert not (tmp_path / "pulumi").exists()
+    assert not (tmp_path / "github-path").exists()
+
+
+def test_a_pinned_cli_that_matches_installs_quietly(tmp_path: Path) -> None:
+    data = release(tmp_path / "release")
+    pins = (
+        f"# comment\n\n{'b' * 64}  pulumi-v3.0.0-linux-{ARCH}.tar.gz\n{sha256(data)}  {TARBALL}\n"
+    )
+    result = install(tmp_path, tmp_path / "release", pins)
+    assert result.returncode == 0, result.stderr
+    assert f"(sha256 {sha256(data)})" in result.stderr
+    assert "not pinned" not in result.stderr
+
+
+def test_an_unpinned_cli_installs_and_prints_the_line_to_commit(tmp_path: Path) -> None:
+    data = release(tmp_path / "release")
+    # A pin for another version only (requirements.txt moved on) pins nothing.
+    result = install(
+        tmp_path, tmp_path / "release", f"{'c' * 64}  pulumi-v3.0.0-linux-{ARCH}.tar.gz\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "is not pinned in the repository" in result.stderr
+    assert f"\n{sha256(data)}  {TARBALL}\n" in result.stderr
+    # No pin file at all: the same.
+    assert "is not pinned" in install(tmp_path, tmp_path / "release").stderr
+
+
+def test_a_download_that_differs_from_the_pin_is_never_installed(tmp_path: Path) -> None:
+    # Both hosts agree (the tarball matches the checksums file), but not with the pin.
+    release(tmp_path / "release")
+    result = install(tmp_path, tmp_path / "release", f"{'d' * 64}  {TARBALL}\n")
+    assert_not_installed(result, tmp_path)
+    assert f"pins {'d' * 64}: not installed" in result.stderr
+
+
+def test_a_tampered_release_whose_checksums_agree_fails_the_pin(tmp_path: Path) -> None:
+    genuine = release(tmp_path / "genuine")
+    release(tmp_path / "tampered", reports=f"v{PINNED} ")  # another binary, its own sums
+    result = install(tmp_path, tmp_path / "tampered", f"{sha256(genuine)}  {TARBALL}\n")
+    assert_not_installed(result, tmp_path)
+    assert f"pins {sha256(genuine)}" in result.stderr
+
+
+def test_a_tarball_that_matches_neither_the_pin_nor_the_sums_is_refused(tmp_path: Path) -> None:
+    data = release(tmp_path / "release")
+    (tmp_path / "release" / TARBALL).write_bytes(data + b"x")
+    result = install(tmp_path, tmp_path / "release", f"{sha256(data)}  {TARBALL}\n")
+    assert_not_installed(result, tmp_path)
+    assert "does not match the pin in" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("pins", "message"),
+    [
+        (f"{'e' * 63}  {TARBALL}\n", "malformed line 1"),
+        (f"# ok\n{'E' * 64}  {TARBALL}\n", "malformed line 2"),
+        (f"{'e' * 64} {TARBALL} extra\n", "malformed line 1"),
+        (f"{'e' * 64}  {TARBALL}\n{'f' * 64}  {TARBALL}\n", "more than once"),
+    ],
+)
+def test_a_pin_file_it_cannot_read_refuses(tmp_path: Path, pins: str, message: str) -> None:
+    release(tmp_path / "release")
+    result = install(tmp_path, tmp_path / "release", pins)
+    assert_not_installed(result, tmp_path)
+    assert message in result.stderr
+
+
+def test_the_committed_pin_file_is_well_formed() -> None:
+    text = (REPO / "scripts" / "pulumi-cli.sha256").read_text("utf-8")
+    line = re.compile(r"[0-9a-f]{64}  pulumi-v\d+\.\d+\.\d+-linux-(x64|arm64)\.tar\.gz")
+    pinned = [entry for entry in text.splitlines() if entry.strip() and not entry.startswith("#")]
+    assert all(line.fullmatch(entry) for entry in pinned), pinned
+    names = [entry.split()[1] for entry in pinned]
+    assert len(names) == len(set(names))

@@ -8,6 +8,8 @@ YAML is well formed; these tests hold the properties that keep the tenants safe:
 * no client secret anywhere: the pipelines authenticate with OIDC only;
 * a pull request never signs in as the deploy identity, never gets the deploy
   environment, the deploy variable group or System.AccessToken;
+* the audit identity (Directory.Read.All in every tenant) only in the drift pipeline's
+  audit step, never in a pull-request workflow or pipeline;
 * the deploy identity only inside the protected environment (GitHub) / behind the
   deploy service connection's checks (Azure DevOps), with fixed connection names;
 * every action pinned by commit SHA with its version in a comment;
@@ -313,14 +315,158 @@ def gh_identities(workflow: dict[Any, Any]) -> set[str]:
 def test_github_pull_requests_and_drift_never_sign_in_as_the_deploy_app() -> None:
     deploy = gh_identities(github("deploy"))
     assert deploy == {"AZURE_CLIENT_ID"}
+    assert gh_identities(github("pull-request")) == {"AZURE_PREVIEW_CLIENT_ID"}
+    assert gh_identities(github("drift")) == {"AZURE_PREVIEW_CLIENT_ID", "AZURE_AUDIT_CLIENT_ID"}
     for name in ("pull-request", "drift"):
         workflow = github(name)
-        assert gh_identities(workflow) == {"AZURE_PREVIEW_CLIENT_ID"}, name
         texts = list(strings(workflow))
         assert not [t for t in texts if re.search(r"\bvars\.AZURE_CLIENT_ID\b", t)], name
         # Neither the deploy environment nor its write secret.
         assert all("environment" not in job for job in workflow["jobs"].values()), name
         assert not [t for t in texts if re.search(r"\bsecrets\.PULUMI_ACCESS_TOKEN\b", t)], name
+
+
+# --- the audit identity: Directory.Read.All, never within reach of a pull request -----------
+
+AUDIT_NAMES = ("AZURE_AUDIT_CLIENT_ID", "FLEET_AUDIT_CLIENT_ID", "mimecast-association-audit")
+
+
+def audit_references(text: str) -> list[str]:
+    return [name for name in AUDIT_NAMES if name.lower() in text.lower()]
+
+
+def test_the_audit_reference_scan_can_fail() -> None:
+    step = "env:\n  ARM_CLIENT_ID: ${{ vars.azure_audit_client_id }}\n"
+    assert audit_references(step) == ["AZURE_AUDIT_CLIENT_ID"]
+    assert audit_references("azureSubscription: mimecast-association-audit") == [
+        "mimecast-association-audit"
+    ]
+
+
+def test_no_pull_request_workflow_or_pipeline_names_the_audit_identity() -> None:
+    # As written (comments included) and, on Azure DevOps, expanded with its templates.
+    for path in (GITHUB_DIR / "pull-request.yml", ADO_DIR / "pull-request.yml"):
+        assert audit_references(path.read_text("utf-8")) == [], path.name
+    assert audit_references(yaml.safe_dump(ado("pull-request"))) == []
+    # Deploys have their own identity; composite actions serve every workflow.
+    assert audit_references((GITHUB_DIR / "deploy.yml").read_text("utf-8")) == []
+    assert audit_references(yaml.safe_dump(ado("deploy"))) == []
+    for action in ACTIONS_DIR.glob("*/action.yml"):
+        assert audit_references(action.read_text("utf-8")) == [], action
+    # Every workflow a pull request runs: none may name it.
+    for path in GITHUB_DIR.glob("*.yml"):
+        if "pull_request" in gh_on(load_file(path)) or "pull_request_target" in gh_on(
+            load_file(path)
+        ):
+            assert audit_references(path.read_text("utf-8")) == [], path.name
+
+
+def test_github_audit_identity_only_in_the_drift_report_jobs_audit() -> None:
+    workflow = github("drift")
+    # Scheduled and manual runs only: the audit app trusts repo:ORG/REPO:ref:refs/heads/main.
+    assert set(gh_on(workflow)) == {"schedule", "workflow_dispatch"}
+    holders = {
+        name for name, job in workflow["jobs"].items() if audit_references(yaml.safe_dump(job))
+    }
+    assert holders == {"report"}
+    report = workflow["jobs"]["report"]
+    assert report["permissions"]["id-token"] == "write"
+    texts = list(strings(report))
+    # The report job holds no other identity: not the preview app, not the deploy app.
+    assert not [t for t in texts if "AZURE_PREVIEW_CLIENT_ID" in t or "ARM_CLIENT_ID" in t]
+    assert not [t for t in texts if re.search(r"\bvars\.AZURE_CLIENT_ID\b", t)]
+    steps = report["steps"]
+    (audit_step,) = [s for s in steps if "scripts/fleet.sh report drift" in str(s.get("run"))]
+    assert audit_step["env"]["FLEET_AUDIT_CLIENT_ID"] == "${{ vars.AZURE_AUDIT_CLIENT_ID }}"
+    (login,) = [s for s in steps if "client-id" in s.get("with", {})]
+    assert login["with"]["client-id"] == "${{ vars.AZURE_AUDIT_CLIENT_ID }}"
+    # Without the audit identity: no sign-in at all (scripts/fleet.sh then fails the audit,
+    # "Audit failed", and still makes the drift report; tests/test_fleet.py), never another.
+    assert login["if"] == "vars.AZURE_AUDIT_CLIENT_ID != ''"
+    # The drift shards (which also run on main) sign in as the preview app only.
+    assert gh_identities({"jobs": {"drift": workflow["jobs"]["drift"]}}) == {
+        "AZURE_PREVIEW_CLIENT_ID"
+    }
+
+
+def test_ado_audit_connection_only_in_the_drift_report_step() -> None:
+    holders = [
+        (job["job"], step.get("displayName"), step["inputs"].get("arguments"))
+        for _, job in ado_jobs(ado("drift"))
+        for step in job.get("steps", [])
+        if step.get("inputs", {}).get("azureSubscription") == "mimecast-association-audit"
+    ]
+    assert holders == [
+        (
+            "Report",
+            "One drift report, then the audit (audit connection)",
+            "report drift $(Pipeline.Workspace)/shards",
+        )
+    ]
+    shard_connections = {
+        step["inputs"]["azureSubscription"]
+        for _, job in ado_jobs(ado("drift"))
+        if job["job"] == "Shard"
+        for step in job["steps"]
+        if "azureSubscription" in step.get("inputs", {})
+    }
+    assert shard_connections == {"mimecast-association-preview"}
+    # The template can name no other audit connection, and uses none unless told to.
+    declared = {p["name"]: p for p in load_file(ADO_DIR / "templates" / "fleet.yml")["parameters"]}
+    assert declared["auditServiceConnection"]["default"] == "none"
+    assert declared["auditServiceConnection"]["values"] == ["none", "mimecast-association-audit"]
+
+
+# --- what the workflow comments say each identity holds ------------------------------------
+
+
+def comment_text(path: Path) -> str:
+    lines = path.read_text("utf-8").splitlines()
+    return " ".join(line.strip()[1:].strip() for line in lines if line.strip().startswith("#"))
+
+
+def permissions_after(text: str, variable: str) -> list[str]:
+    return re.findall(rf"vars\.{variable}:\s*([^)]*)\)", text)
+
+
+def test_workflow_comments_list_each_identitys_permissions_as_the_readme_does() -> None:
+    preview = "Application.Read.All, Domain.Read.All, Storage Blob Data Reader"
+    for name in ("pull-request", "drift"):
+        listed = permissions_after(
+            comment_text(GITHUB_DIR / f"{name}.yml"), "AZURE_PREVIEW_CLIENT_ID"
+        )
+        assert listed, name
+        assert all(entry.startswith(preview) for entry in listed), (name, listed)
+        assert not [entry for entry in listed if "Directory.Read.All" in entry.split(";")[0]]
+    (audit,) = permissions_after(comment_text(GITHUB_DIR / "drift.yml"), "AZURE_AUDIT_CLIENT_ID")
+    assert audit.startswith("Application.Read.All, Directory.Read.All;"), audit
+
+
+def readme_pipeline_section() -> str:
+    text = (ROOT / "README.md").read_text("utf-8")
+    start = text.index("\n## Running from a pipeline\n")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def table_row(section: str, first_cell: str) -> str:
+    (row,) = [line for line in section.splitlines() if line.strip().startswith(f"| {first_cell} |")]
+    return row
+
+
+def test_readme_setup_says_which_identity_holds_what() -> None:
+    section = readme_pipeline_section()
+    preview = table_row(section, "**read-only preview**")
+    assert "`Application.Read.All`, `Domain.Read.All`; **never** `Directory.Read.All`" in preview
+    audit = table_row(section, "**audit**")
+    assert "`Application.Read.All`, `Directory.Read.All`" in audit
+    assert audit.rstrip().endswith("| none |")  # no state access
+    # Federated credentials: the audit app trusts the main branch only.
+    assert re.findall(r"`(repo:[^`]+)`", table_row(section, "audit")) == [
+        "repo:ORG/REPO:ref:refs/heads/main"
+    ]
+    assert "repo:ORG/REPO:pull_request" in table_row(section, "read-only preview")
+    for name in ("AZURE_AUDIT_CLIENT_ID", "mimecast-association-audit"):
+        assert name in section
 
 
 def test_github_deploy_identity_only_in_the_protected_environment() -> None:
@@ -363,8 +509,12 @@ def ado_groups(name: str) -> set[str]:
 def test_ado_pull_requests_and_drift_never_get_the_deploy_connection_or_group() -> None:
     assert ado_connections(ado("deploy")) == {"mimecast-association-deploy"}
     assert ado_groups("deploy") == {"mimecast-association-deploy"}
+    assert ado_connections(ado("pull-request")) == {"mimecast-association-preview"}
+    assert ado_connections(ado("drift")) == {
+        "mimecast-association-preview",
+        "mimecast-association-audit",
+    }
     for name in ("pull-request", "drift"):
-        assert ado_connections(ado(name)) == {"mimecast-association-preview"}, name
         assert ado_groups(name) == {"mimecast-association-preview"}, name
         texts = list(strings(ado(name)))
         assert not [t for t in texts if "deploy" in t and "mimecast-association" in t], name

@@ -77,15 +77,23 @@ def test_onboard_writes_the_stack_file_and_prints_the_next_steps(tmp_path: Path)
         (["contoso", "--tenant-id", TENANT, "--owner", OWNER, "--app-id", "x"], "not a GUID"),
         ([*CERT, "../k.pem"], "inside"),
         ([*CERT, "c/no.pem"], "not a file"),
+        # A trailing newline: `^...$` with re.match would pass it (Pulumi.ok\n.yaml).
+        (["ok\n", "--tenant-id", TENANT, "--owner", OWNER], "no stack name"),
+        (["contoso", "--tenant-id", f"{TENANT}\n", "--owner", OWNER], "not a GUID"),
+        (["contoso", "--tenant-id", TENANT, "--owner", f"{OWNER}\n"], "not a GUID"),
+        ([*CERT[:-1], "--app-id", f"{APP}\n"], "not a GUID"),
+        ([*CERT, "certs/x.pem\n"], "inside"),
     ],
 )  # fmt: skip
 def test_onboard_refuses_bad_input_and_writes_nothing(
     tmp_path: Path, args: list[str], message: str
 ) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "x.pem\n").write_text("x", "utf-8")
     result = tenant(tmp_path, "onboard", *args)
     assert result.returncode == 1
     assert message in result.stderr
-    assert list(tmp_path.glob("Pulumi.*.yaml")) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["certs"]
 
 
 def test_onboard_never_overwrites_a_stack(tmp_path: Path) -> None:

@@ -84,6 +84,39 @@ def test_helper_logs_in_to_azure_blob_and_drops_ado_placeholders(tmp_path: Path)
     ]
 
 
+def test_helper_drops_a_placeholder_of_another_variables_name(tmp_path: Path) -> None:
+    # pipelines/templates/fleet.yml maps PULUMI_ACCESS_TOKEN: $(PULUMI_PREVIEW_ACCESS_TOKEN);
+    # when that variable is not defined, Azure DevOps passes the macro text itself.
+    result, log = source_helper(
+        tmp_path,
+        PULUMI_BACKEND_URL="azblob://state?storage_account=acct",
+        PULUMI_ACCESS_TOKEN="$(PULUMI_PREVIEW_ACCESS_TOKEN)",
+        PULUMI_CONFIG_PASSPHRASE="$(Some.Other_Name2)",
+        PULUMI_ORG="$(PULUMI_ORG_NAME)",
+        FAKE_TENANT=TENANT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"contoso|{TENANT}|unset"
+    assert "PULUMI_ACCESS_TOKEN is the unexpanded Azure DevOps macro" in result.stderr
+    assert "config get --stack contoso azuread:tenantId" in log  # no "$(...)/" org prefix
+
+
+def test_a_placeholder_token_for_pulumi_cloud_is_missing_not_used(tmp_path: Path) -> None:
+    result, log = source_helper(
+        tmp_path, PULUMI_ACCESS_TOKEN="$(PULUMI_PREVIEW_ACCESS_TOKEN)", FAKE_TENANT=TENANT
+    )
+    assert result.returncode == 1
+    assert "PULUMI_ACCESS_TOKEN is empty" in result.stderr
+    assert log == ""  # never logged in with the macro text as the token
+
+
+@pytest.mark.parametrize("value", ["$(a) b", "x$(Y)", "$()", "$(a-b)", "pul-$(X)"])
+def test_only_an_exact_placeholder_is_dropped(tmp_path: Path, value: str) -> None:
+    result, _ = source_helper(tmp_path, PULUMI_ACCESS_TOKEN=value, FAKE_TENANT=TENANT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"contoso|{TENANT}|{value}"
+
+
 def test_helper_uses_pulumi_cloud_and_the_org(tmp_path: Path) -> None:
     result, log = source_helper(
         tmp_path, PULUMI_ACCESS_TOKEN="pul-token", PULUMI_ORG="acme", FAKE_TENANT=TENANT
