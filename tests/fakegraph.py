@@ -4,8 +4,9 @@ It answers `POST /v1.0/$batch` as Graph does (learn.microsoft.com/graph/json-bat
 request's `{id, status, headers, body}`, bodies shaped like Graph's v1.0 responses (an
 `@odata.context`, lists under `value`, `@odata.nextLink` pages, errors as `{error: {code,
 message, innerError}}`). A tenant is found by the object IDs in the request URLs. Knobs: page
-size, throttling (429 with Retry-After, for the batch or one request), a status per request
-(401/403), latency per HTTP request.
+size, throttling (429 with Retry-After in seconds or as an HTTP date, for the batch or one
+request), a status per request (401/403), a list whose nextLink points back at itself, latency
+per HTTP request.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ class FakeGraph:
     statuses: dict[str, int] = field(default_factory=dict)
     """Request id -> an error status to answer it with (401, 403, 404)."""
     retry_after: str = "7"
+    """Seconds, or an HTTP date such as `Wed, 25 Nov 2026 12:00:30 GMT`."""
+    self_linked: set[str] = field(default_factory=set)
+    """Request ids answered with a nextLink to the very URL asked: a paging loop."""
     batches: int = 0
     base: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -113,6 +117,8 @@ class FakeGraph:
             )
             return {"id": rid, "status": status, "headers": headers, "body": body}
         status, body = self._route(tenant, unquote(request["url"]))
+        if rid in self.self_linked:
+            body["@odata.nextLink"] = f"{self.base}{request['url']}"
         return {"id": rid, "status": status, "headers": headers, "body": body}
 
     def _route(self, tenant: FakeTenant | None, url: str) -> tuple[int, dict[str, Any]]:

@@ -2,6 +2,8 @@
 
 The fake (tests/fakegraph.py) runs on 127.0.0.1 and answers JSON batches with v1.0 shapes;
 each test plants what an attacker or a hurried admin would add and checks the audit names it.
+In-process runs are judged at a fixed instant (`evaluated_at(NOW)`), so no result depends on
+the day the tests run.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from certfactory import der, make_certificate, pem
+from certfactory import NOW, der, make_certificate, pem
 from fakegraph import (
     GRAPH_APP_ID,
     MAIL_READ,
@@ -31,7 +33,11 @@ from fakegraph import (
 )
 from tenant import copy_program
 
-from association_tools.audit import cli
+from association.clock import evaluated_at
+from association.exchange import EWS_SHUTDOWN
+from association_tools.audit import cli, graph
+from association_tools.audit.graph import GraphClient, GraphError
+from association_tools.audit.live import read_tenant
 
 REPO = Path(__file__).resolve().parents[1]
 TENANT = "4f1a2b3c-5d6e-4f70-8a9b-0c1d2e3f4a5b"
@@ -41,7 +47,6 @@ SP = "4d9c031e-6b3a-4e8f-b2c7-1f0a9d5e03c3"
 GRAPH_SP = "7a2d8c41-3e5f-4b6a-9c8d-1e2f3a4b5c6d"
 OWNER = "3f0e9b7c-52d4-4a8e-9d61-0c7a5be21f44"
 INTRUDER = "8a1f6c2e-0b7d-4e39-a5c4-2f9d61e0b7aa"
-NOW = datetime.now(UTC)
 CERT = make_certificate("Mimecast Test", NOW - timedelta(days=30), NOW + timedelta(days=365))
 OTHER_CERT = make_certificate(
     "Not Mimecast", NOW - timedelta(days=1), NOW + timedelta(days=90), serial=7
@@ -107,15 +112,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     copy_program(project)
     (project / "certs").mkdir()
     (project / "certs" / "contoso.pem").write_bytes(pem(CERT))
-    (project / "Pulumi.contoso.yaml").write_text(
-        "config:\n"
-        f"  azuread:tenantId: {TENANT}\n"
-        "  mimecast-association:certificates:\n"
-        "    - certs/contoso.pem\n"
-        "  mimecast-association:owners:\n"
-        f"    - {OWNER}\n",
-        encoding="utf-8",
-    )
+    write_stack_file(project)
     outputs = tmp_path / "out.json"
     outputs.write_text(
         json.dumps(
@@ -136,10 +133,29 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
         yield Setup(project, outputs, graph, endpoint)
 
 
+def write_stack_file(
+    project: Path,
+    settings: str = "",
+    tenant: str = TENANT,
+    certificates: tuple[str, ...] = ("certs/contoso.pem",),
+) -> None:
+    """contoso's stack file: its tenant, certificates and owner, then `settings` (YAML lines)."""
+    (project / "Pulumi.contoso.yaml").write_text(
+        "config:\n"
+        + (f"  azuread:tenantId: {tenant}\n" if tenant else "")
+        + "  mimecast-association:certificates:\n"
+        + "".join(f"    - {entry}\n" for entry in certificates)
+        + f"  mimecast-association:owners:\n    - {OWNER}\n"
+        + settings,
+        encoding="utf-8",
+    )
+
+
 def audit(
-    setup: Setup, capsys: pytest.CaptureFixture[str], *extra: str
+    setup: Setup, capsys: pytest.CaptureFixture[str], *extra: str, at: datetime = NOW
 ) -> tuple[int, str, str, list[float]]:
-    """Run the command in-process with a sleeper that only records how long it would wait."""
+    """Run the command in-process, judged `at` an instant, with a sleeper that only records
+    how long it would wait."""
     waits: list[float] = []
     argv = [
         f"--outputs=contoso={setup.outputs}",
@@ -149,7 +165,8 @@ def audit(
         *extra,
         "contoso",
     ]
-    code = cli.main(argv, sleep=waits.append)
+    with evaluated_at(at):
+        code = cli.main(argv, sleep=waits.append)
     out, err = capsys.readouterr()
     return code, out, err, waits
 
@@ -250,13 +267,18 @@ def test_reports_in_markdown_and_json(
     ]
 
 
+def three_pages_of_owners(graph: FakeGraph) -> None:
+    """The service principal's owners on three pages of one."""
+    tenant = clean_tenant()
+    tenant.service_principal_owners += [INTRUDER, GRAPH_SP]
+    graph.add(tenant)
+    graph.page_size = 1
+
+
 def test_lists_are_read_to_their_last_page(
     setup: Setup, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    tenant = clean_tenant()
-    tenant.service_principal_owners += [INTRUDER, GRAPH_SP]
-    setup.graph.add(tenant)
-    setup.graph.page_size = 1
+    three_pages_of_owners(setup.graph)
 
     code, out, _, _ = audit(setup, capsys)
 
@@ -442,3 +464,243 @@ def test_sign_in_without_token_uses_azure_identity_lazily() -> None:
         check=False,
     )
     assert done.stdout == "False\n"
+
+
+SCOPE = "  mimecast-association:mailboxScope:\n    group: mimecast-sync@contoso.com\n"
+
+
+def without_consent(tenant: FakeTenant) -> FakeTenant:
+    """The tenant as `pulumi up` leaves it with `mailboxScope.enforce`: nothing requested in
+    Entra, no app role assignment."""
+    tenant.application["requiredResourceAccess"] = []
+    tenant.assignments.clear()
+    return tenant
+
+
+@pytest.mark.parametrize(
+    ("enforce", "consent", "checks"),
+    [
+        ("true", False, []),
+        ("true", True, ["requested-permission", "app-role-assignment"]),
+        ("false", True, []),
+        ("false", False, ["requested-permission-missing", "app-role-assignment-missing"]),
+    ],
+)
+def test_an_enforced_mailbox_scope_expects_no_tenant_wide_consent(
+    setup: Setup,
+    capsys: pytest.CaptureFixture[str],
+    enforce: str,
+    consent: bool,
+    checks: list[str],
+) -> None:
+    write_stack_file(setup.project, f"{SCOPE}    enforce: {enforce}\n")
+    setup.graph.add(clean_tenant() if consent else without_consent(clean_tenant()))
+
+    code, out, _, _ = audit(setup, capsys)
+
+    assert code == (3 if checks else 0), out
+    assert [line.split(":")[0].split()[-1] for line in out.splitlines()[1:-1]] == checks
+
+
+def test_full_access_left_behind_an_enforced_scope_is_named_high(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Enforcing the scope is pointless while the old tenant-wide consent is still there."""
+    write_stack_file(setup.project, f"{SCOPE}    enforce: true\n")
+    tenant = clean_tenant()
+    tenant.application["requiredResourceAccess"] = []  # removed by `pulumi up`, grant left
+    setup.graph.add(tenant)
+
+    code, out, _, _ = audit(setup, capsys)
+
+    assert code == 3
+    assert out.splitlines()[:2] == [
+        "contoso: findings - 1 finding (1 high) [1 Graph request]",
+        "  high    service principal  app-role-assignment: holds Exchange Online "
+        "full_access_as_app (resource 0f3b057d-2a9e-4c61-95d8-e7b1c4a0055e, assignment "
+        "fDe2q0f9fUqvxB2Wcbp8EQ); tenant-wide consent exists although mailboxScope.enforce is "
+        "set: the app reaches every mailbox",
+    ]
+
+
+EXPIRED = make_certificate(
+    "Mimecast Expired", NOW - timedelta(days=400), NOW - timedelta(days=35), serial=11
+)
+
+
+@pytest.mark.parametrize(
+    ("at", "notes"),
+    [
+        (NOW - timedelta(days=100), []),
+        (NOW, ["expired on"]),
+        (EWS_SHUTDOWN + timedelta(days=30), ["expired on", "was shut down on 2027-04-01"]),
+    ],
+)
+def test_settings_that_would_not_deploy_are_audited_all_the_same(
+    setup: Setup,
+    capsys: pytest.CaptureFixture[str],
+    at: datetime,
+    notes: list[str],
+) -> None:
+    """Whatever the day, the same findings: what the program would refuse is only a note."""
+    (setup.project / "certs" / "contoso.pem").write_bytes(pem(EXPIRED))
+    tenant = deployed_tenant(APP, CLIENT, SP, OWNER, der(EXPIRED), "Mimecast Cloud Synchronization")
+    tenant.application_owners.append(INTRUDER)
+    setup.graph.add(tenant)
+
+    code, out, _, _ = audit(setup, capsys, at=at)
+
+    assert code == 3
+    lines = out.splitlines()
+    assert lines[:2] == [
+        "contoso: findings - 1 finding (1 high) [1 Graph request]",
+        f"  high    application  owner: owner {INTRUDER} is not among the stack's owners",
+    ]
+    assert len(lines) == 3 + len(notes)
+    for line, words in zip(lines[2:-1], notes, strict=True):
+        assert line.startswith("  note    ")
+        assert words in line
+
+
+def test_notes_are_in_every_report_and_change_no_verdict(
+    setup: Setup, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An expired certificate that still matches, and one that does not load: exit 0."""
+    (setup.project / "certs" / "contoso.pem").write_bytes(pem(EXPIRED))
+    write_stack_file(setup.project, certificates=("certs/contoso.pem", "certs/missing.pem"))
+    setup.graph.add(
+        deployed_tenant(APP, CLIENT, SP, OWNER, der(EXPIRED), "Mimecast Cloud Synchronization")
+    )
+    markdown, summary = tmp_path / "audit.md", tmp_path / "audit.json"
+
+    code, out, _, _ = audit(setup, capsys, "--markdown", str(markdown), "--json", str(summary))
+
+    assert code == 0
+    thumbprint = hashlib.sha1(der(EXPIRED)).hexdigest().upper()
+    expired = (
+        f"would not deploy: mimecast-association:certificates[0] file certs/contoso.pem "
+        f"(thumbprint {thumbprint}, O=Mimecast Services Limited,CN=Mimecast Expired) expired on"
+    )
+    lines = out.splitlines()
+    assert lines[0] == "contoso: clean - nothing undeclared [1 Graph request]"
+    assert lines[1].startswith(
+        "  note    would not deploy: mimecast-association:certificates[1] file "
+        "certs/missing.pem does not exist"
+    )
+    assert lines[2].startswith(f"  note    {expired}")
+    assert lines[3] == "1 stack: 1 clean"
+    (stack,) = json.loads(summary.read_text(encoding="utf-8"))["stacks"]
+    assert (stack["status"], len(stack["notes"])) == ("clean", 2)
+    assert any(expired in note for note in stack["notes"])
+    report = markdown.read_text(encoding="utf-8")
+    assert "### `contoso`: nothing undeclared\n\n- **Note:** would not deploy: " in report
+    assert "- **Note:** " + expired.replace("[0]", "\\[0\\]") in report
+
+
+def test_adopt_naming_other_objects_than_the_outputs_is_a_note(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+    write_stack_file(
+        setup.project,
+        "  mimecast-association:adopt:\n"
+        f"    applicationObjectId: {other}\n"
+        f"    servicePrincipalObjectId: {SP}\n"
+        "    appRoleAssignmentId: fDe2q0f9fUqvxB2Wcbp8EQ\n",
+    )
+
+    code, out, _, _ = audit(setup, capsys)
+
+    assert code == 0
+    assert out.splitlines()[1] == (
+        f"  note    mimecast-association:adopt.applicationObjectId is {other}, but the outputs "
+        f"name {APP}; the audit reads the object the outputs name"
+    )
+
+
+@pytest.mark.parametrize(
+    ("tenant", "settings", "message"),
+    [
+        ("", "", "contoso.yaml cannot be audited: azuread:tenantId is not set."),
+        (
+            TENANT,
+            "  mimecast-association:displayName:\n    secure: AAABAJq7Xy9uZ2xlR0Zk\n",
+            "cannot be audited: Pulumi.contoso.yaml stores mimecast-association:displayName "
+            "encrypted (secure:)",
+        ),
+    ],
+)
+def test_a_stack_with_nothing_to_compare_is_an_error_before_any_request(
+    setup: Setup,
+    capsys: pytest.CaptureFixture[str],
+    tenant: str,
+    settings: str,
+    message: str,
+) -> None:
+    write_stack_file(setup.project, settings, tenant=tenant)
+
+    code, out, _, _ = audit(setup, capsys)
+
+    assert code == 1
+    assert message in out.splitlines()[0]
+    assert setup.graph.batches == 0
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "outcome"),
+    [
+        ("Wed, 25 Nov 2026 12:00:30 GMT", [30.0, 30.0]),
+        ("Wed, 25 Nov 2026 11:59:00 GMT", [0.0, 0.0]),  # already past
+        ("soon", [2.0, 4.0]),  # unusable: the policy's default, doubled
+        ("Thu, 26 Nov 2026 12:00:00 GMT", "throttled out"),  # past the 120 s budget: no wait
+    ],
+)
+def test_retry_after_as_an_http_date_is_waited_until(
+    setup: Setup, retry_after: str, outcome: list[float] | str
+) -> None:
+    setup.graph.retry_after = retry_after
+    setup.graph.throttle_batches = 1  # the header of the HTTP answer
+    setup.graph.throttle_requests = {"grants": 1}  # the header inside the batch
+    slept: list[float] = []
+    client = GraphClient(
+        setup.endpoint,
+        TOKEN,
+        sleep=slept.append,
+        now=lambda: datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
+    )
+
+    try:
+        read_tenant(client, APP, SP, "Mimecast Cloud Synchronization")
+        result: list[float] | str = slept
+    except GraphError as error:
+        result = str(error).split(":")[0] if not slept else f"{error} after {slept}"
+    assert result == outcome
+
+
+def test_a_next_link_back_to_a_read_page_stops_paging(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup.graph.self_linked = {"applicationOwners"}
+
+    code, out, _, _ = audit(setup, capsys)
+
+    assert code == 1
+    assert out.splitlines()[0] == (
+        f"contoso: error - Graph's list /applications/{APP}/owners sent a nextLink to a page "
+        "already read: stopped paging rather than loop forever [1 Graph request]"
+    )
+
+
+def test_a_list_that_never_ends_stops_at_the_page_limit(
+    setup: Setup, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(graph, "MAX_PAGES", 2)
+    three_pages_of_owners(setup.graph)
+
+    code, out, _, _ = audit(setup, capsys)
+
+    assert code == 1
+    assert out.splitlines()[0] == (
+        f"contoso: error - Graph's list /servicePrincipals/{SP}/owners goes on past 2 pages: "
+        "stopped paging [2 Graph requests]"
+    )

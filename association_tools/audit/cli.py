@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Final
@@ -21,7 +22,7 @@ from typing import Final
 from association.clock import current_time
 from association_tools.audit.compare import StackAudit, compare, exit_code
 from association_tools.audit.graph import GraphClient, GraphError, check_endpoint
-from association_tools.audit.inputs import declared, outputs_arguments
+from association_tools.audit.inputs import Declared, declared, outputs_arguments
 from association_tools.audit.live import READ_PERMISSIONS, read_tenant
 from association_tools.audit.render import render_markdown, render_text, to_json
 from association_tools.cli import UsageError, run
@@ -145,7 +146,15 @@ def _audit_stack(
         wanted = declared(project, stack, outputs_file, now, max_bytes)
     except InputError as error:
         return StackAudit(stack, error=str(error))
-    tenant = wanted.tenant_id
+    # The settings' notes go with any verdict, an error included: they may explain it.
+    return replace(_against_tenant(wanted, tokens, endpoint, sleep), notes=wanted.notes)
+
+
+def _against_tenant(
+    wanted: Declared, tokens: TokenSource, endpoint: str, sleep: Callable[[float], None]
+) -> StackAudit:
+    """Read the live objects the stack's outputs name and compare them with `wanted`."""
+    stack, tenant = wanted.stack, wanted.tenant_id
     try:
         client = GraphClient(endpoint, tokens(tenant), sleep=sleep)
     except GraphError as error:

@@ -1,7 +1,8 @@
 """The live app and service principal against the stack's declaration: findings, each rated.
 
 Pure. Severity says what someone could do with what was found:
-- high: read mail or take over the app (a credential, a grant, an owner nobody declared);
+- high: read mail or take over the app (a credential, a grant, an owner nobody declared; with
+  `mailboxScope.enforce`, any permission requested or granted in Entra ID);
 - medium: the app is reachable or discoverable in ways nobody declared (audience, URIs,
   requested permissions, a second app of the same name);
 - low: something declared is missing, which breaks Mimecast rather than exposing mail.
@@ -93,14 +94,21 @@ def _application(declared: Declared, live: LiveTenant) -> Iterator[Finding]:
     for permission in app.permissions:
         requested = (permission.resource_app_id.lower(), permission.id.lower(), permission.type)
         seen.add(requested)
-        if requested != wanted:
+        what = f"requests {permission.type} {permission.id} of API {permission.resource_app_id}"
+        if not declared.tenant_wide_consent:
+            yield finding(
+                "high",
+                "requested-permission",
+                f"{what} although mailboxScope.enforce is set: one admin consent would let the "
+                "app reach every mailbox",
+            )
+        elif requested != wanted:
             yield finding(
                 "medium",
                 "requested-permission",
-                f"requests {permission.type} {permission.id} of API {permission.resource_app_id}; "
-                "the stack requests only Exchange Online full_access_as_app (Role)",
+                f"{what}; the stack requests only Exchange Online full_access_as_app (Role)",
             )
-    if wanted not in seen:
+    if declared.tenant_wide_consent and wanted not in seen:
         yield finding(
             "low", "requested-permission-missing", "no longer requests full_access_as_app"
         )
@@ -143,21 +151,31 @@ def _service_principal(declared: Declared, live: LiveTenant) -> Iterator[Finding
         yield finding("high", "key-credential", f"certificate {_credential(key)}")
     declared_found = False
     for assignment in sp.assignments:
-        if (
+        full_access = (
             live.exchange_id is not None
             and assignment.resource_id == live.exchange_id.lower()
             and assignment.app_role_id == FULL_ACCESS_AS_APP_ROLE_ID
-        ):
+        )
+        if full_access and declared.tenant_wide_consent:
             declared_found = True
             continue
+        role = (
+            "Exchange Online full_access_as_app"
+            if full_access
+            else f"app role {assignment.app_role_id} of {assignment.resource_name or '(unnamed)'}"
+        )
+        why = (
+            "the stack grants only Exchange Online full_access_as_app"
+            if declared.tenant_wide_consent
+            else "tenant-wide consent exists although mailboxScope.enforce is set: the app "
+            "reaches every mailbox"
+        )
         yield finding(
             "high",
             "app-role-assignment",
-            f"holds app role {assignment.app_role_id} of {assignment.resource_name or '(unnamed)'} "
-            f"(resource {assignment.resource_id}, assignment {assignment.id}); the stack grants "
-            "only Exchange Online full_access_as_app",
+            f"holds {role} (resource {assignment.resource_id}, assignment {assignment.id}); {why}",
         )
-    if not declared_found:
+    if declared.tenant_wide_consent and not declared_found:
         yield finding(
             "low",
             "app-role-assignment-missing",
@@ -224,6 +242,8 @@ class StackAudit:
     error: str | None = None
     requests: int = 0
     """HTTP requests sent to Graph for this stack (batches, pages and retries)."""
+    notes: tuple[str, ...] = ()
+    """Caveats about the stack's settings (`Declared.notes`); they never change the status."""
 
     @property
     def status(self) -> Status:

@@ -2,9 +2,11 @@
 
 As few HTTP requests as Graph allows: every GET of a tenant goes into one `$batch` (at most 20
 a batch, Graph's limit), and the next pages of every list go together into the next batch.
-A 429 or 503 (of the batch or of requests inside it) is retried after its `Retry-After`,
-within a bounded number of attempts and a bounded total wait. The bearer token goes only to
-the endpoint it was given for: no redirect is followed and a `nextLink` elsewhere is refused.
+A 429 or 503 (of the batch or of requests inside it) is retried after its `Retry-After`
+(seconds or an HTTP date), within a bounded number of attempts and a bounded total wait.
+Paging is bounded too: a `nextLink` seen before, or more than `MAX_PAGES` pages, is an error,
+never an endless loop. The bearer token goes only to the endpoint it was given for: no
+redirect is followed and a `nextLink` elsewhere is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.message import Message
+from email.utils import parsedate_to_datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -27,6 +31,9 @@ BATCH_LIMIT: Final = 20
 RETRYABLE: Final = frozenset({429, 503})
 MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
 LOOPBACK: Final = frozenset({"localhost", "127.0.0.1", "::1"})
+MAX_PAGES = 100
+"""Pages read of one list before it counts as endless (the audit's lists hold a handful of
+items, Graph's pages at least 100); a plain module value so tests can lower it."""
 
 
 class GraphError(Exception):
@@ -91,6 +98,8 @@ class GraphClient:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    """The wall clock, for a `Retry-After` given as an HTTP date."""
     timeout: float = 30.0
     sent: int = 0
 
@@ -105,6 +114,7 @@ class GraphClient:
     def get_all(self, requests: Sequence[Request]) -> dict[str, Response]:
         """Each request's response, lists with all their pages, in as few batches as allowed."""
         results: dict[str, Response] = {}
+        pages = {request.id: [request.url] for request in requests}  # each list's URLs asked
         pending = list(requests)
         while pending:
             chunk, pending = pending[:BATCH_LIMIT], pending[BATCH_LIMIT:]
@@ -117,13 +127,28 @@ class GraphClient:
                 results[request_id] = response
                 next_link = page.body.get("@odata.nextLink")
                 if page.status == 200 and next_link is not None:
-                    pending.append(Request(request_id, self._relative(next_link)))
+                    url = self._next_page(next_link, pages[request_id])
+                    pending.append(Request(request_id, url))
         return results
 
-    def _relative(self, next_link: object) -> str:
+    def _next_page(self, next_link: object, asked: list[str]) -> str:
+        """The next page's URL, added to `asked` (the list's URLs so far, its first one first);
+        GraphError for a link elsewhere, and rather than loop forever."""
         if not isinstance(next_link, str) or not next_link.startswith(self._base + "/"):
             raise GraphError(f"Graph sent a nextLink outside {self._base}: {next_link!r}")
-        return next_link[len(self._base) :]
+        url = next_link[len(self._base) :]
+        collection = asked[0].split("?")[0]
+        if url in asked:
+            raise GraphError(
+                f"Graph's list {collection} sent a nextLink to a page already read: "
+                "stopped paging rather than loop forever"
+            )
+        if len(asked) >= MAX_PAGES:
+            raise GraphError(
+                f"Graph's list {collection} goes on past {MAX_PAGES} pages: stopped paging"
+            )
+        asked.append(url)
+        return url
 
     def _batch(self, requests: Sequence[Request]) -> dict[str, Response]:
         """One batch, retrying throttled requests (or the whole batch) as Graph asks."""
@@ -140,6 +165,8 @@ class GraphClient:
                 raise GraphError(_error_text(status, document), status)
             else:
                 for item in _responses(document):
+                    if not any(item.id == r.id for r in waiting):
+                        continue  # not an answer to this batch: nothing of ours to read
                     if item.status in RETRYABLE:
                         waits.append(self._retry_after(item.retry_after, attempt))
                     else:
@@ -162,10 +189,20 @@ class GraphClient:
         )
 
     def _retry_after(self, value: object, attempt: int) -> float:
+        """Seconds to wait: `Retry-After` as seconds or an HTTP date (RFC 9110), never below 0;
+        without a usable one, the policy's default, doubled on each attempt."""
+        text = str(value).strip()
         try:
-            return max(0.0, float(str(value)))
+            return max(0.0, float(text))
         except ValueError:
+            pass
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
             return float(self.policy.default_wait * 2**attempt)
+        if when.tzinfo is None:  # `-0000`: UTC, by RFC 5322
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - self.now()).total_seconds())
 
     def _post(self, path: str, body: object) -> tuple[int, Message, Any]:
         request = urllib.request.Request(

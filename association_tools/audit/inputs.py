@@ -1,24 +1,44 @@
 """What each stack declares, from its stack file (read as preflight reads it) and its outputs.
 
-The audit needs no Pulumi CLI: the stack file gives the tenant, display name, certificates and
-owners (through the program's own `read_settings`); `pulumi stack output --json`, saved to a
-file, gives the object IDs to look up. Every ID that goes into a Graph URL is checked to be a
-GUID first, so a hostile outputs file cannot steer the requests.
+The audit needs no Pulumi CLI: the stack file gives the tenant, display name, certificates,
+owners, adoption and mailbox scope; `pulumi stack output --json`, saved to a file, gives the
+object IDs to look up. Every ID that goes into a Graph URL is checked to be a GUID first, so a
+hostile outputs file cannot steer the requests.
+
+Read leniently, because a security audit must not go blind when a stack would not deploy today
+(an expired certificate, EWS's shutdown): each setting goes through the program's own parser,
+what the program would refuse becomes a note on the stack's result, and only what leaves
+nothing to compare against (no tenant ID, an unreadable file, an audited setting stored
+encrypted) is an error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from association.settings import SettingsError, read_settings
+from association.adoption import ADOPT_KEY, Adoption, parse_adoption
+from association.certificates import CertificateError, load_certificate
+from association.component_args import (
+    CERTIFICATES_KEY,
+    DISPLAY_NAME_KEY,
+    OWNERS_KEY,
+    AssociationArgs,
+    is_guid,
+)
+from association.exchange import SCOPE_KEY, parse_scope
+from association.identifiers import TENANT_KEY
+from association.problems import Notice, Problem
+from association.redaction import holds_key_material
+from association.settings import SettingsError, _Config, read_settings
 from association_tools.project import Project, one_line
 from association_tools.safe_read import InputError, read_bounded, read_json
-from association_tools.stack_files import StackFileError, parse_stack_file, stack_config
+from association_tools.stack_files import StackFile, StackFileError, parse_stack_file, stack_config
 
 GUID: Final = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
@@ -29,6 +49,11 @@ OUTPUT_KEYS: Final = {
     "tenant_id": "tenantId",
 }
 """The stack outputs the audit needs (`pulumi stack output --json` names)."""
+
+AUDITED_KEYS: Final = frozenset(
+    {TENANT_KEY, DISPLAY_NAME_KEY, CERTIFICATES_KEY, OWNERS_KEY, ADOPT_KEY, SCOPE_KEY}
+)
+"""The settings the audit reads; stored encrypted, one leaves it nothing to compare against."""
 
 
 @dataclass(frozen=True)
@@ -47,10 +72,16 @@ class Declared:
     tenant_id: str
     display_name: str
     thumbprints: tuple[str, ...]
-    """Upper-case hex SHA-1 of each configured certificate."""
+    """Upper-case hex SHA-1 of each configured certificate that loads, expired or not."""
     owners: tuple[str, ...] | None
     """Lower-case object IDs; None when `owners` is unset (the deploying identity owns it)."""
     outputs: StackOutputs
+    tenant_wide_consent: bool = True
+    """False with `mailboxScope.enforce`: then the program requests no permission and grants
+    no app role, so any of either in the tenant is undeclared."""
+    notes: tuple[str, ...] = ()
+    """Why the program would refuse these settings today, and other caveats: shown with the
+    findings, never a reason not to compare."""
 
 
 def parse_outputs(document: Any, source: str) -> StackOutputs:
@@ -76,7 +107,7 @@ def declared(
     now: datetime,
     max_bytes: int,
 ) -> Declared:
-    """Read one stack's file and outputs; InputError with every reason it cannot be audited."""
+    """Read one stack's file and outputs; InputError only when there is nothing to compare."""
     outputs = parse_outputs(read_json(outputs_file, max_bytes), str(outputs_file))
     path = project.stacks[stack]
     file = path.relative_to(project.directory).as_posix()
@@ -88,29 +119,105 @@ def declared(
     except StackFileError as error:
         raise InputError(str(error)) from None
     config = stack_config(project, stack, file, parsed.config)
-    problems = [*parsed.problems, *(config.problems if not config.faithful else ())]
-    settings = None
-    if not problems:
-        try:
-            settings = read_settings(config.values, project.directory, now)
-        except SettingsError as error:
-            problems += error.problems
-    if settings is None or problems:
-        listed = "; ".join(" ".join(problem.message.split()) for problem in problems)
-        raise InputError(f"{file} cannot be audited until its settings are fixed: {listed}")
+    problems = [
+        *parsed.problems,
+        *config.problems,
+        *_refusals(config.values, project.directory, now),
+    ]
+    settings = _lenient_settings(config.values, project.directory)
+    blocked = _blocking_keys(parsed, settings)
+    if blocked:
+        reasons = _messages(problem for problem in problems if problem.setting in blocked)
+        listed = "; ".join(reasons or [f"{', '.join(sorted(blocked))} cannot be read"])
+        raise InputError(f"{file} cannot be audited: {listed}")
     if settings.tenant_id.lower() != outputs.tenant_id:
         raise InputError(
             f"{outputs_file} is for tenant {outputs.tenant_id}, but {file} manages "
             f"{settings.tenant_id}: give this stack's own outputs"
         )
+    owners = settings.owners
     return Declared(
         stack=stack,
         tenant_id=outputs.tenant_id,
         display_name=settings.display_name,
         thumbprints=tuple(cert.thumbprint for cert in settings.certificates),
-        owners=tuple(owner.lower() for owner in settings.owners) if settings.owners else None,
+        owners=tuple(owner.lower() for owner in owners) if owners else None,
         outputs=outputs,
+        tenant_wide_consent=settings.tenant_wide_consent,
+        notes=(
+            *(f"would not deploy: {message}" for message in _messages(problems)),
+            *_messages(parsed.warnings),
+            *_adoption_notes(settings.adopt, outputs),
+        ),
     )
+
+
+def _refusals(raw: Mapping[str, str], project_dir: Path, now: datetime) -> list[Problem]:
+    """Every problem the program would refuse these settings for at `now`, in its own words."""
+    try:
+        read_settings(raw, project_dir, now)
+    except SettingsError as error:
+        return error.problems
+    return []
+
+
+def _lenient_settings(raw: Mapping[str, str], project_dir: Path) -> AssociationArgs:
+    """The audited settings through the program's own parsers, without its refusals: an expired
+    certificate is kept, whatever does not parse is left out (`_refusals` names it).
+
+    `_Config` is the program's private reader of typed config strings: reused here, not copied,
+    until association.settings offers a public lenient entry point."""
+    config = _Config(raw, [])
+    certificates = []
+    for index, entry in enumerate(config.strings("certificates")):
+        with contextlib.suppress(CertificateError):
+            certificates.append(
+                load_certificate(entry, f"{CERTIFICATES_KEY}[{index}]", project_dir)
+            )
+    return AssociationArgs(
+        tenant_id=raw.get(TENANT_KEY, ""),
+        certificates=tuple(certificates),
+        display_name=config.string("displayName"),
+        owners=config.strings("owners") or None,
+        adopt=parse_adoption(config.mapping("adopt"))[0],
+        mailbox_scope=parse_scope(config.mapping("mailboxScope"))[0],
+    )
+
+
+def _blocking_keys(parsed: StackFile, settings: AssociationArgs) -> set[str]:
+    """The settings that leave the audit nothing to compare against: no tenant ID, an audited
+    setting stored encrypted, or a display name holding a key (it would go into a Graph URL)."""
+    keys = {key for key in AUDITED_KEYS if (value := parsed.config.get(key)) and value.secure}
+    if not is_guid(settings.tenant_id):
+        keys.add(TENANT_KEY)
+    if holds_key_material(settings.display_name):
+        keys.add(DISPLAY_NAME_KEY)
+    return keys
+
+
+def _adoption_notes(adopt: Adoption | None, outputs: StackOutputs) -> list[str]:
+    """`adopt` naming other objects than the outputs do: the audit reads the outputs' ones."""
+    if adopt is None:
+        return []
+    pairs = (
+        ("applicationObjectId", adopt.application_object_id, outputs.application_object_id),
+        (
+            "servicePrincipalObjectId",
+            adopt.service_principal_object_id,
+            outputs.service_principal_object_id,
+        ),
+    )
+    return [
+        f"{ADOPT_KEY}.{name} is {adopted}, but the outputs name {actual}; the audit reads "
+        "the object the outputs name"
+        for name, adopted, actual in pairs
+        if adopted != actual
+    ]
+
+
+def _messages(items: Iterable[Problem | Notice]) -> list[str]:
+    """Problems' or notices' messages, each on one line."""
+    return [" ".join(item.message.split()) for item in items]
 
 
 def outputs_arguments(pairs: list[str]) -> Mapping[str, Path]:

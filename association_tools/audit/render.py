@@ -36,7 +36,7 @@ def _requests(result: StackAudit) -> str:
 
 
 def render_text(results: Sequence[StackAudit]) -> str:
-    """The summary printed to stdout: a line per stack, then one per finding."""
+    """The summary printed to stdout: a line per stack, then one per finding, then its notes."""
     lines = []
     for result in results:
         lines.append(
@@ -47,6 +47,7 @@ def render_text(results: Sequence[StackAudit]) -> str:
             f"  {f.severity:<6}  {f.target}  {f.check}: {visible(f.message)}"
             for f in result.findings
         ]
+        lines += [f"  note    {visible(note)}" for note in result.notes]
     statuses = Counter(result.status for result in results)
     tally = ", ".join(f"{statuses[s]} {s}" for s in STATUSES if statuses[s])
     lines.append(f"{len(results)} stack{'s' if len(results) != 1 else ''}: {tally}")
@@ -54,7 +55,7 @@ def render_text(results: Sequence[StackAudit]) -> str:
 
 
 def render_markdown(results: Sequence[StackAudit]) -> str:
-    """A GitHub job summary: one row per stack, then a table of each stack's findings."""
+    """A GitHub job summary: one row per stack, then each stack's notes and its findings."""
     icons = {"clean": "✅", "findings": "🚨", "error": "❌"}
     lines = [
         "## Mimecast association security audit",
@@ -68,11 +69,12 @@ def render_markdown(results: Sequence[StackAudit]) -> str:
         for r in results
     ]
     for result in results:
+        if result.findings or result.notes:
+            lines += ["", f"### {md_code(result.stack)}: {md_text(describe(result))}", ""]
+            lines += [f"- **Note:** {md_text(note)}" for note in result.notes]
         if result.findings:
             lines += [
-                "",
-                f"### {md_code(result.stack)}: {describe(result)}",
-                "",
+                *([""] if result.notes else []),
                 "| Severity | Object | Check | Finding |",
                 "| --- | --- | --- | --- |",
             ]
