@@ -27,7 +27,15 @@ from association.problems import Problem
 from association.redaction import quoted
 from association.refusal import Refusal
 
-__all__ = ["NAMESPACE", "SETTINGS", "TENANT_KEY", "Setting", "SettingsError", "read_settings"]
+__all__ = [
+    "NAMESPACE",
+    "SETTINGS",
+    "TENANT_KEY",
+    "Setting",
+    "SettingsError",
+    "parse_settings",
+    "read_settings",
+]
 
 JsonValue = str | int | bool | list[str] | dict[str, object] | None
 """A setting's default, as `Pulumi.yaml` writes it."""
@@ -124,18 +132,35 @@ def read_settings(raw: Mapping[str, str], project_dir: Path, now: datetime) -> A
 
     Raises `SettingsError` listing every problem; nothing is declared before this passes.
     """
+    args, problems = parse_settings(raw, project_dir)
+    # An entry that failed to load is reported already; "no certificate" would only repeat it.
+    unloadable = any(p.setting and p.setting.startswith(f"{CERTIFICATES_KEY}[") for p in problems)
+    problems.extend(
+        p for p in args.problems(now) if not (unloadable and p.setting == CERTIFICATES_KEY)
+    )
+    if problems:
+        raise SettingsError(problems)
+    return args
+
+
+def parse_settings(
+    raw: Mapping[str, str], project_dir: Path
+) -> tuple[AssociationArgs, list[Problem]]:
+    """The settings as far as they parse, and what did not parse; no judgement of the values.
+
+    For tools that must look at a stack whatever is wrong with it (the security audit): an
+    expired certificate is kept, an entry that cannot be read is left out and named.
+    """
     problems: list[Problem] = []
     config = _Config(raw, problems)
-    entries = config.strings("certificates") or []
     certificates: list[Certificate] = []
-    for index, entry in enumerate(entries):
+    for index, entry in enumerate(config.strings("certificates")):
         try:
             certificates.append(
                 load_certificate(entry, f"{CERTIFICATES_KEY}[{index}]", project_dir)
             )
         except CertificateError as error:
             problems.append(error.problem)
-
     adoption, adopt_problems = parse_adoption(config.mapping("adopt"))
     scope, scope_problems = parse_scope(config.mapping("mailboxScope"))
     problems.extend([*adopt_problems, *scope_problems])
@@ -150,14 +175,7 @@ def read_settings(raw: Mapping[str, str], project_dir: Path, now: datetime) -> A
         allow_after_ews_shutdown=config.boolean("allowAfterEwsShutdown"),
         mailbox_scope=scope,
     )
-    # An entry that failed to load is reported already; "no certificate" would only repeat it.
-    unloadable = len(certificates) < len(entries)
-    problems.extend(
-        p for p in args.problems(now) if not (unloadable and p.setting == CERTIFICATES_KEY)
-    )
-    if problems:
-        raise SettingsError(problems)
-    return args
+    return args, problems
 
 
 def load_stack_settings(project_dir: Path) -> AssociationArgs:

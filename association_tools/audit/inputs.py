@@ -14,7 +14,6 @@ encrypted) is an error.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,8 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from association.adoption import ADOPT_KEY, Adoption, parse_adoption
-from association.certificates import CertificateError, load_certificate
+from association.adoption import ADOPT_KEY, Adoption
 from association.component_args import (
     CERTIFICATES_KEY,
     DISPLAY_NAME_KEY,
@@ -31,11 +29,11 @@ from association.component_args import (
     AssociationArgs,
     is_guid,
 )
-from association.exchange import SCOPE_KEY, parse_scope
+from association.exchange import SCOPE_KEY
 from association.identifiers import TENANT_KEY
 from association.problems import Notice, Problem
 from association.redaction import holds_key_material
-from association.settings import SettingsError, _Config, read_settings
+from association.settings import SettingsError, parse_settings, read_settings
 from association_tools.project import Project, one_line
 from association_tools.safe_read import InputError, read_bounded, read_json
 from association_tools.stack_files import StackFile, StackFileError, parse_stack_file, stack_config
@@ -162,26 +160,9 @@ def _refusals(raw: Mapping[str, str], project_dir: Path, now: datetime) -> list[
 
 
 def _lenient_settings(raw: Mapping[str, str], project_dir: Path) -> AssociationArgs:
-    """The audited settings through the program's own parsers, without its refusals: an expired
-    certificate is kept, whatever does not parse is left out (`_refusals` names it).
-
-    `_Config` is the program's private reader of typed config strings: reused here, not copied,
-    until association.settings offers a public lenient entry point."""
-    config = _Config(raw, [])
-    certificates = []
-    for index, entry in enumerate(config.strings("certificates")):
-        with contextlib.suppress(CertificateError):
-            certificates.append(
-                load_certificate(entry, f"{CERTIFICATES_KEY}[{index}]", project_dir)
-            )
-    return AssociationArgs(
-        tenant_id=raw.get(TENANT_KEY, ""),
-        certificates=tuple(certificates),
-        display_name=config.string("displayName"),
-        owners=config.strings("owners") or None,
-        adopt=parse_adoption(config.mapping("adopt"))[0],
-        mailbox_scope=parse_scope(config.mapping("mailboxScope"))[0],
-    )
+    """The audited settings as far as they parse, without the program's refusals: an expired
+    certificate is kept, whatever does not parse is left out (`_refusals` names it)."""
+    return parse_settings(raw, project_dir)[0]
 
 
 def _blocking_keys(parsed: StackFile, settings: AssociationArgs) -> set[str]:
