@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Final
 
 from association.problems import visible
@@ -23,6 +24,14 @@ EXIT_BROKEN_PIPE: Final = 141
 
 class UsageError(Exception):
     """The command cannot run as asked (exit 2); the message says what to change."""
+
+
+def write_output(target: Path, text: str) -> None:
+    """Write a report file a flag names (`--json FILE`); one that cannot be written is exit 2."""
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot write {target}: {error.strerror or error}") from None
 
 
 def run(

@@ -25,7 +25,7 @@ from association_tools.audit.graph import GraphClient, GraphError, check_endpoin
 from association_tools.audit.inputs import Declared, declared, outputs_arguments
 from association_tools.audit.live import READ_PERMISSIONS, read_tenant
 from association_tools.audit.render import render_markdown, render_text, to_json
-from association_tools.cli import UsageError, run
+from association_tools.cli import UsageError, run, write_output
 from association_tools.project import Project, load_project, one_line
 from association_tools.safe_read import DEFAULT_MAX_BYTES, InputError
 
@@ -126,7 +126,7 @@ def _command(args: argparse.Namespace, sleep: Callable[[float], None]) -> int:
     progress.finish()
     for target, render in ((args.markdown, render_markdown), (args.json, to_json)):
         if target is not None:
-            _write(target, render(results))
+            write_output(target, render(results))
     print(render_text(results))
     return exit_code(results)
 
@@ -238,10 +238,3 @@ class _Progress:
     def finish(self) -> None:
         if self.enabled:
             print("\r\x1b[K", end="", file=sys.stderr, flush=True)
-
-
-def _write(target: Path, text: str) -> None:
-    try:
-        target.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise UsageError(f"cannot write {target}: {error.strerror or error}") from None

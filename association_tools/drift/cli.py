@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from association_tools.cli import UsageError, run
+from association_tools.cli import UsageError, run, write_output
 from association_tools.drift.classify import StackDrift, classify, exit_code, unreadable
 from association_tools.drift.preview import load_preview, urn_stack
 from association_tools.drift.render import render_markdown, render_text, to_json
@@ -71,16 +71,9 @@ def _command(args: argparse.Namespace) -> int:
     results = [_report(path, args.stack, args.max_input_bytes) for path in args.previews]
     for target, render in ((args.markdown, render_markdown), (args.json, to_json)):
         if target is not None:
-            _write(target, render(results))
+            write_output(target, render(results))
     print(render_text(results))
     return exit_code(results)
-
-
-def _write(target: Path, text: str) -> None:
-    try:
-        target.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise UsageError(f"cannot write {target}: {error.strerror or error}") from None
 
 
 def _report(path: Path, stack: str | None, max_bytes: int) -> StackDrift:
