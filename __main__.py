@@ -5,7 +5,7 @@ from pathlib import Path
 import pulumi
 
 from association import MimecastAssociation
-from association.settings import load_stack_settings
+from association.stack import load_stack_settings
 
 association = MimecastAssociation("mimecast", load_stack_settings(Path(__file__).parent))
 

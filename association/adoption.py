@@ -13,15 +13,14 @@ Pure (no Pulumi): the stack setting `adopt` is parsed and checked here, every pr
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
-from association.identifiers import setting_key
+from association.certificates import Certificate
 from association.problems import Problem
-from association.redaction import quoted
-
-ADOPT_KEY: Final = setting_key("adopt")
+from association.text import quoted
 
 _GUID: Final = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 _APPLICATION: Final = re.compile(rf"(?:/applications/)?({_GUID})")
@@ -66,21 +65,24 @@ class Adoption:
         return f"{self.application_object_id}/certificate/{key_id}"
 
 
-def parse_adoption(value: Mapping[str, Any]) -> tuple[Adoption | None, list[Problem]]:
+def parse_adoption(
+    value: Mapping[str, Any], key: str, project_dir: Path
+) -> tuple[Adoption | None, list[Problem]]:
     """The `adopt` setting as an `Adoption`, or every problem with it; `{}` adopts nothing."""
     if not value:
         return None, []
     problems = [
         Problem(
-            f"{ADOPT_KEY}.{name}",
-            f"{ADOPT_KEY} has {quoted(str(name))}, which is not one of {', '.join(FIELDS)}. "
+            "adopt-unknown-field",
+            f"{key}.{name}",
+            f"{key} has {quoted(str(name))}, which is not one of {', '.join(FIELDS)}. "
             "Fix the name or remove it.",
         )
         for name in value
         if name not in FIELDS
     ]
     ids = {
-        name: _id(value, name, pattern, example, problems)
+        name: _id(value, key, name, pattern, example, problems)
         for name, pattern, example in (
             ("applicationObjectId", _APPLICATION, "the application's Object ID (a GUID)"),
             (
@@ -95,7 +97,7 @@ def parse_adoption(value: Mapping[str, Any]) -> tuple[Adoption | None, list[Prob
             ),
         )
     }
-    key_ids = _key_ids(value.get("keyIds", {}), problems)
+    key_ids = _key_ids(value.get("keyIds", {}), f"{key}.keyIds", problems)
     if problems:
         return None, problems
     return (
@@ -111,21 +113,22 @@ def parse_adoption(value: Mapping[str, Any]) -> tuple[Adoption | None, list[Prob
 
 def _id(
     value: Mapping[str, Any],
+    adopt_key: str,
     name: str,
     pattern: re.Pattern[str],
     example: str,
     problems: list[Problem],
 ) -> str:
-    key = f"{ADOPT_KEY}.{name}"
+    key = f"{adopt_key}.{name}"
     text = value.get(name)
     if not isinstance(text, str) or not (match := pattern.fullmatch(text)):
         shown = "missing" if text is None else f"{quoted(str(text))}, not {example}"
         problems.append(
             Problem(
+                "adopt-id-invalid",
                 key,
                 f"{key} is {shown}. Look it up in the tenant (README: Already set up by hand?) "
-                "and set it with `pulumi config set --path 'mimecast-association:adopt."
-                f"{name}' <id>`.",
+                "and set it with `pulumi config set --path '{key}' <id>`.",
             )
         )
         return ""
@@ -133,11 +136,14 @@ def _id(
     return match.group(1).lower() if pattern.groups else text
 
 
-def _key_ids(value: object, problems: list[Problem]) -> dict[str, str]:
-    key = f"{ADOPT_KEY}.keyIds"
+def _key_ids(value: object, key: str, problems: list[Problem]) -> dict[str, str]:
     if not isinstance(value, Mapping):
         problems.append(
-            Problem(key, f"{key} must map certificate thumbprints to keyIds (a YAML map).")
+            Problem(
+                "adopt-key-ids-invalid",
+                key,
+                f"{key} must map certificate thumbprints to keyIds (a YAML map).",
+            )
         )
         return {}
     key_ids: dict[str, str] = {}
@@ -146,6 +152,7 @@ def _key_ids(value: object, problems: list[Problem]) -> dict[str, str]:
         if not isinstance(thumbprint, str) or not _THUMBPRINT.fullmatch(thumbprint):
             problems.append(
                 Problem(
+                    "adopt-key-ids-invalid",
                     key,
                     f"{entry} is not a SHA-1 thumbprint (40 hex digits, as the Entra admin "
                     "center shows under Certificates & secrets).",
@@ -154,6 +161,7 @@ def _key_ids(value: object, problems: list[Problem]) -> dict[str, str]:
         elif not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
             problems.append(
                 Problem(
+                    "adopt-key-ids-invalid",
                     key,
                     f"{entry} is {quoted(str(key_id))}, not a keyId (a GUID, as the app's "
                     "manifest shows under keyCredentials).",
@@ -162,3 +170,23 @@ def _key_ids(value: object, problems: list[Problem]) -> dict[str, str]:
         else:
             key_ids[thumbprint.upper()] = key_id.lower()
     return key_ids
+
+
+def key_id_problems(
+    adopt: Adoption | None, certificates: Sequence[Certificate], key: str, certificates_key: str
+) -> list[Problem]:
+    """keyIds must name configured certificates: an adopted credential is one this stack lists."""
+    if adopt is None:
+        return []
+    configured = {cert.thumbprint for cert in certificates}
+    return [
+        Problem(
+            "adopt-key-id-unlisted",
+            f"{key}.keyIds",
+            f"{key}.keyIds names thumbprint {thumbprint}, which no entry of {certificates_key} "
+            "has. List that certificate in certificates too, or remove it from keyIds (a key "
+            "credential the stack does not list is left alone on the application).",
+        )
+        for thumbprint in adopt.key_ids
+        if thumbprint not in configured
+    ]

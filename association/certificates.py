@@ -1,7 +1,8 @@
-"""Mimecast's public certificate: loading, checking and describing it as a key credential.
+"""Mimecast's public certificate: read from a settings entry and described as a key credential.
 
-Pure functions, no Pulumi: what Entra ID would refuse (expired, weak, a private key)
-is refused here first, with a message that says how to fix it.
+Pure functions, no Pulumi. Anything that is not one public X.509 certificate (a private key
+above all) is refused here, with a message that says how to fix it; what Entra ID would
+refuse about a well-formed certificate is judged in `association.certificate_checks`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -20,10 +21,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from association.files import FileRefused, inside_project, read_bounded
 from association.identifiers import GUIDE_CERTIFICATE_THUMBPRINT, GUIDE_KEY_ID, KEY_ID_NAMESPACE
-from association.problems import Notice, Problem
-from association.redaction import holds_key_material, is_key_der, quoted, visible
-
-MIN_RSA_BITS = 2048
+from association.problems import Problem
+from association.redaction import holds_key_material, is_key_der
+from association.text import quoted, visible
 
 MAX_CERTIFICATE_BYTES = 64 * 1024
 """A certificate is a few kilobytes; anything this large is not one."""
@@ -113,8 +113,8 @@ class Certificate:
             self.subject,
         )
 
-    def problem(self, message: str) -> Problem:
-        return Problem(self.key, message)
+    def problem(self, code: str, message: str) -> Problem:
+        return Problem(code, self.key, message)
 
 
 @dataclass(frozen=True)
@@ -143,9 +143,9 @@ class CertificateSummary:
 class CertificateError(ValueError):
     """A certificate entry that cannot be used; the problem says why and how to fix it."""
 
-    def __init__(self, key: str | None, message: str) -> None:
+    def __init__(self, code: str, key: str | None, message: str) -> None:
         super().__init__(message)
-        self.problem = Problem(key, message)
+        self.problem = Problem(code, key, message)
 
 
 def rfc3339(moment: datetime) -> str:
@@ -159,19 +159,15 @@ def parse_certificate(data: bytes, source: str, key: str | None = None) -> Certi
     `source` names it in messages; `key` is the setting it was listed under, if any.
     """
     if not data.strip():
-        raise CertificateError(key, f"{source} is empty. {FIX_GET_CURRENT}")
+        raise CertificateError("certificate-empty", key, f"{source} is empty. {FIX_GET_CURRENT}")
     blocks = [label.decode("ascii") for label in _PEM_BLOCK.findall(data)]
     if any("PRIVATE KEY" in label for label in blocks) or is_key_der(data):
-        raise CertificateError(
-            key,
-            f"{source} holds a PRIVATE KEY. Mimecast's private key must never be in this "
-            "repository or stack configuration: delete it (and rotate it with Mimecast if it was "
-            "ever committed) and give only the public certificate.",
-        )
+        raise _private_key(key, source)
     if blocks:
         certificates = [label for label in blocks if label == "CERTIFICATE"]
         if len(certificates) != 1 or len(blocks) != 1:
             raise CertificateError(
+                "certificate-pem-blocks",
                 key,
                 f"{source} holds {', '.join(blocks)} PEM blocks; it must hold exactly one "
                 "CERTIFICATE. Give each certificate as its own entry.",
@@ -183,12 +179,15 @@ def parse_certificate(data: bytes, source: str, key: str | None = None) -> Certi
         cert = loader(data)
     except ValueError as error:
         raise CertificateError(
+            "certificate-not-x509",
             key,
             f"{source} is not an X.509 certificate in PEM or DER form ({error}). {FIX_GET_CURRENT}",
         ) from None
     subject = cert.subject.rfc4514_string()
     if holds_key_material(subject):
-        raise CertificateError(key, f"{source} has key material in its subject. {FIX_GET_CURRENT}")
+        raise CertificateError(
+            "certificate-private-key", key, f"{source} has key material in its subject."
+        )
     public_key = cert.public_key()
     der = cert.public_bytes(Encoding.DER)
     return Certificate(
@@ -206,6 +205,7 @@ def parse_certificate(data: bytes, source: str, key: str | None = None) -> Certi
 
 def _private_key(key: str | None, source: str) -> CertificateError:
     return CertificateError(
+        "certificate-private-key",
         key,
         f"{source} holds a PRIVATE KEY. Mimecast's private key must never be in this "
         "repository or stack configuration: delete it (and rotate it with Mimecast if it was "
@@ -238,6 +238,7 @@ def load_certificate(entry: str, key: str, project_dir: Path) -> Certificate:
     source = f"{key} file {_path_text(entry)}"
     if Path(entry).suffix.lower() in {".pfx", ".p12"}:
         raise CertificateError(
+            "certificate-private-key",
             key,
             f"{source} is a PKCS#12 bundle, which carries a private key. Give only the public "
             "certificate (.pem, .cer or .crt).",
@@ -247,12 +248,14 @@ def load_certificate(entry: str, key: str, project_dir: Path) -> Certificate:
         data = read_bounded(path, MAX_CERTIFICATE_BYTES)
     except FileNotFoundError:
         raise CertificateError(
+            "certificate-file-missing",
             key,
             f"{source} does not exist (looked in {_path_text(str(project_dir.resolve() / entry))})."
             f" Fix the path, which is relative to the project directory. {FIX_GET_CURRENT}",
         ) from None
     except FileRefused as refused:
         raise CertificateError(
+            "certificate-file-refused",
             key,
             f"{source} {visible(str(refused))}. Certificates are read only from regular files "
             "inside the project: copy Mimecast's certificate into certs/ and list it as "
@@ -270,57 +273,3 @@ def _path_text(path: str) -> str:
 def _dedent_pem(text: str) -> str:
     """Inline PEM in YAML often keeps its indentation; PEM parsers do not accept that."""
     return "\n".join(line.strip() for line in text.strip().splitlines()) + "\n"
-
-
-def validity_problems(cert: Certificate, now: datetime) -> list[Problem]:
-    """What Entra ID or Mimecast would reject about a well-formed certificate."""
-    problems: list[str] = []
-    if cert.not_after <= now:
-        problems.append(
-            f"{cert.describe()} expired on {cert.end_date}. Entra ID rejects an expired key "
-            f"credential (KeyCredentialsInvalidEndDate). {FIX_GET_CURRENT}"
-        )
-    if cert.not_before > now:
-        problems.append(
-            f"{cert.describe()} is not valid until {cert.start_date}. Deploy after that date, or "
-            "use the certificate that is current now."
-        )
-    if cert.key_type != "RSA":
-        problems.append(
-            f"{cert.describe()} has a key of type {cert.key_type}; Mimecast's certificate is RSA. "
-            f"{FIX_GET_CURRENT}"
-        )
-    elif cert.key_bits < MIN_RSA_BITS:
-        problems.append(
-            f"{cert.describe()} has a {cert.key_bits}-bit RSA key; at least {MIN_RSA_BITS} bits "
-            f"are required. {FIX_GET_CURRENT}"
-        )
-    return [cert.problem(message) for message in problems]
-
-
-def expiry_warning(cert: Certificate, now: datetime, warning_days: int) -> Notice | None:
-    """A warning while the certificate is valid but within `warning_days` of NotAfter."""
-    if now < cert.not_after <= now + timedelta(days=warning_days):
-        return Notice(
-            "certificate-expiry",
-            cert.key,
-            f"{cert.describe()} expires on {cert.end_date} ({cert.days_left(now)} days left). "
-            "Ask Mimecast for its successor and list it in `certificates` beside this one.",
-        )
-    return None
-
-
-def duplicate_problems(certificates: list[Certificate]) -> list[Problem]:
-    """The same certificate listed twice would declare two key credentials with one keyId."""
-    first_seen: dict[str, Certificate] = {}
-    problems = []
-    for cert in certificates:
-        earlier = first_seen.setdefault(cert.thumbprint, cert)
-        if earlier is not cert:
-            problems.append(
-                cert.problem(
-                    f"{cert.source} is the same certificate as {earlier.source} (thumbprint "
-                    f"{cert.thumbprint}). List each certificate once."
-                )
-            )
-    return problems

@@ -14,7 +14,7 @@ import pulumi_azuread as azuread
 
 from association.clock import current_time
 from association.component_args import AssociationArgs
-from association.exchange import exchange_commands
+from association.exchange_commands import exchange_commands
 from association.identifiers import (
     APP_ROLE_TYPE,
     EXCHANGE_ONLINE_APP_ID,

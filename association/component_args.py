@@ -1,84 +1,195 @@
-"""Typed arguments of the `MimecastAssociation` component and their checks.
+"""Typed arguments of the `MimecastAssociation` component, each declared as its stack setting.
 
-Pure (no Pulumi), so what a caller passes can be checked before anything is declared,
-by the stack program and by any other program that uses the component.
+Every field carries its stack setting (`metadata=setting(...)`): key, type, default, description,
+example, how a stack's value becomes the argument and how it is checked. `SETTINGS` lists them;
+nothing else declares a setting. Pure (no Pulumi), so what a caller passes can be checked before
+anything is declared, by the stack program and by any other program that uses the component.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Final
 
-from association.adoption import ADOPT_KEY, Adoption
-from association.certificates import (
-    Certificate,
-    duplicate_problems,
-    expiry_warning,
-    validity_problems,
+from association.adoption import Adoption, key_id_problems, parse_adoption
+from association.application_checks import (
+    MAX_DISPLAY_NAME,
+    MAX_EXPIRY_WARNING_DAYS,
+    MAX_OWNERS,
+    display_name_problems,
+    expiry_days_problems,
+    owner_problems,
+    tenant_problems,
 )
-from association.exchange import (
-    MailboxScope,
-    ews_notices,
-    ews_problems,
-    scope_notices,
-    scope_problems,
-)
-from association.identifiers import DEFAULT_DISPLAY_NAME, TENANT_KEY, setting_key
+from association.certificate_checks import certificates_problems, expiry_warnings
+from association.certificates import Certificate, CertificateError, load_certificate
+from association.ews import ews_notices, ews_problems
+from association.identifiers import DEFAULT_DISPLAY_NAME, TENANT_KEY
+from association.mailbox_scope import MailboxScope, parse_scope, scope_notices, scope_problems
 from association.problems import Notice, Problem
-from association.redaction import holds_key_material, quoted, visible
-
-CERTIFICATES_KEY: Final = setting_key("certificates")
-OWNERS_KEY: Final = setting_key("owners")
-DISPLAY_NAME_KEY: Final = setting_key("displayName")
-
-MAX_DISPLAY_NAME: Final = 256
-"""Characters in an application's displayName (Microsoft Graph, application resource)."""
-MAX_OWNERS: Final = 100
-"""Owners of one application that Entra ID allows."""
-MAX_CERTIFICATES: Final = 10
-"""Key credentials this stack declares; rotating Mimecast's certificate needs two at a time."""
-MAX_EXPIRY_WARNING_DAYS: Final = 3650
-NIL_GUID: Final = "00000000-0000-0000-0000-000000000000"
-"""The example stack's placeholder tenant: a GUID nobody can sign in to."""
-TENANT_FIX: Final = (
-    "Set it with `pulumi config set azuread:tenantId <GUID>` (Entra admin center > Overview > "
-    "Tenant ID)."
-)
+from association.setting import METADATA, Setting, setting
 
 
-def is_guid(value: str) -> bool:
-    """Entra ID object and tenant IDs are GUIDs in 8-4-4-4-12 form."""
-    try:
-        return str(uuid.UUID(value)) == value.lower()  # 8-4-4-4-12, either case
-    except ValueError:
-        return False
+def load_certificates(
+    entries: list[str], key: str, project_dir: Path
+) -> tuple[tuple[Certificate, ...], list[Problem]]:
+    """Each entry of `certificates` loaded; one that cannot be is left out and named."""
+    certificates, problems = [], []
+    for index, entry in enumerate(entries):
+        try:
+            certificates.append(load_certificate(entry, f"{key}[{index}]", project_dir))
+        except CertificateError as error:
+            problems.append(error.problem)
+    return tuple(certificates), problems
+
+
+def _owners(
+    entries: list[str], key: str, project_dir: Path
+) -> tuple[tuple[str, ...] | None, list[Problem]]:
+    return tuple(entries) or None, []
 
 
 @dataclass(frozen=True)
 class AssociationArgs:
-    """What the component needs; each field maps to a stack setting (in brackets)."""
+    """What the component needs; each field is one stack setting, described where declared."""
 
-    tenant_id: str
-    """Tenant ID (GUID) the association is created in [`azuread:tenantId`]."""
-    certificates: Sequence[Certificate]
-    """Mimecast's public certificates, loaded with `association.certificates` [`certificates`]."""
-    display_name: str = DEFAULT_DISPLAY_NAME
-    """Application display name [`displayName`]."""
-    owners: Sequence[str] | None = None
-    """Owner object IDs; None or empty means the deploying identity [`owners`]."""
-    expiry_warning_days: int = 30
-    """Warn when a certificate expires within this many days [`expiryWarningDays`]."""
-    protect: bool = True
-    """Protect the application and service principal from deletion [`protect`]."""
-    adopt: Adoption | None = None
-    """Take over the application made by hand instead of creating one [`adopt`]."""
-    allow_after_ews_shutdown: bool = False
-    """Declare even after EWS is shut down (2027-04-01) [`allowAfterEwsShutdown`]."""
-    mailbox_scope: MailboxScope | None = None
-    """Limit Mimecast to one group's mailboxes (RBAC for Applications) [`mailboxScope`]."""
+    tenant_id: str = field(
+        metadata=setting(
+            TENANT_KEY,
+            "string",
+            "The tenant this stack manages (a GUID); one stack per tenant. Pulumi does not "
+            "allow `Pulumi.yaml` to type or default another namespace's key, so each stack "
+            "sets it.",
+            "11111111-2222-3333-4444-555555555555",
+            shown_type="GUID",
+            check=lambda args, key, now: tenant_problems(args.tenant_id, key),
+        )
+    )
+    certificates: Sequence[Certificate] = field(
+        metadata=setting(
+            "certificates",
+            "array",
+            "Mimecast public certificates: paths relative to the project (PEM or DER) or inline "
+            "PEM. List two while rotating.",
+            "[certs/mimecast-2026.pem]",
+            ["certs/mimecast.pem"],
+            shown_type="list of strings",
+            convert=load_certificates,
+            check=lambda args, key, now: certificates_problems(args.certificates, key, now),
+            # A warning period out of range is refused (expiryWarningDays); none is given.
+            warn=lambda args, key, now: (
+                expiry_warnings(args.certificates, now, args.expiry_warning_days)
+                if 0 <= args.expiry_warning_days <= MAX_EXPIRY_WARNING_DAYS
+                else []
+            ),
+        )
+    )
+    display_name: str = field(
+        default=DEFAULT_DISPLAY_NAME,
+        metadata=setting(
+            "displayName",
+            "string",
+            "Display name of the Entra ID application, as in Mimecast's guide; at most "
+            f"{MAX_DISPLAY_NAME} characters on one line.",
+            "Mimecast Sync (Contoso)",
+            DEFAULT_DISPLAY_NAME,
+            check=lambda args, key, now: display_name_problems(args.display_name, key),
+        ),
+    )
+    owners: Sequence[str] | None = field(
+        default=None,
+        metadata=setting(
+            "owners",
+            "array",
+            "Object IDs of the owners of the application and service principal (at most "
+            f"{MAX_OWNERS}). Empty: the deploying identity. Set: exactly these; list the "
+            "pipeline identity so that deploys by different people never flip the owners.",
+            "[<pipeline object id>, <admin object id>]",
+            [],
+            shown_type="list of GUIDs",
+            shown_default="`[]`: the deploying identity",
+            convert=_owners,
+            check=lambda args, key, now: owner_problems(args.owners or (), key),
+        ),
+    )
+    expiry_warning_days: int = field(
+        default=30,
+        metadata=setting(
+            "expiryWarningDays",
+            "integer",
+            f"Warn when a certificate expires within this many days (0-{MAX_EXPIRY_WARNING_DAYS}).",
+            "60",
+            30,
+            shown_type=f"int 0-{MAX_EXPIRY_WARNING_DAYS}",
+            check=lambda args, key, now: expiry_days_problems(args.expiry_warning_days, key),
+        ),
+    )
+    protect: bool = field(
+        default=True,
+        metadata=setting(
+            "protect",
+            "boolean",
+            "Protect the application and its service principal from deletion and replacement.",
+            "false",
+            True,
+            shown_type="bool",
+        ),
+    )
+    adopt: Adoption | None = field(
+        default=None,
+        metadata=setting(
+            "adopt",
+            "object",
+            "Take over the application made by hand from Mimecast's guide: "
+            "applicationObjectId, servicePrincipalObjectId (GUIDs, or /applications/<id> and "
+            "/servicePrincipals/<id> as Entra shows them), appRoleAssignmentId and optional "
+            "keyIds (certificate SHA-1 thumbprint to the keyId it already has). Empty: create a "
+            "new application.",
+            "{applicationObjectId: <GUID>, servicePrincipalObjectId: <GUID>, "
+            "appRoleAssignmentId: <id>}",
+            {},
+            shown_type="map",
+            shown_default="`{}`: create a new application",
+            convert=parse_adoption,
+            check=lambda args, key, now: key_id_problems(
+                args.adopt, args.certificates, key, settings_key("certificates")
+            ),
+        ),
+    )
+    allow_after_ews_shutdown: bool = field(
+        default=False,
+        metadata=setting(
+            "allowAfterEwsShutdown",
+            "boolean",
+            "Declare the association even after EWS in Exchange Online is shut down "
+            "(2027-04-01), for the case Microsoft moves the date.",
+            "true",
+            False,
+            shown_type="bool",
+            check=lambda args, key, now: ews_problems(now, args.allow_after_ews_shutdown, key),
+            warn=lambda args, key, now: ews_notices(now, args.allow_after_ews_shutdown, key),
+        ),
+    )
+    mailbox_scope: MailboxScope | None = field(
+        default=None,
+        metadata=setting(
+            "mailboxScope",
+            "object",
+            "Limit Mimecast to one group's mailboxes with RBAC for Applications: group (the "
+            "mail-enabled security group) and enforce (true: no tenant-wide consent in Entra "
+            "ID). Empty: every mailbox.",
+            "{group: mimecast-sync@contoso.com, enforce: true}",
+            {},
+            shown_type="map",
+            shown_default="`{}`: every mailbox",
+            convert=parse_scope,
+            check=lambda args, key, now: scope_problems(args.mailbox_scope, key),
+            warn=lambda args, key, now: scope_notices(args.mailbox_scope, key),
+        ),
+    )
 
     @property
     def tenant_wide_consent(self) -> bool:
@@ -87,157 +198,21 @@ class AssociationArgs:
 
     def problems(self, now: datetime) -> list[Problem]:
         """Everything that must be fixed before anything is declared, each with its fix."""
-        problems = [
-            *_tenant_problems(self.tenant_id),
-            *_display_name_problems(self.display_name),
-            *_owner_problems(self.owners or ()),
-        ]
-        if not 0 <= self.expiry_warning_days <= MAX_EXPIRY_WARNING_DAYS:
-            key = setting_key("expiryWarningDays")
-            problems.append(
-                Problem(
-                    key,
-                    f"{key} is {self.expiry_warning_days}; it must be a number of days from 0 to "
-                    f"{MAX_EXPIRY_WARNING_DAYS}.",
-                )
-            )
-        problems.extend(_certificate_problems(self.certificates, now))
-        problems.extend(_adoption_problems(self.adopt, self.certificates))
-        problems.extend(scope_problems(self.mailbox_scope))
-        problems.extend(ews_problems(now, self.allow_after_ews_shutdown))
-        return problems
+        return [problem for s in SETTINGS for problem in s.check(self, s.key, now)]
 
     def warnings(self, now: datetime) -> list[Notice]:
         """What deserves a warning, not a refusal: EWS's end, expiring certificates, scoping."""
-        return [
-            *ews_notices(now, self.allow_after_ews_shutdown),
-            *(
-                warning
-                for cert in self.certificates
-                if (warning := expiry_warning(cert, now, self.expiry_warning_days)) is not None
-            ),
-            *scope_notices(self.mailbox_scope),
-        ]
+        return [notice for s in SETTINGS for notice in s.warn(self, s.key, now)]
 
 
-def _tenant_problems(tenant_id: str) -> list[Problem]:
-    if not tenant_id:
-        return [Problem(TENANT_KEY, f"{TENANT_KEY} is not set. {TENANT_FIX}")]
-    if not is_guid(tenant_id):
-        return [
-            Problem(
-                TENANT_KEY, f"{TENANT_KEY} is {quoted(tenant_id)}, not a tenant ID. {TENANT_FIX}"
-            )
-        ]
-    if tenant_id == NIL_GUID:
-        return [
-            Problem(
-                TENANT_KEY,
-                f"{TENANT_KEY} is the nil GUID {NIL_GUID}, a placeholder nobody can sign in to. "
-                f"{TENANT_FIX}",
-            )
-        ]
-    return []
+SETTINGS: Final[tuple[Setting, ...]] = tuple(
+    replace(f.metadata[METADATA], attribute=f.name) for f in fields(AssociationArgs)
+)
+"""Every stack setting, in the order of `AssociationArgs`."""
+
+_BY_NAME: Final = {s.name: s for s in SETTINGS}
 
 
-def _display_name_problems(display_name: str) -> list[Problem]:
-    key = DISPLAY_NAME_KEY
-    if holds_key_material(display_name):
-        return [Problem(key, f"{key} is {quoted(display_name)}.")]
-    if not display_name.strip():
-        return [
-            Problem(
-                key, f"{key} is empty. Remove it to use {DEFAULT_DISPLAY_NAME!r} or give a name."
-            )
-        ]
-    problems = []
-    if len(display_name) > MAX_DISPLAY_NAME:
-        problems.append(
-            Problem(
-                key,
-                f"{key} has {len(display_name)} characters; Entra ID allows at most "
-                f"{MAX_DISPLAY_NAME}. Shorten it.",
-            )
-        )
-    if visible(display_name) != display_name:
-        problems.append(
-            Problem(
-                key,
-                f"{key} holds control or line-break characters ({quoted(display_name)}). "
-                "Give a name on one line of plain text.",
-            )
-        )
-    return problems
-
-
-def _owner_problems(owners: Sequence[str]) -> list[Problem]:
-    if len(owners) > MAX_OWNERS:
-        return [
-            Problem(
-                OWNERS_KEY,
-                f"{OWNERS_KEY} lists {len(owners)} owners; Entra ID allows at most {MAX_OWNERS} "
-                "per application. List the people and pipeline identities who must manage it.",
-            )
-        ]
-    problems = [
-        Problem(
-            f"{OWNERS_KEY}[{index}]",
-            f"{OWNERS_KEY}[{index}] is {quoted(owner)}, not an object ID (GUID). List the "
-            "owners' object IDs (Entra admin center > Users or Enterprise applications).",
-        )
-        for index, owner in enumerate(owners)
-        if not is_guid(owner)
-    ]
-    lowered = [owner.lower() for owner in owners]
-    problems.extend(
-        Problem(
-            f"{OWNERS_KEY}[{index}]",
-            f"{OWNERS_KEY}[{index}] lists {owner} again. List each owner once.",
-        )
-        for index, owner in enumerate(owners)
-        if is_guid(owner) and lowered.index(owner.lower()) < index
-    )
-    return problems
-
-
-def _certificate_problems(certificates: Sequence[Certificate], now: datetime) -> list[Problem]:
-    if not certificates:
-        return [
-            Problem(
-                CERTIFICATES_KEY,
-                f"{CERTIFICATES_KEY} lists no certificate. Add the path of Mimecast's current "
-                "certificate (for example certs/mimecast.pem) or paste it as inline PEM.",
-            )
-        ]
-    if len(certificates) > MAX_CERTIFICATES:
-        return [
-            Problem(
-                CERTIFICATES_KEY,
-                f"{CERTIFICATES_KEY} lists {len(certificates)} certificates; this stack declares "
-                f"at most {MAX_CERTIFICATES} (rotating Mimecast's certificate needs two at a "
-                "time: the current one and its successor). Remove the ones Mimecast retired.",
-            )
-        ]
-    problems = [problem for cert in certificates for problem in validity_problems(cert, now)]
-    problems.extend(duplicate_problems(list(certificates)))
-    return problems
-
-
-def _adoption_problems(
-    adopt: Adoption | None, certificates: Sequence[Certificate]
-) -> list[Problem]:
-    """keyIds must name configured certificates: an adopted credential is one this stack lists."""
-    if adopt is None:
-        return []
-    configured = {cert.thumbprint for cert in certificates}
-    key = f"{ADOPT_KEY}.keyIds"
-    return [
-        Problem(
-            key,
-            f"{key} names thumbprint {thumbprint}, which no entry of {CERTIFICATES_KEY} has. "
-            "List that certificate in certificates too, or remove it from keyIds (a key "
-            "credential the stack does not list is left alone on the application).",
-        )
-        for thumbprint in adopt.key_ids
-        if thumbprint not in configured
-    ]
+def settings_key(name: str) -> str:
+    """The full config key of the setting declared as `name` (KeyError for an unknown one)."""
+    return _BY_NAME[name].key

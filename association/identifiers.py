@@ -45,6 +45,17 @@ NAMESPACE: Final = "mimecast-association"
 TENANT_KEY: Final = "azuread:tenantId"
 """The provider's own setting that names the tenant a stack manages."""
 
+NIL_GUID: Final = "00000000-0000-0000-0000-000000000000"
+"""The example stack's placeholder tenant: a GUID nobody can sign in to."""
+
+
+def is_guid(value: str) -> bool:
+    """Entra ID object and tenant IDs are GUIDs in 8-4-4-4-12 form, either case."""
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
 
 def setting_key(name: str) -> str:
     """`owners` -> `mimecast-association:owners`; a key with a namespace stays as it is."""

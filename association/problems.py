@@ -1,7 +1,8 @@
 """What stands in the way of a deploy, and what deserves a warning: as data, not text.
 
-Pure (no Pulumi). A `Problem` or a `Notice` names the setting it concerns, so tools can
-sort, filter and show them without reading each other's messages.
+Pure (no Pulumi). A `Problem` or a `Notice` carries a stable `code` (kebab-case, for tools and
+tests to tell them apart), the setting it concerns and the message a person reads; JSON writes
+the three as `{code, setting, message}`.
 """
 
 from __future__ import annotations
@@ -15,27 +16,23 @@ from dataclasses import dataclass
 class Problem:
     """Something that must be fixed before anything is declared; `message` says how."""
 
+    code: str
+    """What kind of problem, stable across wording changes: e.g. `certificate-expired`."""
     setting: str | None
     """The config key it concerns (e.g. `mimecast-association:certificates[0]`), or None for
     the tenant or the signed-in identity."""
     message: str
-
-    def json_value(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True)
 class Notice:
     """A warning: the deploy goes ahead, but someone should act."""
 
-    kind: str
+    code: str
     """What it is about, for tools that treat some notices apart: `certificate-expiry`,
     `deployer-not-owner`, ..."""
     setting: str | None
     message: str
-
-    def json_value(self) -> str:
-        return self.message
 
 
 _ITEM = re.compile(r"^\s*\d+\. ")
@@ -60,16 +57,3 @@ def refusal_items(text: str) -> list[str]:
     --json`); in-process callers get the problems themselves from `Refusal.problems`.
     """
     return [line.strip() for line in text.splitlines() if _ITEM.match(line)]
-
-
-_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def visible(text: str) -> str:
-    """`text` on one line: every character that is not printable (controls, format and line
-    separators, unassigned code points) shown as its escape, e.g. ESC as `\\x1b`."""
-    if text.isprintable():
-        return text
-    return "".join(
-        char if char.isprintable() else _ESCAPES.get(char) or ascii(char)[1:-1] for char in text
-    )

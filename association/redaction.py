@@ -1,8 +1,8 @@
-"""User-supplied text as messages may show it: never key material, never a control character.
+"""Private keys, recognised in every form a user might paste, and removed from tool output.
 
-Every value a user supplies (a setting, a file name, a certificate's subject) reaches a message
-through `quoted` or `visible`, so no message, report or export can echo a private key, forge a
-report line with a newline, or send an escape sequence to a terminal.
+A key is refused wherever it is pasted (`holds_key_material`) and cut out of text another
+program printed (`redacted`); `association.text.quoted` uses the same test before it shows a
+value.
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ import re
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_der_private_key
 
-from association.problems import visible
-
-__all__ = ["holds_key_material", "is_key_der", "quoted", "redacted", "visible"]
+__all__ = ["BASE64_RUN", "holds_key_material", "is_key_der", "redacted"]
 
 KEY_LABELS = re.compile(r"PRIVATE KEY|PuTTY-User-Key-File", re.IGNORECASE)
 """PEM private keys of every kind (PKCS#1, PKCS#8, encrypted, EC, OpenSSH) and PuTTY keys."""
 
-_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
+BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
 """30 bytes or more of base64: longer than any identifier a setting holds, shorter than a key."""
 
 _PKCS12_VERSION = b"\x02\x01\x03"
@@ -33,7 +31,7 @@ def holds_key_material(text: str) -> bool:
     if KEY_LABELS.search(text):
         return True
     compact = "".join(text.split())
-    return any(is_key_der(_decode(run)) for run in _BASE64_RUN.findall(compact))
+    return any(is_key_der(_decode(run)) for run in BASE64_RUN.findall(compact))
 
 
 def _decode(run: str) -> bytes:
@@ -73,24 +71,10 @@ def redacted(text: str) -> str:
     provider), which is shown whole rather than refused.
     """
     text = _PEM_KEY_BLOCK.sub("[key removed]", text)
-    text = _BASE64_RUN.sub(
+    text = BASE64_RUN.sub(
         lambda run: "[key material removed]" if is_key_der(_decode(run.group())) else run.group(),
         text,
     )
     if KEY_LABELS.search(text) and holds_key_material(text):
         return "[message removed: it held key material]"
     return text
-
-
-def quoted(value: str, limit: int = 80) -> str:
-    """A config value as messages show it: never key material, never a wall of base64."""
-    if holds_key_material(value):
-        return (
-            "a value holding a PRIVATE KEY (delete it: Mimecast's private key must never be in "
-            "this repository or stack configuration)"
-        )
-    if "-----BEGIN" in value:
-        return "a PEM block"
-    if _BASE64_RUN.search("".join(value.split())):
-        return f"a base64 value ({len(value)} characters)"
-    return repr(value) if len(value) <= limit else f"{value[:limit]!r}..."

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_azuread as azuread
 
-from association.component_args import OWNERS_KEY
+from association.component_args import settings_key
 from association.identifiers import (
     EXCHANGE_ONLINE_APP_ID,
     EXCHANGE_ONLINE_DISPLAY_NAME,
@@ -42,6 +42,7 @@ def inspect_tenant(tenant_id: str, opts: pulumi.InvokeOptions) -> Tenant:
         raise Refusal(
             [
                 Problem(
+                    "deployer-unreadable",
                     None,
                     f"The deploying identity could not be read ({error}). Sign in to tenant "
                     f"{tenant_id} (`az login --tenant {tenant_id}`, or the ARM_* variables of a "
@@ -53,6 +54,7 @@ def inspect_tenant(tenant_id: str, opts: pulumi.InvokeOptions) -> Tenant:
         raise Refusal(
             [
                 Problem(
+                    "tenant-mismatch",
                     TENANT_KEY,
                     f"The deploying identity is signed in to tenant {client.tenant_id}, but "
                     f"azuread:tenantId is {tenant_id}. Sign in to the tenant this stack manages "
@@ -61,34 +63,47 @@ def inspect_tenant(tenant_id: str, opts: pulumi.InvokeOptions) -> Tenant:
                 )
             ]
         )
-    problems = []
+    problems: list[Problem] = []
     exchange_id = ""
     try:
         exchange = azuread.get_service_principal(client_id=EXCHANGE_ONLINE_APP_ID, opts=opts)
     except Exception as error:
         problems.append(
-            f"The deploying identity may not read service principals in tenant {tenant_id} "
-            f"({error}). Grant it Application.Read.All (or Directory.Read.All)."
+            Problem(
+                "permission-service-principals",
+                None,
+                f"The deploying identity may not read service principals in tenant {tenant_id} "
+                f"({error}). Grant it Application.Read.All (or Directory.Read.All).",
+            )
             if _denied(error)
-            else f"Tenant {tenant_id} has no service principal for {EXCHANGE_ONLINE_DISPLAY_NAME} "
-            f"(appId {EXCHANGE_ONLINE_APP_ID}): {error}. Mimecast's server connection needs "
-            "Exchange Online in this tenant; check the tenant has an Exchange Online licence."
+            else Problem(
+                "exchange-online-missing",
+                None,
+                f"Tenant {tenant_id} has no service principal for {EXCHANGE_ONLINE_DISPLAY_NAME} "
+                f"(appId {EXCHANGE_ONLINE_APP_ID}): {error}. Mimecast's server connection needs "
+                "Exchange Online in this tenant; check the tenant has an Exchange Online licence.",
+            )
         )
     else:
         exchange_id = exchange.object_id
         role_id = exchange.app_role_ids.get(FULL_ACCESS_AS_APP)
         if role_id != FULL_ACCESS_AS_APP_ROLE_ID:
             problems.append(
-                f"{EXCHANGE_ONLINE_DISPLAY_NAME} in tenant {tenant_id} offers {FULL_ACCESS_AS_APP} "
-                f"as app role {role_id!r}, not the documented {FULL_ACCESS_AS_APP_ROLE_ID}. "
-                "Nothing is granted until this is understood: report it with the tenant's "
-                "`az ad sp show --id 00000002-0000-0ff1-ce00-000000000000` output."
+                Problem(
+                    "role-id-unexpected",
+                    None,
+                    f"{EXCHANGE_ONLINE_DISPLAY_NAME} in tenant {tenant_id} offers "
+                    f"{FULL_ACCESS_AS_APP} as app role {role_id!r}, not the documented "
+                    f"{FULL_ACCESS_AS_APP_ROLE_ID}. Nothing is granted until this is understood: "
+                    "report it with the tenant's `az ad sp show --id "
+                    f"{EXCHANGE_ONLINE_APP_ID}` output.",
+                )
             )
     domain, problem = _initial_domain(tenant_id, opts)
     if problem is not None:
         problems.append(problem)
     if problems:
-        raise Refusal([Problem(None, problem) for problem in problems])
+        raise Refusal(problems)
     assert domain is not None  # a missing domain is a problem above
     return Tenant(client.object_id, exchange_id, domain)
 
@@ -98,22 +113,28 @@ NO_DOMAINS = "no domains found"
 (terraform-provider-azuread, domains data source)."""
 
 
-def _initial_domain(tenant_id: str, opts: pulumi.InvokeOptions) -> tuple[str | None, str | None]:
+def _initial_domain(
+    tenant_id: str, opts: pulumi.InvokeOptions
+) -> tuple[str | None, Problem | None]:
     """The tenant's *.onmicrosoft.com domain, or the problem that stands in its way."""
     try:
         domains = azuread.get_domains(only_initial=True, opts=opts).domains
     except Exception as error:
         if NO_DOMAINS not in str(error):
-            return None, (
+            return None, Problem(
+                "permission-domains",
+                None,
                 f"The domains of tenant {tenant_id} could not be read ({error}). Grant the "
-                "deploying identity Domain.Read.All (or Directory.Read.All)."
+                "deploying identity Domain.Read.All (or Directory.Read.All).",
             )
         domains = []
     initial = [domain.domain_name for domain in domains if domain.initial]
     if not initial:
-        return None, (
+        return None, Problem(
+            "initial-domain-missing",
+            None,
             f"Tenant {tenant_id} reports no initial *.onmicrosoft.com domain, which Mimecast's "
-            "form asks for; check the tenant's domains in the Entra admin center."
+            "form asks for; check the tenant's domains in the Entra admin center.",
         )
     return initial[0], None
 
@@ -130,11 +151,12 @@ def owner_notices(owners: Sequence[str] | None, deployer_object_id: str) -> list
     """A deployer left out of the owners loses access when it only has Application.*.OwnedBy."""
     if not owners or deployer_object_id.lower() in (owner.lower() for owner in owners):
         return []
+    key = settings_key("owners")
     return [
         Notice(
             "deployer-not-owner",
-            OWNERS_KEY,
-            f"The deploying identity {deployer_object_id} is not among {OWNERS_KEY}. If it deploys "
+            key,
+            f"The deploying identity {deployer_object_id} is not among {key}. If it deploys "
             "with Application.ReadWrite.OwnedBy it cannot update the application after this run; "
             "add it to owners unless it holds Application.ReadWrite.All.",
         )

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
-from association.problems import visible
+from association.text import visible
 
 EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130

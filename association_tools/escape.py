@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from association.problems import visible
+from association.text import visible
 
 __all__ = ["md_code", "md_fence", "md_text", "visible", "visible_lines"]
 

@@ -17,7 +17,7 @@ import yaml
 
 from association.files import FileRefused, inside_project, read_bounded
 from association.identifiers import NAMESPACE
-from association.redaction import visible
+from association.text import visible
 from association_tools.cli import UsageError
 
 STACK_FILE: Final = re.compile(r"^Pulumi\.(?P<stack>.+)\.ya?ml$")

@@ -15,10 +15,10 @@ from typing import Final
 
 import yaml
 
+from association.component_args import SETTINGS
 from association.identifiers import NAMESPACE
 from association.problems import Notice, Problem
-from association.redaction import quoted, visible
-from association.settings import SETTINGS
+from association.text import quoted, visible
 from association_tools.project import (
     ConfigValue,
     GoYaml,
@@ -71,6 +71,7 @@ def parse_stack_file(text: str, file: str) -> StackFile:
                 shown = visible(name)
                 problems.append(
                     Problem(
+                        "config-key-unparsable",
                         shown,
                         f"{file}: could not parse {shown} as a configuration key (configuration "
                         "keys should be of the form `<namespace>:<name>`). Write it as "
@@ -174,6 +175,7 @@ def stack_config(
             distorted = True
             problems.append(
                 Problem(
+                    "setting-encrypted",
                     key,
                     f"{file} stores {key} encrypted (secure:), which preflight cannot read "
                     "offline; none of this project's settings is secret. Store it in plain text: "
@@ -186,6 +188,7 @@ def stack_config(
             hint = f" Did you mean '{close[0]}'?" if close else ""
             problems.append(
                 Problem(
+                    "setting-unknown",
                     key,
                     f"Stack '{stack}' uses configuration value '{name}' which is not defined by "
                     f"the project configuration, so nothing reads it.{hint} Fix the name or "
@@ -216,6 +219,7 @@ def stack_config(
                 distorted = True
                 problems.append(
                     Problem(
+                        "setting-type",
                         declaration.key,
                         f"Stack '{stack}' with configuration key '{declaration.name}' must be of "
                         f"type '{full_type_name(declaration.type, declaration.items)}'; {file} "
@@ -227,6 +231,7 @@ def stack_config(
         values_word, pronoun = ("values", "them") if len(missing) > 1 else ("value", "it")
         problems.append(
             Problem(
+                "setting-missing",
                 None,
                 f"Stack '{stack}' is missing configuration {values_word} {names}: Pulumi.yaml "
                 f"declares {pronoun} without a default, so `pulumi up` stops until {file} sets "
@@ -243,6 +248,7 @@ STRUCTURED: Final = {"array": "a YAML list of strings", "object": "a YAML map"}
 def _wrong_shape(name: str, type_name: str, stack: str, file: str) -> Problem:
     shape = STRUCTURED.get(type_name, "plain text, not a list or map")
     return Problem(
+        "setting-shape",
         f"{NAMESPACE}:{name}",
         f"Stack '{stack}' with configuration key '{name}' must be of type "
         f"'{'array<string>' if type_name == 'array' else type_name}', which the Pulumi CLI "
@@ -272,6 +278,7 @@ def _misplaced(key: str, stack: str, file: str) -> Problem | None:
         return None
     shown = visible(key)
     return Problem(
+        "setting-misplaced",
         shown,
         f"Stack '{stack}' sets {shown}, which nothing reads (keys and namespaces are exact, "
         f"case included). Did you mean {meant}? Rename it in {file}: until then the program "

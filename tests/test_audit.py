@@ -34,7 +34,7 @@ from fakegraph import (
 from tenant import copy_program
 
 from association.clock import evaluated_at
-from association.exchange import EWS_SHUTDOWN
+from association.ews import EWS_SHUTDOWN
 from association_tools.audit import cli, graph
 from association_tools.audit.graph import GraphClient, GraphError
 from association_tools.audit.live import read_tenant

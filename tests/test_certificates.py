@@ -19,15 +19,13 @@ from certfactory import (
     rsa_key,
 )
 
+from association.certificate_checks import duplicate_problems, expiry_warnings, validity_problems
 from association.certificates import (
     Certificate,
     CertificateError,
-    duplicate_problems,
-    expiry_warning,
     load_certificate,
     parse_certificate,
     rfc3339,
-    validity_problems,
 )
 from association.identifiers import GUIDE_KEY_ID, KEY_ID_NAMESPACE
 
@@ -193,9 +191,9 @@ def test_duplicates_are_named() -> None:
 
 def test_expiry_warning_gives_the_date_and_days_left() -> None:
     cert = parse_certificate(pem(make_certificate(not_after=NOW + timedelta(days=10))), "soon")
-    warning = expiry_warning(cert, NOW, 30)
+    (warning,) = expiry_warnings([cert], NOW, 30)
     assert warning is not None
     assert f"expires on {cert.end_date} (10 days left)" in warning.message
-    assert expiry_warning(cert, NOW, 10) is not None
-    assert expiry_warning(cert, NOW, 9) is None
-    assert expiry_warning(cert, NOW, 0) is None
+    assert expiry_warnings([cert], NOW, 10)
+    assert not expiry_warnings([cert], NOW, 9)
+    assert not expiry_warnings([cert], NOW, 0)

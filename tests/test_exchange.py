@@ -72,12 +72,14 @@ def test_after_the_shutdown_every_stack_is_refused_unless_allowed(
     assert status == 1
     for name in ("contoso", "fabrikam"):
         (error,) = stacks[name]["errors"]
-        assert f"shut down on {SHUTDOWN}" in error
-        assert "allowAfterEwsShutdown" in error
+        assert error["code"] == "ews-shut-down"
+        assert error["setting"] == "mimecast-association:allowAfterEwsShutdown"
+        assert f"shut down on {SHUTDOWN}" in error["message"]
         assert stacks[name]["plan"] is None
     assert stacks["litware"]["errors"] == []
     (warning,) = stacks["litware"]["warnings"]
-    assert f"shut down on {SHUTDOWN}" in warning
+    assert warning["code"] == "ews-shutdown"
+    assert f"shut down on {SHUTDOWN}" in warning["message"]
     assert stacks["litware"]["plan"] is not None
 
 
@@ -91,7 +93,7 @@ def test_before_the_shutdown_every_stack_is_warned_with_the_days_left(
     status, stacks = preflight_json(project, capsys, now)
     assert status == 1
     for stack in stacks.values():  # a stack with errors hears of it too
-        (warning,) = [w for w in stack["warnings"] if SHUTDOWN in w]
+        (warning,) = [w["message"] for w in stack["warnings"] if w["code"] == "ews-retirement"]
         assert f"({days} days left)" in warning
         assert "EwsEnabled $true" in warning
         assert "EwsAllowedAppIDs" in warning
@@ -155,7 +157,7 @@ def test_values_in_commands_are_single_quoted_powershell(project: Path) -> None:
 def test_scoping_not_enforced_keeps_the_consent_and_says_it_has_no_effect(project: Path) -> None:
     run = deploy(project, mailboxScope={"group": GROUP})
     assert [r for r in run.resources if r.type == ASSIGNMENT]
-    (notice,) = [n for n in run.notices if n.kind == "scope-not-enforced"]
+    (notice,) = [n for n in run.notices if n.code == "scope-not-enforced"]
     assert "still reaches every mailbox" in notice.message
     commands = run.outputs["exchangeOnline"]
     assert f"Get-DistributionGroup -Identity '{GROUP}'" in commands["scope"]

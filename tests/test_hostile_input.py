@@ -107,7 +107,7 @@ def one_error(project: Path, capsys: pytest.CaptureFixture[str], expected: str) 
     status, out = preflight(project, "contoso", "--json", capsys=capsys)
     (report,) = json.loads(out)["stacks"]
     assert status == 1
-    assert any(expected in error for error in report["errors"]), report["errors"]
+    assert any(expected in error["message"] for error in report["errors"]), report["errors"]
 
 
 # --- certificate entries -----------------------------------------------------------------

@@ -39,6 +39,7 @@ from association_tools.preflight.report import (
 from association_tools.project import ConfigValue, Project, ProjectKey, matches_type
 from association_tools.stack_files import StackFileError, parse_stack_file, stack_config
 
+NS = "mimecast-association"
 OWNER = "aaaaaaaa-0000-0000-0000-000000000001"
 GUIDE_THUMBPRINT = "D4DF4464B05EA92F4990DC0BAF82505FD561ADD2"
 
@@ -130,8 +131,8 @@ def test_valid_stack_as_json(project: Path, capsys: pytest.CaptureFixture[str]) 
     assert report["status"] == "warnings"  # EWS's shutdown, until 2027-04-01
     assert report["errors"] == []
     (ews,) = report["warnings"]
-    assert "2027-04-01" in ews
-    assert "EwsAllowedAppIDs" in ews
+    assert ews["code"] == "ews-retirement"
+    assert "2027-04-01" in ews["message"]
     assert report["certificates"] == [
         {
             "source": "mimecast-association:certificates[0] file certs/current.pem",
@@ -213,8 +214,9 @@ def test_example_stack_shows_the_plan_once_the_certificate_is_replaced(
     assert status == 1
     (report,) = document["stacks"]
     tenant, certificate = report["errors"]
-    assert "is the nil GUID 00000000-0000-0000-0000-000000000000, a placeholder" in tenant
-    assert "certificates[0] file certs/mimecast.pem" in certificate
+    assert (tenant["code"], tenant["setting"]) == ("tenant-placeholder", "azuread:tenantId")
+    assert certificate["code"] == "certificate-expired"
+    assert "certificates[0] file certs/mimecast.pem" in certificate["message"]
     plan = report["plan"]
     assert plan["basis"] == "replacementCertificates"
     assert "Once certificates[0] is replaced and azuread:tenantId is set" in plan["description"]
@@ -238,8 +240,8 @@ def test_expired_certificate_shows_the_plan_once_replaced_never_the_stand_in(
     assert status == 1
     (report,) = document["stacks"]
     (error,) = report["errors"]
-    assert "certificates[1] file certs/expired.pem" in error
-    assert "expired on" in error
+    assert error["code"] == "certificate-expired"
+    assert "certificates[1] file certs/expired.pem" in error["message"]
     assert [cert["daysLeft"] for cert in report["certificates"]] == [365, -10]
     plan = report["plan"]
     assert plan["basis"] == "replacementCertificates"
@@ -298,52 +300,41 @@ def test_a_stack_file_pulumi_cannot_load(
     assert status == 1
     broken, contoso = document["stacks"]
     assert broken["status"] == "errors"
-    assert broken["errors"][0].startswith(message)
+    assert broken["errors"][0]["message"].startswith(message)
     assert broken["plan"] is None
     assert contoso["status"] == "warnings"
 
 
 @pytest.mark.parametrize(
-    ("settings", "message"),
+    ("settings", "code", "setting"),
     [
+        ({"displayname": "Mimecast"}, "setting-unknown", "mimecast-association:displayname"),
+        ({"certificates": "certs/current.pem"}, "setting-shape", f"{NS}:certificates"),
+        ({"protect": "yes"}, "setting-type", f"{NS}:protect"),
+        ({"expiryWarningDays": "thirty"}, "setting-type", f"{NS}:expiryWarningDays"),
+        ({"certificates": {"secure": "v1:AAAA"}}, "setting-encrypted", f"{NS}:certificates"),
+        ({"owners": ["alice@contoso.com"]}, "owner-invalid", f"{NS}:owners[0]"),
         (
-            {"displayname": "Mimecast"},
-            "Stack 'contoso' uses configuration value 'displayname' which is not defined by the "
-            "project configuration, so nothing reads it. Did you mean 'displayName'?",
+            {"certificates": ["certs/missing.pem"]},
+            "certificate-file-missing",
+            f"{NS}:certificates[0]",
         ),
+        ({"certificates": ["certs/key.pem"]}, "certificate-private-key", f"{NS}:certificates[0]"),
+        ({"certificates": ["certs/expired.pem"]}, "certificate-expired", f"{NS}:certificates[0]"),
         (
-            {"certificates": "certs/current.pem"},
-            "mimecast-association:certificates is 'certs/current.pem', not a list of strings.",
+            {"certificates": ["certs/future.pem"]},
+            "certificate-not-yet-valid",
+            f"{NS}:certificates[0]",
         ),
-        (
-            {"protect": "yes"},
-            "mimecast-association:protect is 'yes', not true or false. Set it with `pulumi "
-            "config set mimecast-association:protect true`",
-        ),
-        (
-            {"expiryWarningDays": "thirty"},
-            "mimecast-association:expiryWarningDays is 'thirty', not a whole number",
-        ),
-        (
-            {"certificates": {"secure": "v1:AAAA"}},
-            "Pulumi.contoso.yaml stores mimecast-association:certificates encrypted (secure:)",
-        ),
-        ({"owners": ["alice@contoso.com"]}, "owners[0] is 'alice@contoso.com', not an object ID"),
-        ({"certificates": ["certs/missing.pem"]}, "file certs/missing.pem does not exist"),
-        ({"certificates": ["certs/key.pem"]}, "file certs/key.pem holds a PRIVATE KEY"),
-        ({"certificates": ["certs/expired.pem"]}, "expired on"),
-        ({"certificates": ["certs/future.pem"]}, "is not valid until"),
-        (
-            {"expiryWarningDays": -1},
-            "expiryWarningDays is -1; it must be a number of days from 0 to 3650.",
-        ),
+        ({"expiryWarningDays": -1}, "expiry-warning-days-range", f"{NS}:expiryWarningDays"),
     ],
 )
 def test_each_kind_of_error(
     project: Path,
     capsys: pytest.CaptureFixture[str],
     settings: dict[str, object],
-    message: str,
+    code: str,
+    setting: str,
 ) -> None:
     (project / "certs" / "key.pem").write_bytes(private_key_pem())
     (project / "certs" / "future.pem").write_bytes(
@@ -356,9 +347,11 @@ def test_each_kind_of_error(
     assert status == 1
     (report,) = document["stacks"]
     assert report["status"] == "errors"
-    assert [error for error in report["errors"] if message in error]
+    (error,) = [error for error in report["errors"] if error["code"] == code]
+    assert error["setting"] == setting
     assert document["ok"] is False
-    assert re.search(rf"  error    .*{re.escape(message)}", out)
+    # The text report shows the same problem, in the same words, on one error line.
+    assert f"  error    {error['message']}" in out
 
 
 def test_a_wrong_type_does_not_hide_the_other_problems(
@@ -367,9 +360,9 @@ def test_a_wrong_type_does_not_hide_the_other_problems(
     write_stack(project, "contoso", expiryWarningDays="thirty", owners=["bob"])
     _, document = preflight_json(capsys, project)
     (report,) = document["stacks"]
-    assert sorted(error.split(" is ")[0] for error in report["errors"]) == [
-        "mimecast-association:expiryWarningDays",
-        "mimecast-association:owners[0]",
+    assert sorted((error["code"], error["setting"]) for error in report["errors"]) == [
+        ("owner-invalid", "mimecast-association:owners[0]"),
+        ("setting-type", "mimecast-association:expiryWarningDays"),
     ]
 
 
@@ -383,9 +376,9 @@ def test_a_tenant_id_that_is_not_a_guid(project: Path, capsys: pytest.CaptureFix
 
     assert status == 1
     (report,) = document["stacks"]
-    assert report["errors"][0].startswith(
-        "azuread:tenantId is 'contoso.onmicrosoft.com', not a tenant ID."
-    )
+    assert [(error["code"], error["setting"]) for error in report["errors"]] == [
+        ("tenant-invalid", "azuread:tenantId")
+    ]
     assert report["plan"] is None
 
 
@@ -399,9 +392,13 @@ def test_a_key_declared_without_default_is_required_as_pulumi_requires(
 
     assert status == 1
     assert document["stacks"][0]["errors"] == [
-        "Stack 'contoso' is missing configuration value 'region': Pulumi.yaml declares it without "
-        "a default, so `pulumi up` stops until Pulumi.contoso.yaml sets it or Pulumi.yaml gives a "
-        "default."
+        {
+            "code": "setting-missing",
+            "setting": None,
+            "message": "Stack 'contoso' is missing configuration value 'region': Pulumi.yaml "
+            "declares it without a default, so `pulumi up` stops until Pulumi.contoso.yaml sets "
+            "it or Pulumi.yaml gives a default.",
+        }
     ]
 
 
@@ -521,7 +518,8 @@ def test_pipelines_can_require_owners_in_every_stack(
     assert status == 1
     assert contoso["status"] == "warnings"
     (error,) = fabrikam["errors"]
-    assert error.startswith("mimecast-association:owners is not set in Pulumi.fabrikam.yaml")
+    assert (error["code"], error["setting"]) == ("owners-required", f"{NS}:owners")
+    assert "Pulumi.fabrikam.yaml" in error["message"]
 
 
 def test_now_judges_certificates_at_another_instant(
@@ -537,7 +535,10 @@ def test_now_judges_certificates_at_another_instant(
     assert main([*arguments, "2027-12-01T09:00:00+01:00"]) == 1
     expired = json.loads(capsys.readouterr().out)
     assert expired["evaluatedAt"] == "2027-12-01T08:00:00Z"
-    assert "expired on 2027-11-26T12:00:00Z" in expired["stacks"][0]["errors"][0]
+    codes = {error["code"]: error for error in expired["stacks"][0]["errors"]}
+    assert set(codes) == {"certificate-expired", "ews-shut-down"}
+    error = codes["certificate-expired"]
+    assert "expired on 2027-11-26T12:00:00Z" in error["message"]
 
 
 def test_only_the_named_stacks_are_checked(

@@ -6,7 +6,9 @@ import ast
 import re
 from pathlib import Path
 
-from association.settings import SETTINGS
+from association.component_args import SETTINGS
+from association.setting import Setting
+from association_tools import settings_doc
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -25,6 +27,23 @@ def first_cells(table: str) -> set[str]:
 def test_every_setting_is_in_the_settings_table() -> None:
     names = {s.name for s in SETTINGS}
     assert first_cells(section("Stack settings")) == names
+
+
+def test_pulumi_yaml_and_the_readme_table_are_as_the_declarations_write_them() -> None:
+    assert settings_doc.main(["--check"]) == 0, (
+        "run venv/bin/python -m association_tools.settings_doc"
+    )
+
+
+def test_a_new_declaration_reaches_both_files() -> None:
+    made_up = Setting("retentionDays", "integer", "Days to keep | things.", "7", 7)
+    block = settings_doc.config_block((*SETTINGS, made_up))
+    assert "  retentionDays:\n    type: integer\n" in block
+    assert block.endswith("    default: 7\n")
+    table = settings_doc.settings_table((*SETTINGS, made_up))
+    assert "| `retentionDays` | integer | `7` | Days to keep \\| things. | `7` |" in table
+    # Another namespace's key is in the table but never typed in Pulumi.yaml (Pulumi refuses).
+    assert "tenantId:" not in block.split("config:", 1)[1]
 
 
 def test_every_export_is_in_the_outputs_table() -> None:

@@ -10,8 +10,9 @@ import pytest
 import yaml
 from certfactory import NOW, make_certificate, pem, private_key_pem
 
+from association.identifiers import NAMESPACE, TENANT_KEY
 from association.problems import Problem
-from association.settings import NAMESPACE, SETTINGS, TENANT_KEY, SettingsError, read_settings
+from association.settings import SETTINGS, SettingsError, read_settings
 
 PROJECT = Path(__file__).resolve().parent.parent
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -76,7 +77,7 @@ def test_values_arrive_as_pulumi_hands_them_over(tmp_path: Path) -> None:
     )
     assert args.display_name == "Mimecast Sync (Contoso)"
     assert len(args.certificates) == 2
-    assert args.owners == [owner]
+    assert args.owners == (owner,)
     assert args.expiry_warning_days == 45
     assert args.protect is False
 
@@ -104,26 +105,22 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         },
         tmp_path,
     )
-    expected = [
-        "mimecast-association:certificates[2] file missing.pem does not exist",
-        "mimecast-association:certificates[3] file key.pem holds a PRIVATE KEY",
-        "azuread:tenantId is 'contoso.onmicrosoft.com', not a tenant ID",
-        "mimecast-association:displayName is empty",
-        "mimecast-association:owners[0] is 'alice@contoso.com', not an object ID",
-        "mimecast-association:expiryWarningDays is -1; it must be a number of days from 0 to 3650",
-        "mimecast-association:certificates[1] file old.pem",
-        "mimecast-association:certificates[4] file valid.pem",
+    certificates = f"{NAMESPACE}:certificates"
+    # Parse first (entries that cannot be read), then each setting's checks in declaration
+    # order: every problem at once, each with its code and the setting it concerns.
+    assert [(problem.code, problem.setting) for problem in refusal] == [
+        ("certificate-file-missing", f"{certificates}[2]"),
+        ("certificate-private-key", f"{certificates}[3]"),
+        ("tenant-invalid", TENANT_KEY),
+        ("certificate-expired", f"{certificates}[1]"),
+        ("certificate-duplicate", f"{certificates}[4]"),
+        ("display-name-empty", f"{NAMESPACE}:displayName"),
+        ("owner-invalid", f"{NAMESPACE}:owners[0]"),
+        ("expiry-warning-days-range", f"{NAMESPACE}:expiryWarningDays"),
     ]
-    problems = [problem.message for problem in refusal]
-    assert len(problems) == len(expected)
-    for problem, start in zip(problems, expected, strict=True):
-        assert problem.startswith(start), problem
-    # Each problem names the setting it concerns, as data: the start of its message.
-    assert [problem.setting for problem in refusal] == [
-        start.split(" ", 1)[0] for start in expected
-    ]
-    assert "expired on" in problems[6]
-    assert "is the same certificate as mimecast-association:certificates[0]" in problems[7]
+    # Each message starts with the setting it concerns, so a reader finds it in the file.
+    for problem in refusal:
+        assert problem.message.startswith(str(problem.setting)), problem
 
 
 def test_missing_tenant_says_how_to_set_it(tmp_path: Path) -> None:

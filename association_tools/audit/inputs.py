@@ -21,19 +21,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from association.adoption import ADOPT_KEY, Adoption
-from association.component_args import (
-    CERTIFICATES_KEY,
-    DISPLAY_NAME_KEY,
-    OWNERS_KEY,
-    AssociationArgs,
-    is_guid,
-)
-from association.exchange import SCOPE_KEY
-from association.identifiers import TENANT_KEY
+from association.adoption import Adoption
+from association.component_args import AssociationArgs, settings_key
+from association.identifiers import TENANT_KEY, is_guid
 from association.problems import Notice, Problem
 from association.redaction import holds_key_material
-from association.settings import SettingsError, parse_settings, read_settings
+from association.settings import check_settings, parse_settings
 from association_tools.project import Project, one_line
 from association_tools.safe_read import InputError, read_bounded, read_json
 from association_tools.stack_files import StackFile, StackFileError, parse_stack_file, stack_config
@@ -48,8 +41,15 @@ OUTPUT_KEYS: Final = {
 }
 """The stack outputs the audit needs (`pulumi stack output --json` names)."""
 
+DISPLAY_NAME_KEY: Final = settings_key("displayName")
+ADOPT_KEY: Final = settings_key("adopt")
 AUDITED_KEYS: Final = frozenset(
-    {TENANT_KEY, DISPLAY_NAME_KEY, CERTIFICATES_KEY, OWNERS_KEY, ADOPT_KEY, SCOPE_KEY}
+    {
+        TENANT_KEY,
+        DISPLAY_NAME_KEY,
+        ADOPT_KEY,
+        *map(settings_key, ("certificates", "owners", "mailboxScope")),
+    }
 )
 """The settings the audit reads; stored encrypted, one leaves it nothing to compare against."""
 
@@ -117,12 +117,9 @@ def declared(
     except StackFileError as error:
         raise InputError(str(error)) from None
     config = stack_config(project, stack, file, parsed.config)
-    problems = [
-        *parsed.problems,
-        *config.problems,
-        *_refusals(config.values, project.directory, now),
-    ]
-    settings = _lenient_settings(config.values, project.directory)
+    # Leniently: an expired certificate is kept, whatever does not parse is left out and named.
+    settings, unparsed = parse_settings(config.values, project.directory)
+    problems = [*parsed.problems, *config.problems, *check_settings(settings, unparsed, now)]
     blocked = _blocking_keys(parsed, settings)
     if blocked:
         reasons = _messages(problem for problem in problems if problem.setting in blocked)
@@ -148,21 +145,6 @@ def declared(
             *_adoption_notes(settings.adopt, outputs),
         ),
     )
-
-
-def _refusals(raw: Mapping[str, str], project_dir: Path, now: datetime) -> list[Problem]:
-    """Every problem the program would refuse these settings for at `now`, in its own words."""
-    try:
-        read_settings(raw, project_dir, now)
-    except SettingsError as error:
-        return error.problems
-    return []
-
-
-def _lenient_settings(raw: Mapping[str, str], project_dir: Path) -> AssociationArgs:
-    """The audited settings as far as they parse, without the program's refusals: an expired
-    certificate is kept, whatever does not parse is left out (`_refusals` names it)."""
-    return parse_settings(raw, project_dir)[0]
 
 
 def _blocking_keys(parsed: StackFile, settings: AssociationArgs) -> set[str]:

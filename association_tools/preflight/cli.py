@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Final
 
 from association.clock import current_time
-from association.component_args import is_guid
-from association.redaction import visible
+from association.identifiers import is_guid
+from association.text import visible
 from association_tools import cli
 from association_tools.cli import UsageError
 from association_tools.preflight.render import render_json, render_text

@@ -91,7 +91,7 @@ def plan_of(run: ProgramRun, basis: Basis, description: str, masks: Masks | None
 
 def deployer_unknown(notice: Notice) -> bool:
     """The owners notice fires offline only because the deployer is a placeholder."""
-    return notice.kind == "deployer-not-owner"
+    return notice.code == "deployer-not-owner"
 
 
 def _tree_order(resources: Sequence[DeclaredResource]) -> list[DeclaredResource]:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from association.certificates import rfc3339
-from association.redaction import visible
+from association.text import visible
 from association_tools import jsondoc
 from association_tools.preflight.report import RANK, Marker, StackReport, header
 

@@ -12,7 +12,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
 from functools import partial
 
-from association.problems import Problem, visible
+from association.problems import Problem
+from association.text import visible
 from association_tools.preflight.check import check_stack
 from association_tools.preflight.report import StackReport
 from association_tools.project import Project, one_line
@@ -69,4 +70,9 @@ def _collect(future: Future[StackReport], project: Project, stack: str) -> Stack
 
 def _failed(project: Project, stack: str, message: str) -> StackReport:
     file = visible(project.stacks[stack].relative_to(project.directory).as_posix())
-    return StackReport(visible(stack), file, None, errors=(Problem(None, f"{file}: {message}."),))
+    return StackReport(
+        visible(stack),
+        file,
+        None,
+        errors=(Problem("preflight-stopped", None, f"{file}: {message}."),),
+    )

@@ -1,0 +1,123 @@
+"""`python -m association_tools.settings_doc`: write `Pulumi.yaml`'s config block and the
+README's settings table from the settings' declarations (`association.component_args`).
+
+Run it after adding or changing a setting; `--check` (and a test) fails when either file
+differs from what it would write, so neither can drift from the declarations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from association.component_args import SETTINGS
+from association.identifiers import TENANT_KEY
+from association.setting import Setting
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+BEGIN: Final = "<!-- settings table: written by python -m association_tools.settings_doc -->"
+END: Final = "<!-- end of settings table -->"
+
+_CONFIG_COMMENT: Final = f"""\
+# Stack settings, written from their declarations in association/component_args.py by
+# `venv/bin/python -m association_tools.settings_doc` (a test keeps the two equal).
+# Also required in every stack: `{TENANT_KEY}` (the tenant's ID, a GUID; one stack per
+# tenant). Pulumi forbids a type or default for a key of another namespace here, so it is
+# set per stack: `pulumi config set {TENANT_KEY} <GUID>`.
+"""
+
+
+def config_block(settings: Sequence[Setting] = SETTINGS) -> str:
+    """`Pulumi.yaml`'s `config:` block: the project's own settings, typed, with defaults."""
+    lines = [_CONFIG_COMMENT.rstrip("\n"), "config:"]
+    for setting in settings:
+        if not setting.in_project:
+            continue
+        lines += [f"  {setting.name}:", f"    type: {setting.type}"]
+        if setting.type == "array":
+            lines += ["    items:", "      type: string"]
+        lines += ["    description: >-"]
+        lines += textwrap.wrap(
+            setting.description,
+            92,
+            initial_indent=" " * 6,
+            subsequent_indent=" " * 6,
+            break_on_hyphens=False,
+        )
+        if setting.default is not None:
+            # JSON is YAML: a value written so that no YAML rule can read it otherwise.
+            lines.append(f"    default: {json.dumps(setting.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def pulumi_yaml(current: str) -> str:
+    """`current` with everything from the settings comment on replaced by the config block."""
+    head = current.split(_CONFIG_COMMENT.splitlines()[0], 1)[0].split("\nconfig:", 1)[0]
+    return head.rstrip("\n") + "\n" + config_block()
+
+
+def settings_table(settings: Sequence[Setting] = SETTINGS) -> str:
+    """The README's table: one row per setting, the key namespace-less for our own."""
+    rows = [
+        "| key | type | default | meaning | example |",
+        "|---|---|---|---|---|",
+    ]
+    for setting in settings:
+        default = setting.shown_default or (
+            "**required**" if setting.default is None else f"`{json.dumps(setting.default)}`"
+        )
+        cells = [
+            f"`{setting.name}`",
+            setting.shown_type or setting.type,
+            default,
+            # Outside a code span `<id>` would be taken for an HTML tag and vanish.
+            setting.description.replace("<", "&lt;").replace(">", "&gt;"),
+            f"`{setting.example}`",
+        ]
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join([BEGIN, *rows, END])
+
+
+def readme(current: str) -> str:
+    """`current` with the text between the table's markers replaced."""
+    before, found, rest = current.partition(BEGIN)
+    if not found or END not in rest:
+        raise ValueError(f"README.md has no settings table markers ({BEGIN} ... {END})")
+    return before + settings_table() + rest.split(END, 1)[1]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m association_tools.settings_doc",
+        description="Write Pulumi.yaml's config block and README.md's settings table from the "
+        "settings' declarations. Exit status: 0 written or up to date, 1 --check found a "
+        "difference.",
+        epilog="example:\n  venv/bin/python -m association_tools.settings_doc --check",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 if a file is out of date"
+    )
+    args = parser.parse_args(argv)
+    stale = []
+    for name, render in (("Pulumi.yaml", pulumi_yaml), ("README.md", readme)):
+        path = ROOT / name
+        current = path.read_text(encoding="utf-8")
+        wanted = render(current)
+        if wanted != current:
+            stale.append(name)
+            if not args.check:
+                path.write_text(wanted, encoding="utf-8")
+    if args.check and stale:
+        print(f"out of date: {', '.join(stale)}; run python -m association_tools.settings_doc")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
