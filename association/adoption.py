@@ -13,22 +13,35 @@ Pure (no Pulumi): the stack setting `adopt` is parsed and checked here, every pr
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from association.certificates import Certificate
+from association.identifiers import is_guid
 from association.problems import Problem
 from association.text import quoted
 
-_GUID: Final = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
-_APPLICATION: Final = re.compile(rf"(?:/applications/)?({_GUID})")
-_SERVICE_PRINCIPAL: Final = re.compile(rf"(?:/servicePrincipals/)?({_GUID})")
 _ASSIGNMENT: Final = re.compile(r"[A-Za-z0-9_-]{20,64}")
 """An app role assignment's id: Graph shows it as base64url text (43 characters), not a GUID."""
 _THUMBPRINT: Final = re.compile(r"[0-9A-Fa-f]{40}")
-_KEY_ID: Final = re.compile(_GUID)
+
+
+def _object_id(prefix: str) -> Callable[[str], str | None]:
+    """A GUID, or the provider's `/<prefix>/<GUID>`, in lower case: Graph writes object IDs in
+    lower case, and an import ID in another case never matches state."""
+
+    def parse(text: str) -> str | None:
+        guid = text.removeprefix(prefix)
+        return guid.lower() if is_guid(guid) else None
+
+    return parse
+
+
+def _assignment_id(text: str) -> str | None:
+    return text if _ASSIGNMENT.fullmatch(text) else None
+
 
 FIELDS: Final = (
     "applicationObjectId",
@@ -84,15 +97,19 @@ def parse_adoption(
     ids = {
         name: _id(value, key, name, pattern, example, problems)
         for name, pattern, example in (
-            ("applicationObjectId", _APPLICATION, "the application's Object ID (a GUID)"),
+            (
+                "applicationObjectId",
+                _object_id("/applications/"),
+                "the application's Object ID (a GUID)",
+            ),
             (
                 "servicePrincipalObjectId",
-                _SERVICE_PRINCIPAL,
+                _object_id("/servicePrincipals/"),
                 "the Object ID of its enterprise application (a GUID)",
             ),
             (
                 "appRoleAssignmentId",
-                _ASSIGNMENT,
+                _assignment_id,
                 "the id of its full_access_as_app assignment (43 letters, digits, - or _)",
             ),
         )
@@ -115,25 +132,24 @@ def _id(
     value: Mapping[str, Any],
     adopt_key: str,
     name: str,
-    pattern: re.Pattern[str],
+    parse: Callable[[str], str | None],
     example: str,
     problems: list[Problem],
 ) -> str:
     key = f"{adopt_key}.{name}"
     text = value.get(name)
-    if not isinstance(text, str) or not (match := pattern.fullmatch(text)):
+    if not isinstance(text, str) or (parsed := parse(text)) is None:
         shown = "missing" if text is None else f"{quoted(str(text))}, not {example}"
         problems.append(
             Problem(
                 "adopt-id-invalid",
                 key,
                 f"{key} is {shown}. Look it up in the tenant (README: Already set up by hand?) "
-                "and set it with `pulumi config set --path '{key}' <id>`.",
+                f"and set it with `pulumi config set --path '{key}' <id>`.",
             )
         )
         return ""
-    # Graph writes object IDs in lower case; an import ID in another case never matches state.
-    return match.group(1).lower() if pattern.groups else text
+    return parsed
 
 
 def _key_ids(value: object, key: str, problems: list[Problem]) -> dict[str, str]:
@@ -158,7 +174,7 @@ def _key_ids(value: object, key: str, problems: list[Problem]) -> dict[str, str]
                     "center shows under Certificates & secrets).",
                 )
             )
-        elif not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
+        elif not isinstance(key_id, str) or not is_guid(key_id):
             problems.append(
                 Problem(
                     "adopt-key-ids-invalid",

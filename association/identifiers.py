@@ -45,6 +45,9 @@ NAMESPACE: Final = "mimecast-association"
 TENANT_KEY: Final = "azuread:tenantId"
 """The provider's own setting that names the tenant a stack manages."""
 
+ROOT_STACK_TYPE: Final = "pulumi:pulumi:Stack"
+"""The type of the root resource Pulumi gives every stack: no part of a child's type chain."""
+
 NIL_GUID: Final = "00000000-0000-0000-0000-000000000000"
 """The example stack's placeholder tenant: a GUID nobody can sign in to."""
 

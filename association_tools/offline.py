@@ -130,24 +130,6 @@ class _Engine(pulumi.runtime.Mocks):
         return object_id, outputs
 
 
-class _RecordingMonitor(pulumi_sdk.MockMonitor):  # type: ignore[misc]
-    """The SDK's mock monitor, also keeping what it is not told to keep: parent and options."""
-
-    def __init__(self, mocks: pulumi.runtime.Mocks, run: ProgramRun) -> None:
-        super().__init__(mocks)
-        self.run = run
-
-    def make_urn(self, parent: str, type_: str, name: str) -> str:
-        return pulumi_sdk.engine_urn(parent, type_, name, super().make_urn)
-
-    def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
-        declared = pulumi_sdk.registration(request)
-        if declared.type != pulumi_sdk.ROOT_STACK_TYPE:
-            self.run.resources.append(DeclaredResource(**vars(declared), urn=response.urn))
-        return response
-
-
 class _Log(logging.Handler):
     """The mock engine's log: what `pulumi up` would print as warnings."""
 
@@ -199,17 +181,16 @@ def _run_isolated(
         stack=stack,
         preview=preview,
         logger=logger,
-        monitor=_RecordingMonitor(mocks, run),
+        monitor=pulumi_sdk.recording_monitor(
+            mocks,
+            lambda declared, urn: run.resources.append(DeclaredResource(**vars(declared), urn=urn)),
+        ),
     )
     pulumi.runtime.set_all_config(config)
     program = _compiled(main.resolve())
 
     async def outputs() -> None:
-        root = pulumi.runtime.get_root_resource()
-        exported: dict[str, Any] = getattr(root, "outputs", {})
-        for name, value in exported.items():
-            resolved = await pulumi.Output.from_input(value).future(with_unknowns=True)
-            run.outputs[name] = _mark_unknowns(resolved)
+        run.outputs.update(_mark_unknowns(await pulumi_sdk.stack_outputs()))
 
     def execute() -> Any:
         exec(program, {"__name__": "__main__", "__file__": str(main.resolve())})

@@ -10,6 +10,7 @@ contract).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from types import ModuleType
@@ -18,6 +19,8 @@ from typing import Any, Final
 import pulumi
 import pulumi.output
 from pulumi.runtime import mocks, rpc
+
+from association.identifiers import ROOT_STACK_TYPE
 
 PULUMI_VERSION: Final = version("pulumi")
 
@@ -43,8 +46,6 @@ _UNKNOWN: Final[str] = internal(rpc, "UNKNOWN", "the wire form of an unknown val
 _SIG_KEY: Final[str] = internal(rpc, "_special_sig_key", "the key marking a special value")
 _SECRET_SIG: Final[str] = internal(rpc, "_special_secret_sig", "the marker of a secret value")
 _Unknown: type[Any] = internal(pulumi.output, "Unknown", "an unknown output value")
-
-ROOT_STACK_TYPE: Final = "pulumi:pulumi:Stack"
 
 
 @dataclass(frozen=True)
@@ -96,3 +97,40 @@ def unwrap_secret(value: Any) -> tuple[bool, Any]:
     if isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG and "value" in value:
         return True, value["value"]
     return False, value
+
+
+def recording_monitor(
+    mocks: pulumi.runtime.Mocks, record: Callable[[Registration, str], None]
+) -> Any:
+    """The SDK's mock monitor, also handing `record` every registration (but the root stack's)
+    with the URN the engine would write: what `set_mocks(monitor=...)` takes."""
+
+    class RecordingMonitor(MockMonitor):  # type: ignore[misc]
+        def make_urn(self, parent: str, type_: str, name: str) -> str:
+            return engine_urn(parent, type_, name, super().make_urn)
+
+        def RegisterResource(self, request: Any) -> Any:
+            response = super().RegisterResource(request)
+            declared = registration(request)
+            if declared.type != ROOT_STACK_TYPE:
+                record(declared, response.urn)
+            return response
+
+    return RecordingMonitor(mocks)
+
+
+async def stack_outputs() -> dict[str, Any]:
+    """The root stack's exports, resolved, unknowns kept as unknowns: what `pulumi up` prints
+    as Outputs. The root stack keeps them in an attribute the SDK does not document, and
+    `Output.future(with_unknowns=True)` is how the SDK itself reads an output that may be
+    unknown."""
+    root = pulumi.runtime.get_root_resource()
+    exported: dict[str, Any] = getattr(root, _OUTPUTS, {})
+    return {
+        name: await pulumi.Output.from_input(value).future(with_unknowns=True)
+        for name, value in exported.items()
+    }
+
+
+_OUTPUTS: Final = "outputs"
+"""The attribute of the root `Stack` resource that `pulumi.export` fills."""

@@ -35,11 +35,11 @@ from pathlib import Path, PurePosixPath
 
 # Always used with fullmatch: `^...$` with match() lets a trailing newline through
 # (`Pulumi.ok\n.yaml`).
-STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 CERTIFICATE_PATH = re.compile(r"[\w./-]+")
 EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
-FULL_ACCESS_AS_APP = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
+FULL_ACCESS_AS_APP_ROLE_ID = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
 DEFAULT_DISPLAY_NAME = "Mimecast Cloud Synchronization"
 RESERVED = frozenset({"example"})
 
@@ -115,7 +115,7 @@ def onboard_text(stack: str, tenant: str, app_ids: Sequence[str]) -> str:
             "   az rest --method GET --url "
             "'https://graph.microsoft.com/v1.0/servicePrincipals/"
             "<servicePrincipalObjectId>/appRoleAssignments'"
-            f" --query \"value[?appRoleId=='{FULL_ACCESS_AS_APP}']"
+            f" --query \"value[?appRoleId=='{FULL_ACCESS_AS_APP_ROLE_ID}']"
             '.{appRoleAssignmentId:id, resourceId:resourceId}" -o table'
             "    # the full_access_as_app assignment (resourceId: Exchange Online's)",
         ]

@@ -1,0 +1,26 @@
+"""The stdlib scripts' own copies of the product's constants, pinned to the product's.
+
+`scripts/tenant.py` runs before anything is installed (a fresh clone, no venv), so it cannot
+import the product and keeps copies; each copy must say what the product says.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fake_pulumi import load_script
+
+from association import identifiers
+from association_tools.project import STACK_NAME
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def test_tenant_script_copies_match_the_product() -> None:
+    tenant = load_script("tenant_script", SCRIPTS / "tenant.py")
+    assert tenant.STACK_NAME.pattern == STACK_NAME.pattern
+    assert tenant.EXCHANGE_ONLINE_APP_ID == identifiers.EXCHANGE_ONLINE_APP_ID
+    assert tenant.FULL_ACCESS_AS_APP_ROLE_ID == identifiers.FULL_ACCESS_AS_APP_ROLE_ID
+    assert tenant.DEFAULT_DISPLAY_NAME == identifiers.DEFAULT_DISPLAY_NAME
+    for value in ("11111111-2222-3333-4444-555555555555", "not-a-guid", "A" * 36):
+        assert bool(tenant.GUID.fullmatch(value)) == identifiers.is_guid(value)
