@@ -16,7 +16,9 @@ themselves against the real program.
 from __future__ import annotations
 
 import importlib.util
+import select
 import socket
+import subprocess
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -344,6 +346,24 @@ def test_rules_load_as_the_package_beside_the_pack(rules: ModuleType) -> None:
     """__main__.py's `from rules import ...` finds policy/rules/, not another `rules`."""
     assert Path(rules.__file__).resolve() == PACK_DIR / "rules" / "__init__.py"
     assert sys.modules["rules.registry"].__package__ == "rules"
+
+
+def test_pack_serves_when_started_as_the_cli_starts_it() -> None:
+    """As pulumi-language-python's `RunPlugin` starts a Python analyzer: `python -u -m
+    pulumi.policy ENGINE PACK_DIR` in the pack's directory, which `runpy.run_path`s the
+    directory. The pack imports its rules and prints the port it serves on (loopback only)."""
+    command = [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(PACK_DIR)]
+    with subprocess.Popen(
+        command, cwd=PACK_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        assert process.stdout is not None
+        try:
+            ready, _, _ = select.select([process.stdout], [], [], 60)
+            line = process.stdout.readline() if ready else b""
+        finally:
+            process.kill()
+        errors = process.communicate()[1].decode(errors="replace")
+    assert line.strip().isdigit(), errors
 
 
 # --- validate, called directly -------------------------------------------------------------
