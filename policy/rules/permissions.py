@@ -50,28 +50,29 @@ def requested(props: Mapping[str, Any]) -> Requested | None:
     blocks = items(props.get("requiredResourceAccesses"))
     if blocks is None:
         return None
-    found: list[Permission] = []
-    partial = False
-    for block in blocks:
-        if not isinstance(block, Mapping):
-            partial = True
-            continue
-        app_id = known_text(block.get("resourceAppId"))
-        accesses = items(block.get("resourceAccesses"))
-        if app_id is None or accesses is None:
-            partial = True
-            continue
-        for access in accesses:
-            if not isinstance(access, Mapping):
-                partial = True
-                continue
-            role_or_scope = known_text(access.get("id"))
-            kind = known_text(access.get("type"))
-            if role_or_scope is None or kind is None:
-                partial = True
-                continue
-            found.append(Permission.of(app_id, role_or_scope, kind))
-    return Requested(found, partial)
+    parts = [part for block in blocks for part in _block(block)]
+    return Requested([part for part in parts if part is not None], None in parts)
+
+
+def _block(block: object) -> list[Permission | None]:
+    """One requiredResourceAccess block's permissions, None for a part not known yet."""
+    if not isinstance(block, Mapping):
+        return [None]
+    app_id = known_text(block.get("resourceAppId"))
+    accesses = items(block.get("resourceAccesses"))
+    if app_id is None or accesses is None:
+        return [None]
+    return [_access(app_id, access) for access in accesses]
+
+
+def _access(app_id: str, access: object) -> Permission | None:
+    if not isinstance(access, Mapping):
+        return None
+    role_or_scope = known_text(access.get("id"))
+    kind = known_text(access.get("type"))
+    if role_or_scope is None or kind is None:
+        return None
+    return Permission.of(app_id, role_or_scope, kind)
 
 
 def api_access(props: Mapping[str, Any]) -> list[Permission]:
