@@ -1,9 +1,12 @@
 """Policy pack `mimecast-association-guardrails`: `pulumi preview --policy-pack policy`.
 
-The rules live in `rules.py` as plain functions; this file only wraps each one in a
-pulumi-policy object and, when the Pulumi CLI runs the pack (`__name__ == "__main__"`),
-serves them. Constructing `PolicyPack` starts a gRPC server and blocks, so importing
-this file under another name (as the pack's tests do) builds the policies only.
+The rules live in the package `rules/` (one rule a module, listed in `rules/registry.py`)
+as plain functions that return violations as data; this file only wraps each one in a
+pulumi-policy object, turns each violation into the engine's message and URN (the one
+place a violation becomes text) and, when the Pulumi CLI runs the pack
+(`__name__ == "__main__"`), serves them. Constructing `PolicyPack` starts a gRPC server
+and blocks, so importing this file under another name (as the pack's tests do) builds
+the policies only.
 """
 
 from __future__ import annotations
@@ -26,9 +29,14 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
+# The package `rules/` beside this file. The CLI runs the pack as
+# `python -u -m pulumi.policy ENGINE PACK_DIR` (pulumi-language-python, RunPlugin), whose
+# `runpy.run_path(program, run_name="__main__")` puts the pack's directory first on sys.path;
+# the pack's tests load this file by path, so it puts the directory there itself.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import rules  # beside this file (the CLI also puts the pack's directory first on sys.path)
+from rules import registry
+from rules.model import ResourceRule, RuleContext, StackResource, StackRule
 
 PACK_NAME = "mimecast-association-guardrails"
 ENFORCEMENT_LEVEL = EnforcementLevel.MANDATORY
@@ -60,34 +68,34 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _context(config: Mapping[str, Any]) -> rules.RuleContext:
-    return rules.RuleContext(config=plain(config), now=datetime.now(UTC))
+def _context(config: Mapping[str, Any]) -> RuleContext:
+    return RuleContext(config=plain(config), now=datetime.now(UTC))
 
 
-def _config_schema(rule: rules.ResourceRule | rules.StackRule) -> PolicyConfigSchema | None:
+def _config_schema(rule: ResourceRule | StackRule) -> PolicyConfigSchema | None:
     if rule.config_schema is None:
         return None
     return PolicyConfigSchema(properties={k: dict(v) for k, v in rule.config_schema.items()})
 
 
-def resource_policy(rule: rules.ResourceRule) -> ResourceValidationPolicy:
+def resource_policy(rule: ResourceRule) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         context = _context(args.get_config())
-        for message in rule.check(args.resource_type, plain(args.props), context):
-            report_violation(message, None)
+        for violation in rule.check(args.resource_type, plain(args.props), context):
+            report_violation(violation.message, None)
 
     return ResourceValidationPolicy(
-        name=rule.name,
+        name=rule.code,
         description=rule.description,
         validate=validate,
         config_schema=_config_schema(rule),
     )
 
 
-def stack_policy(rule: rules.StackRule) -> StackValidationPolicy:
+def stack_policy(rule: StackRule) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         resources = [
-            rules.StackResource(
+            StackResource(
                 type=resource.resource_type,
                 urn=resource.urn,
                 props=plain(resource.props),
@@ -102,7 +110,7 @@ def stack_policy(rule: rules.StackRule) -> StackValidationPolicy:
             report_violation(violation.message, violation.urn)
 
     return StackValidationPolicy(
-        name=rule.name,
+        name=rule.code,
         description=rule.description,
         validate=validate,
         config_schema=_config_schema(rule),
@@ -110,8 +118,8 @@ def stack_policy(rule: rules.StackRule) -> StackValidationPolicy:
 
 
 POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
-    *(resource_policy(rule) for rule in rules.RESOURCE_RULES),
-    *(stack_policy(rule) for rule in rules.STACK_RULES),
+    *(resource_policy(rule) for rule in registry.RESOURCE_RULES),
+    *(stack_policy(rule) for rule in registry.STACK_RULES),
 ]
 
 

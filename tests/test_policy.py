@@ -1,18 +1,22 @@
-"""The policy pack's rules (policy/rules.py) against what the real program declares.
+"""The policy pack's rules (the package policy/rules/) against what the real program declares.
 
 The program runs under the SDK's mocks (`association_tools.offline.run_program`) with a
 generated certificate; each rule then sees the properties the engine would hand the
-pack. The clean program passes every rule; each altered property makes its rule fire.
-pulumi-policy itself is not installed here (it pins protobuf 5): policy/tests/ checks
-the wrapping in the pack's own virtualenv.
+pack. The clean program passes every rule; each altered property makes its rule fire,
+told apart by the violation's code (the policy name), reason and facts, never by its
+message. pulumi-policy itself is not installed here (it pins protobuf 5): policy/tests/
+checks the wrapping in the pack's own virtualenv.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import importlib
 import json
-from collections.abc import Callable, Mapping
+import pkgutil
+import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -21,29 +25,36 @@ import pytest
 from certfactory import NOW, der, make_certificate, pem
 from tenant import DEPLOYER, EXCHANGE_SP, TENANT, TENANT_DIRECTORY, copy_program
 
+import policy.rules
 from association import identifiers
 from association_tools.offline import KNOWN_AFTER_DEPLOY, ProgramRun, run_program
-from policy import rules
+from policy.rules import allow_list, certificates, registry
+from policy.rules import identifiers as rule_identifiers
+from policy.rules import resource_types as types
+from policy.rules.model import RuleContext, StackResource, Violation
+from policy.rules.values import UNKNOWN
 
 OTHER_PRINCIPAL = "cccccccc-0000-0000-0000-000000000003"
 GRAPH_APP = "00000003-0000-0000-c000-000000000000"
 GRAPH_USER_READ_ALL = "df021288-bdef-4463-88db-98f22de89214"
 EWS_ACCESS_AS_USER = "3b5f3d61-589b-4a3c-a359-5dd4b5ee5bd5"
+EXCHANGE_APP = "00000002-0000-0ff1-ce00-000000000000"
+FULL_ACCESS_ROLE = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
 CERT_NOT_AFTER = NOW + timedelta(days=365)
-CONTEXT = rules.RuleContext(config={}, now=NOW)
+CONTEXT = RuleContext(config={}, now=NOW)
 GROUP_URN = "urn:pulumi:contoso::mimecast-association::azuread:index/group:Group::admins"
+KEBAB = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 
-RESOURCE_RULES = {rule.name: rule for rule in rules.RESOURCE_RULES}
-ALL_RULES = sorted([*RESOURCE_RULES, *(rule.name for rule in rules.STACK_RULES)])
+ALL_RULES = [rule.code for rule in (*registry.RESOURCE_RULES, *registry.STACK_RULES)]
 
 Props = dict[str, Any]
-Stack = list[rules.StackResource]
+Stack = list[StackResource]
 
 
 def _engine_view(value: Any) -> Any:
     """Unknowns as the engine hands them to a policy pack: its unknown-value marker."""
     if value is KNOWN_AFTER_DEPLOY:
-        return rules.UNKNOWN
+        return UNKNOWN
     if isinstance(value, dict):
         return {key: _engine_view(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -79,21 +90,21 @@ def _stack(run: ProgramRun) -> Stack:
     """
     outputs = _engine_view(run.outputs)
     computed = {
-        rules.APPLICATION: {
+        types.APPLICATION: {
             "objectId": outputs["applicationObjectId"],
             "clientId": outputs["clientId"],
         },
-        rules.SERVICE_PRINCIPAL: {"objectId": outputs["servicePrincipalObjectId"]},
+        types.SERVICE_PRINCIPAL: {"objectId": outputs["servicePrincipalObjectId"]},
     }
-    (sp_urn,) = [r.urn for r in run.resources if r.type == rules.SERVICE_PRINCIPAL]
+    (sp_urn,) = [r.urn for r in run.resources if r.type == types.SERVICE_PRINCIPAL]
     return [
-        rules.StackResource(
+        StackResource(
             type=resource.type,
             urn=resource.urn,
             props={**_engine_view(resource.inputs), **computed.get(resource.type, {})},
             property_dependencies=(
                 {"principalObjectId": [sp_urn]}
-                if resource.type == rules.APP_ROLE_ASSIGNMENT
+                if resource.type == types.APP_ROLE_ASSIGNMENT
                 else {}
             ),
         )
@@ -113,21 +124,50 @@ def previewed(tmp_path_factory: pytest.TempPathFactory) -> Stack:
     return _stack(_run(tmp_path_factory, preview=True))
 
 
-def violations(stack: Stack, context: rules.RuleContext = CONTEXT) -> dict[str, list[str]]:
-    """Every rule's messages over the stack: resource rules per resource, then stack rules."""
-    found: dict[str, list[str]] = {}
-    for rule in rules.RESOURCE_RULES:
+def violations(stack: Stack, context: RuleContext = CONTEXT) -> list[Violation]:
+    """Every rule's violations over the stack: resource rules per resource, then stack rules.
+
+    A resource rule's violation gets the URN of the resource it was checked on, as the
+    engine reports it; a stack rule names its resource itself.
+    """
+    urns = {r.urn for r in stack}
+    found: list[Violation] = []
+    for rule in registry.RESOURCE_RULES:
         for resource in stack:
-            for message in rule.check(resource.type, copy.deepcopy(resource.props), context):
-                found.setdefault(rule.name, []).append(message)
-    for stack_rule in rules.STACK_RULES:
+            for violation in rule.check(resource.type, copy.deepcopy(resource.props), context):
+                assert (violation.code, violation.urn) == (rule.code, None)
+                found.append(replace(violation, urn=resource.urn))
+    for stack_rule in registry.STACK_RULES:
         for violation in stack_rule.check(stack, context):
-            assert violation.urn is None or violation.urn in {r.urn for r in stack}
-            found.setdefault(stack_rule.name, []).append(violation.message)
+            assert violation.code == stack_rule.code
+            assert violation.urn in urns
+            found.append(violation)
+    for violation in found:
+        assert KEBAB.fullmatch(violation.reason), violation
+        assert violation.message, violation
     return found
 
 
-def the(stack: Stack, type_: str) -> rules.StackResource:
+def fires_only(
+    found: list[Violation], code: str, reason: str, *, on: str | None = None, **facts: object
+) -> Violation:
+    """Only rule `code` fired, once for `reason` with these facts (and on resource `on`)."""
+    assert {v.code for v in found} == {code}, found
+    (match,) = [
+        v
+        for v in found
+        if v.reason == reason
+        and (on is None or v.urn == on)
+        and all(key in v.facts and v.facts[key] == value for key, value in facts.items())
+    ]
+    return match
+
+
+def reasons(found: list[Violation]) -> list[tuple[str, str]]:
+    return sorted((v.code, v.reason) for v in found)
+
+
+def the(stack: Stack, type_: str) -> StackResource:
     (resource,) = [r for r in stack if r.type == type_]
     return resource
 
@@ -143,14 +183,7 @@ def altered(stack: Stack, type_: str, change: Callable[[Props], None]) -> Stack:
 def added(stack: Stack, type_: str, props: Props, **deps: list[str]) -> Stack:
     name = type_.rsplit(":", 1)[-1].lower()
     urn = f"urn:pulumi:contoso::mimecast-association::{type_}::extra-{name}"
-    return [*stack, rules.StackResource(type_, urn, props, deps)]
-
-
-def fires_only(found: Mapping[str, list[str]], rule: str, *fragments: str) -> None:
-    assert list(found) == [rule], found
-    text = "\n".join(found[rule])
-    for fragment in fragments:
-        assert fragment in text
+    return [*stack, StackResource(type_, urn, props, deps)]
 
 
 def permission(app: str, id_: str, type_: str) -> Props:
@@ -161,52 +194,76 @@ def certificate_with(**props: Any) -> Callable[[Props], None]:
     return lambda cert: cert.update(props)
 
 
-# --- the clean program ---------------------------------------------------------------------
+def with_graph_role(app: Props) -> None:
+    app["requiredResourceAccesses"].append(permission(GRAPH_APP, GRAPH_USER_READ_ALL, "Role"))
+
+
+# --- the pack's shape ----------------------------------------------------------------------
 
 
 def test_rules_use_the_programs_identifiers() -> None:
-    assert rules.EXCHANGE_ONLINE_APP_ID == identifiers.EXCHANGE_ONLINE_APP_ID
-    assert rules.FULL_ACCESS_AS_APP == identifiers.FULL_ACCESS_AS_APP
-    assert rules.FULL_ACCESS_AS_APP_ROLE_ID == identifiers.FULL_ACCESS_AS_APP_ROLE_ID
-    assert rules.APP_ROLE_TYPE == identifiers.APP_ROLE_TYPE
-    assert rules.SINGLE_TENANT_AUDIENCE == identifiers.SINGLE_TENANT_AUDIENCE
-    assert rules.KEY_CREDENTIAL_TYPE == identifiers.KEY_CREDENTIAL_TYPE
+    assert rule_identifiers.EXCHANGE_ONLINE_APP_ID == identifiers.EXCHANGE_ONLINE_APP_ID
+    assert rule_identifiers.FULL_ACCESS_AS_APP == identifiers.FULL_ACCESS_AS_APP
+    assert rule_identifiers.FULL_ACCESS_AS_APP_ROLE_ID == identifiers.FULL_ACCESS_AS_APP_ROLE_ID
+    assert rule_identifiers.APP_ROLE_TYPE == identifiers.APP_ROLE_TYPE
+    assert rule_identifiers.SINGLE_TENANT_AUDIENCE == identifiers.SINGLE_TENANT_AUDIENCE
+    assert rule_identifiers.KEY_CREDENTIAL_TYPE == identifiers.KEY_CREDENTIAL_TYPE
+    assert rule_identifiers.EXCHANGE_ONLINE_APP_ID == EXCHANGE_APP
+    assert rule_identifiers.FULL_ACCESS_AS_APP_ROLE_ID == FULL_ACCESS_ROLE
 
 
-def test_every_rule_has_a_unique_name_and_a_description() -> None:
-    names = [rule.name for rule in (*rules.RESOURCE_RULES, *rules.STACK_RULES)]
-    assert len(set(names)) == len(names) == 8
-    assert all(rule.description for rule in (*rules.RESOURCE_RULES, *rules.STACK_RULES))
+def test_every_rule_has_a_unique_kebab_case_code_and_a_description() -> None:
+    assert len(set(ALL_RULES)) == len(ALL_RULES) == 8
+    assert all(KEBAB.fullmatch(code) for code in ALL_RULES)
+    assert all(rule.description for rule in (*registry.RESOURCE_RULES, *registry.STACK_RULES))
+
+
+def test_registry_lists_every_rule_module_once_under_its_code() -> None:
+    """One rule a module, named after its code; a module with a RULE missing from the registry
+    would never run."""
+    modules = {
+        info.name: importlib.import_module(f"policy.rules.{info.name}")
+        for info in pkgutil.iter_modules(policy.rules.__path__)
+    }
+    rule_modules = {name: module for name, module in modules.items() if hasattr(module, "RULE")}
+    registered = [*registry.RESOURCE_RULES, *registry.STACK_RULES]
+    assert sorted(rule_modules) == sorted(code.replace("-", "_") for code in ALL_RULES)
+    for name, module in rule_modules.items():
+        assert module.RULE.code == module.CODE == name.replace("_", "-")
+        assert registered.count(module.RULE) == 1
 
 
 def test_program_declares_what_the_rules_check(deployed: Stack) -> None:
     assert sorted(r.type for r in deployed if r.type.startswith("azuread:")) == sorted(
         [
-            rules.APPLICATION,
-            rules.APPLICATION_CERTIFICATE,
-            rules.SERVICE_PRINCIPAL,
-            rules.APP_ROLE_ASSIGNMENT,
+            types.APPLICATION,
+            types.APPLICATION_CERTIFICATE,
+            types.SERVICE_PRINCIPAL,
+            types.APP_ROLE_ASSIGNMENT,
         ]
     )
     assert (
-        the(deployed, rules.APP_ROLE_ASSIGNMENT).props["principalObjectId"]
-        == (the(deployed, rules.SERVICE_PRINCIPAL).props["objectId"])
+        the(deployed, types.APP_ROLE_ASSIGNMENT).props["principalObjectId"]
+        == (the(deployed, types.SERVICE_PRINCIPAL).props["objectId"])
     )
 
 
+# --- the clean program ---------------------------------------------------------------------
+
+
 def test_deployed_program_passes_every_rule(deployed: Stack) -> None:
-    assert violations(deployed) == {}
+    assert violations(deployed) == []
 
 
 def test_previewed_program_passes_every_rule_with_unknown_ids(previewed: Stack) -> None:
-    assert the(previewed, rules.APP_ROLE_ASSIGNMENT).props["principalObjectId"] == rules.UNKNOWN
-    assert the(previewed, rules.SERVICE_PRINCIPAL).props["objectId"] == rules.UNKNOWN
-    assert violations(previewed) == {}
+    assert the(previewed, types.APP_ROLE_ASSIGNMENT).props["principalObjectId"] == UNKNOWN
+    assert the(previewed, types.SERVICE_PRINCIPAL).props["objectId"] == UNKNOWN
+    assert violations(previewed) == []
 
 
 def test_certificate_end_date_equal_to_not_after_passes(deployed: Stack) -> None:
-    cert = the(deployed, rules.APPLICATION_CERTIFICATE).props
-    assert rules.parse_date(cert["endDate"]) == CERT_NOT_AFTER
+    cert = the(deployed, types.APPLICATION_CERTIFICATE).props
+    assert certificates.parse_date(cert["endDate"]) == CERT_NOT_AFTER
 
 
 @pytest.mark.parametrize("encoding", ["base64", "hex"])
@@ -215,174 +272,199 @@ def test_certificate_in_der_encodings_passes(deployed: Stack, encoding: str) -> 
     value = base64.b64encode(body).decode() if encoding == "base64" else body.hex()
     stack = altered(
         deployed,
-        rules.APPLICATION_CERTIFICATE,
+        types.APPLICATION_CERTIFICATE,
         certificate_with(encoding=encoding, value=value),
     )
-    assert violations(stack) == {}
+    assert violations(stack) == []
 
 
 def test_allowed_extra_permission_passes_with_policy_config(deployed: Stack) -> None:
-    stack = altered(
-        deployed,
-        rules.APPLICATION,
-        lambda app: app["requiredResourceAccesses"].append(
-            permission(GRAPH_APP, GRAPH_USER_READ_ALL, "Role")
-        ),
-    )
+    stack = altered(deployed, types.APPLICATION, with_graph_role)
     allow = {
-        rules.ALLOWED_PERMISSIONS_KEY: [
+        allow_list.ALLOWED_PERMISSIONS_KEY: [
             {"resourceAppId": GRAPH_APP, "id": GRAPH_USER_READ_ALL.upper(), "type": "Role"}
         ]
     }
-    assert violations(stack, replace(CONTEXT, config=allow)) == {}
-    fires_only(violations(stack), "exchange-full-access-only", GRAPH_USER_READ_ALL)
+    assert violations(stack, replace(CONTEXT, config=allow)) == []
+    fires_only(
+        violations(stack), "exchange-full-access-only", "other-permission", id=GRAPH_USER_READ_ALL
+    )
+
+
+def test_extra_permission_message_names_how_to_allow_it(deployed: Stack) -> None:
+    """The message is the user's only guide here: it names the config key and the policy."""
+    (found,) = violations(altered(deployed, types.APPLICATION, with_graph_role))
+    assert "`allowedPermissions` of policy exchange-full-access-only" in found.message
 
 
 # --- each rule fires -----------------------------------------------------------------------
 
-ALTERATIONS: list[tuple[str, str, Callable[[Props], None], str]] = [
+ALTERATIONS: list[tuple[str, str, Callable[[Props], None], str, dict[str, object]]] = [
     (
         "exchange-full-access-only",
-        rules.APPLICATION,
-        lambda app: app["requiredResourceAccesses"].append(
-            permission(GRAPH_APP, GRAPH_USER_READ_ALL, "Role")
-        ),
-        f"requests {GRAPH_APP} / {GRAPH_USER_READ_ALL} (Role)",
+        types.APPLICATION,
+        with_graph_role,
+        "other-permission",
+        {"resourceAppId": GRAPH_APP, "id": GRAPH_USER_READ_ALL, "type": "Role"},
     ),
     (
         "exchange-full-access-only",
-        rules.APPLICATION,
+        types.APPLICATION,
         lambda app: app["requiredResourceAccesses"][0]["resourceAccesses"].append(
             {"id": EWS_ACCESS_AS_USER, "type": "Scope"}
         ),
-        EWS_ACCESS_AS_USER,
+        "other-permission",
+        {"resourceAppId": EXCHANGE_APP, "id": EWS_ACCESS_AS_USER, "type": "Scope"},
     ),
     (
         "exchange-full-access-only",
-        rules.APPLICATION,
+        types.APPLICATION,
         lambda app: app["requiredResourceAccesses"][0]["resourceAccesses"][0].update(type="Scope"),
-        "as a delegated Scope instead of an application Role",
+        "full-access-as-scope",
+        {"resourceAppId": EXCHANGE_APP, "id": FULL_ACCESS_ROLE, "type": "Scope"},
     ),
     (
         "exchange-full-access-only",
-        rules.APPLICATION,
+        types.APPLICATION,
         lambda app: app["requiredResourceAccesses"][0].update(resourceAppId=GRAPH_APP),
-        "does not request Office 365 Exchange Online",
+        "full-access-not-requested",
+        {},
     ),
     (
         "scoped-consent-shape",
-        rules.APPLICATION,
+        types.APPLICATION,
         lambda app: app.update(requiredResourceAccesses=[]),
-        "requests no permission (the shape of mailboxScope.enforce), but the stack declares 1",
+        "consent-without-request",
+        {"assignments": 1},
     ),
     (
         "scoped-consent-shape",
-        rules.APPLICATION,
+        types.APPLICATION,
         lambda app: app.pop("requiredResourceAccesses"),
-        "requests no permission",
+        "consent-without-request",
+        {"assignments": 1},
     ),
     (
         "single-tenant-audience",
-        rules.APPLICATION,
+        types.APPLICATION,
         lambda app: app.update(signInAudience="AzureADMultipleOrgs"),
-        "signInAudience is 'AzureADMultipleOrgs'",
+        "not-single-tenant",
+        {"signInAudience": "AzureADMultipleOrgs"},
     ),
     (
         "single-tenant-audience",
-        rules.APPLICATION,
+        types.APPLICATION,
         lambda app: app.pop("signInAudience"),
-        "signInAudience is not set",
+        "not-single-tenant",
+        {"signInAudience": None},
     ),
-    (
-        "owners-required",
-        rules.APPLICATION,
-        lambda app: app.update(owners=[]),
-        "The application has no owners",
-    ),
-    (
-        "owners-required",
-        rules.SERVICE_PRINCIPAL,
-        lambda sp: sp.pop("owners"),
-        "The service principal has no owners",
-    ),
+    ("owners-required", types.APPLICATION, lambda app: app.update(owners=[]), "no-owners", {}),
+    ("owners-required", types.SERVICE_PRINCIPAL, lambda sp: sp.pop("owners"), "no-owners", {}),
     (
         "no-password-credentials",
-        rules.APPLICATION,
+        types.APPLICATION,
         lambda app: app.update(password={"displayName": "mimecast"}),
-        "declares a `password` block",
+        "password-block",
+        {},
     ),
     (
         "certificate-credentials-valid",
-        rules.APPLICATION_CERTIFICATE,
+        types.APPLICATION_CERTIFICATE,
         certificate_with(type="Symmetric"),
-        "type is 'Symmetric'; it must be 'AsymmetricX509Cert'",
+        "not-a-certificate",
+        {"type": "Symmetric"},
     ),
     (
         "certificate-credentials-valid",
-        rules.APPLICATION_CERTIFICATE,
+        types.APPLICATION_CERTIFICATE,
         lambda cert: cert.pop("type"),
-        "type is not set",
+        "not-a-certificate",
+        {"type": None},
     ),
     (
         "certificate-credentials-valid",
-        rules.APPLICATION_CERTIFICATE,
+        types.APPLICATION_CERTIFICATE,
         certificate_with(endDate="2027-11-26T12:00:01Z"),
-        "is after the certificate's NotAfter 2027-11-26T12:00:00Z",
+        "end-date-after-not-after",
+        {"endDate": "2027-11-26T12:00:01Z", "notAfter": "2027-11-26T12:00:00Z"},
     ),
     (
         "certificate-credentials-valid",
-        rules.APPLICATION_CERTIFICATE,
+        types.APPLICATION_CERTIFICATE,
         certificate_with(endDate="2026-11-01T00:00:00Z"),
-        "endDate 2026-11-01T00:00:00Z is not in the future",
+        "end-date-past",
+        {"endDate": "2026-11-01T00:00:00Z", "checkedAt": "2026-11-26T12:00:00Z"},
     ),
     (
         "certificate-credentials-valid",
-        rules.APPLICATION_CERTIFICATE,
+        types.APPLICATION_CERTIFICATE,
         lambda cert: cert.pop("endDate"),
-        "endDate is not set",
+        "end-date-missing",
+        {"endDate": None},
     ),
     (
         "certificate-credentials-valid",
-        rules.APPLICATION_CERTIFICATE,
+        types.APPLICATION_CERTIFICATE,
         certificate_with(endDate="next year"),
-        "is not an RFC3339 date",
+        "end-date-unreadable",
+        {"endDate": "next year"},
     ),
     (
         "certificate-credentials-valid",
-        rules.APPLICATION_CERTIFICATE,
+        types.APPLICATION_CERTIFICATE,
         certificate_with(encoding="base64"),
-        "cannot be read as an X.509 certificate in 'base64' encoding",
+        "value-unreadable",
+        {"encoding": "base64"},
     ),
     (
         "app-role-assignment-full-access-only",
-        rules.APP_ROLE_ASSIGNMENT,
+        types.APP_ROLE_ASSIGNMENT,
         lambda assignment: assignment.update(appRoleId=EWS_ACCESS_AS_USER),
-        f"grants app role '{EWS_ACCESS_AS_USER}', not full_access_as_app",
+        "other-app-role",
+        {"appRoleId": EWS_ACCESS_AS_USER},
     ),
     (
         "app-role-assignment-full-access-only",
-        rules.APP_ROLE_ASSIGNMENT,
+        types.APP_ROLE_ASSIGNMENT,
         lambda assignment: assignment.update(appRoleId="00000000-0000-0000-0000-000000000000"),
-        "not full_access_as_app",
+        "other-app-role",
+        {"appRoleId": "00000000-0000-0000-0000-000000000000"},
     ),
     (
         "app-role-assignment-targets",
-        rules.APP_ROLE_ASSIGNMENT,
+        types.APP_ROLE_ASSIGNMENT,
         lambda assignment: assignment.update(principalObjectId=OTHER_PRINCIPAL),
-        f"grants to principal {OTHER_PRINCIPAL}, which is not this project's service principal",
+        "principal-not-in-stack",
+        {"principalObjectId": OTHER_PRINCIPAL},
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("rule", "type_", "change", "message"),
+    ("rule", "type_", "change", "reason", "facts"),
     ALTERATIONS,
-    ids=[f"{case[0]}:{case[3][:40]}" for case in ALTERATIONS],
+    ids=[f"{case[0]}:{case[3]}" for case in ALTERATIONS],
 )
-def test_altered_property_fires_its_rule(
-    deployed: Stack, rule: str, type_: str, change: Callable[[Props], None], message: str
+def test_altered_property_fires_its_rule_on_that_resource(
+    deployed: Stack,
+    rule: str,
+    type_: str,
+    change: Callable[[Props], None],
+    reason: str,
+    facts: dict[str, object],
 ) -> None:
-    fires_only(violations(altered(deployed, type_, change)), rule, message)
+    on = the(deployed, type_).urn
+    fires_only(violations(altered(deployed, type_, change)), rule, reason, on=on, **facts)
+
+
+def test_full_access_as_a_scope_is_also_full_access_not_requested(deployed: Stack) -> None:
+    def as_scope(app: Props) -> None:
+        app["requiredResourceAccesses"][0]["resourceAccesses"][0].update(type="Scope")
+
+    assert reasons(violations(altered(deployed, types.APPLICATION, as_scope))) == [
+        ("exchange-full-access-only", "full-access-as-scope"),
+        ("exchange-full-access-only", "full-access-not-requested"),
+    ]
 
 
 def test_enforced_mailbox_scope_is_the_other_accepted_shape(
@@ -390,13 +472,13 @@ def test_enforced_mailbox_scope_is_the_other_accepted_shape(
 ) -> None:
     scope = {"group": "mimecast-sync@contoso.com", "enforce": True}
     stack = _stack(_run(tmp_path_factory, preview=False, mailboxScope=scope))
-    assert not [r for r in stack if r.type == rules.APP_ROLE_ASSIGNMENT]
-    assert violations(stack) == {}
+    assert not [r for r in stack if r.type == types.APP_ROLE_ASSIGNMENT]
+    assert violations(stack) == []
 
 
 def test_end_date_in_another_offset_is_compared_as_an_instant(deployed: Stack) -> None:
     same_instant = certificate_with(endDate="2027-11-26T13:00:00+01:00")
-    assert violations(altered(deployed, rules.APPLICATION_CERTIFICATE, same_instant)) == {}
+    assert violations(altered(deployed, types.APPLICATION_CERTIFICATE, same_instant)) == []
 
 
 def test_every_rule_has_a_firing_case() -> None:
@@ -405,68 +487,92 @@ def test_every_rule_has_a_firing_case() -> None:
 
 def test_expired_stack_fires_when_checked_after_the_end_date(deployed: Stack) -> None:
     later = replace(CONTEXT, now=CERT_NOT_AFTER)
-    fires_only(violations(deployed, later), "certificate-credentials-valid", "not in the future")
+    fires_only(
+        violations(deployed, later),
+        "certificate-credentials-valid",
+        "end-date-past",
+        checkedAt=certificates.rfc3339(CERT_NOT_AFTER),
+    )
 
 
 def test_password_resources_fire_anywhere_in_the_stack(deployed: Stack) -> None:
-    app_id = the(deployed, rules.APPLICATION_CERTIFICATE).props["applicationId"]
-    sp_id = the(deployed, rules.SERVICE_PRINCIPAL).props["objectId"]
-    stack = added(deployed, rules.APPLICATION_PASSWORD, {"applicationId": app_id})
-    fires_only(violations(stack), "no-password-credentials", "ApplicationPassword creates")
-    stack = added(deployed, rules.SERVICE_PRINCIPAL_PASSWORD, {"servicePrincipalId": sp_id})
-    fires_only(violations(stack), "no-password-credentials", "ServicePrincipalPassword creates")
+    app_id = the(deployed, types.APPLICATION_CERTIFICATE).props["applicationId"]
+    sp_id = the(deployed, types.SERVICE_PRINCIPAL).props["objectId"]
+    stack = added(deployed, types.APPLICATION_PASSWORD, {"applicationId": app_id})
+    on = the(stack, types.APPLICATION_PASSWORD).urn
+    fires_only(violations(stack), "no-password-credentials", "application-password", on=on)
+    stack = added(deployed, types.SERVICE_PRINCIPAL_PASSWORD, {"servicePrincipalId": sp_id})
+    on = the(stack, types.SERVICE_PRINCIPAL_PASSWORD).urn
+    fires_only(violations(stack), "no-password-credentials", "service-principal-password", on=on)
 
 
 def test_api_access_resource_cannot_add_permissions(deployed: Stack) -> None:
     props = {"apiClientId": GRAPH_APP, "roleIds": [GRAPH_USER_READ_ALL], "scopeIds": []}
-    stack = added(deployed, rules.APPLICATION_API_ACCESS, props)
-    fires_only(violations(stack), "exchange-full-access-only", "ApplicationApiAccess grants")
-    exchange = {
-        "apiClientId": rules.EXCHANGE_ONLINE_APP_ID,
-        "roleIds": [rules.FULL_ACCESS_AS_APP_ROLE_ID],
-    }
-    assert violations(added(deployed, rules.APPLICATION_API_ACCESS, exchange)) == {}
+    stack = added(deployed, types.APPLICATION_API_ACCESS, props)
+    fires_only(
+        violations(stack),
+        "exchange-full-access-only",
+        "api-access-grant",
+        on=the(stack, types.APPLICATION_API_ACCESS).urn,
+        resourceAppId=GRAPH_APP,
+        id=GRAPH_USER_READ_ALL,
+        type="Role",
+    )
+    exchange = {"apiClientId": EXCHANGE_APP, "roleIds": [FULL_ACCESS_ROLE]}
+    assert violations(added(deployed, types.APPLICATION_API_ACCESS, exchange)) == []
 
 
 def test_application_registration_must_be_single_tenant(deployed: Stack) -> None:
     props = {"displayName": "x", "signInAudience": "AzureADandPersonalMicrosoftAccount"}
-    stack = added(deployed, rules.APPLICATION_REGISTRATION, props)
-    fires_only(violations(stack), "single-tenant-audience", "AzureADandPersonalMicrosoftAccount")
+    stack = added(deployed, types.APPLICATION_REGISTRATION, props)
+    fires_only(
+        violations(stack),
+        "single-tenant-audience",
+        "not-single-tenant",
+        on=the(stack, types.APPLICATION_REGISTRATION).urn,
+        signInAudience="AzureADandPersonalMicrosoftAccount",
+    )
 
 
 def test_assignment_on_own_service_principal_fires(deployed: Stack) -> None:
-    sp_id = the(deployed, rules.SERVICE_PRINCIPAL).props["objectId"]
-    stack = altered(deployed, rules.APP_ROLE_ASSIGNMENT, lambda a: a.update(resourceObjectId=sp_id))
+    sp_id = the(deployed, types.SERVICE_PRINCIPAL).props["objectId"]
+    stack = altered(deployed, types.APP_ROLE_ASSIGNMENT, lambda a: a.update(resourceObjectId=sp_id))
     found = violations(stack)
-    assert sorted(found) == ["app-role-assignment-full-access-only", "app-role-assignment-targets"]
-    assert (
-        "principal and resource are the same object"
-        in found["app-role-assignment-full-access-only"][0]
-    )
-    assert (
-        "resource is a service principal of this stack" in found["app-role-assignment-targets"][0]
-    )
+    assert reasons(found) == [
+        ("app-role-assignment-full-access-only", "assigned-to-itself"),
+        ("app-role-assignment-targets", "resource-in-stack"),
+    ]
+    assert {v.urn for v in found} == {the(stack, types.APP_ROLE_ASSIGNMENT).urn}
+    assert all(v.facts["resourceObjectId"] == sp_id for v in found)
 
 
 def test_managed_exchange_service_principal_fires(deployed: Stack) -> None:
-    props = {
-        "clientId": rules.EXCHANGE_ONLINE_APP_ID.upper(),
-        "owners": [DEPLOYER],
-        "objectId": EXCHANGE_SP,
-    }
-    found = violations(added(deployed, rules.SERVICE_PRINCIPAL, props))
-    fires_only(found, "app-role-assignment-targets", "manages a service principal for Office 365")
+    props = {"clientId": EXCHANGE_APP.upper(), "owners": [DEPLOYER], "objectId": EXCHANGE_SP}
+    stack = added(deployed, types.SERVICE_PRINCIPAL, props)
+    fires_only(
+        violations(stack),
+        "app-role-assignment-targets",
+        "exchange-service-principal-managed",
+        on=stack[-1].urn,
+        clientId=EXCHANGE_APP.upper(),
+    )
 
 
 def test_unknown_principal_from_another_resource_fires(previewed: Stack) -> None:
-    assignment = the(previewed, rules.APP_ROLE_ASSIGNMENT)
+    assignment = the(previewed, types.APP_ROLE_ASSIGNMENT)
     stack = [
         replace(r, property_dependencies={"principalObjectId": [GROUP_URN]})
         if r is assignment
         else r
         for r in previewed
     ]
-    fires_only(violations(stack), "app-role-assignment-targets", f"comes from {GROUP_URN}")
+    fires_only(
+        violations(stack),
+        "app-role-assignment-targets",
+        "principal-from-other-resource",
+        on=assignment.urn,
+        principalSources=(GROUP_URN,),
+    )
 
 
 def test_known_principal_is_not_judged_while_service_principal_id_is_unknown(
@@ -474,30 +580,30 @@ def test_known_principal_is_not_judged_while_service_principal_id_is_unknown(
 ) -> None:
     stack = altered(
         previewed,
-        rules.APP_ROLE_ASSIGNMENT,
+        types.APP_ROLE_ASSIGNMENT,
         lambda a: a.update(principalObjectId=OTHER_PRINCIPAL),
     )
-    assert violations(stack) == {}
+    assert violations(stack) == []
 
 
 # --- unknown values never fire -------------------------------------------------------------
 
 UNKNOWNS: list[tuple[str, Callable[[Props], None]]] = [
-    (rules.APPLICATION, lambda app: app.update(requiredResourceAccesses=rules.UNKNOWN)),
+    (types.APPLICATION, lambda app: app.update(requiredResourceAccesses=UNKNOWN)),
     (
-        rules.APPLICATION,
+        types.APPLICATION,
         lambda app: app["requiredResourceAccesses"].append(
-            {"resourceAppId": rules.UNKNOWN, "resourceAccesses": rules.UNKNOWN}
+            {"resourceAppId": UNKNOWN, "resourceAccesses": UNKNOWN}
         ),
     ),
-    (rules.APPLICATION, lambda app: app.update(signInAudience=rules.UNKNOWN)),
-    (rules.APPLICATION, lambda app: app.update(owners=rules.UNKNOWN)),
-    (rules.SERVICE_PRINCIPAL, lambda sp: sp.update(owners=[rules.UNKNOWN])),
-    (rules.APPLICATION_CERTIFICATE, certificate_with(endDate=rules.UNKNOWN)),
-    (rules.APPLICATION_CERTIFICATE, certificate_with(value=rules.UNKNOWN)),
-    (rules.APPLICATION_CERTIFICATE, certificate_with(type=rules.UNKNOWN)),
-    (rules.APP_ROLE_ASSIGNMENT, lambda a: a.update(appRoleId=rules.UNKNOWN)),
-    (rules.APP_ROLE_ASSIGNMENT, lambda a: a.update(resourceObjectId=rules.UNKNOWN)),
+    (types.APPLICATION, lambda app: app.update(signInAudience=UNKNOWN)),
+    (types.APPLICATION, lambda app: app.update(owners=UNKNOWN)),
+    (types.SERVICE_PRINCIPAL, lambda sp: sp.update(owners=[UNKNOWN])),
+    (types.APPLICATION_CERTIFICATE, certificate_with(endDate=UNKNOWN)),
+    (types.APPLICATION_CERTIFICATE, certificate_with(value=UNKNOWN)),
+    (types.APPLICATION_CERTIFICATE, certificate_with(type=UNKNOWN)),
+    (types.APP_ROLE_ASSIGNMENT, lambda a: a.update(appRoleId=UNKNOWN)),
+    (types.APP_ROLE_ASSIGNMENT, lambda a: a.update(resourceObjectId=UNKNOWN)),
 ]
 
 
@@ -520,45 +626,44 @@ UNKNOWNS: list[tuple[str, Callable[[Props], None]]] = [
 def test_unknown_values_never_fire(
     previewed: Stack, type_: str, change: Callable[[Props], None]
 ) -> None:
-    assert violations(altered(previewed, type_, change)) == {}
+    assert violations(altered(previewed, type_, change)) == []
 
 
 def test_unknowns_do_not_hide_the_known_violations(previewed: Stack) -> None:
     def change(app: Props) -> None:
-        app["requiredResourceAccesses"].append(permission(GRAPH_APP, GRAPH_USER_READ_ALL, "Role"))
-        app["requiredResourceAccesses"].append({"resourceAppId": rules.UNKNOWN})
+        with_graph_role(app)
+        app["requiredResourceAccesses"].append({"resourceAppId": UNKNOWN})
 
     fires_only(
-        violations(altered(previewed, rules.APPLICATION, change)),
+        violations(altered(previewed, types.APPLICATION, change)),
         "exchange-full-access-only",
-        GRAPH_USER_READ_ALL,
+        "other-permission",
+        id=GRAPH_USER_READ_ALL,
     )
 
 
 # --- policy config -------------------------------------------------------------------------
 
+KEY = allow_list.ALLOWED_PERMISSIONS_KEY
+
 
 @pytest.mark.parametrize(
     "config",
     [
-        {rules.ALLOWED_PERMISSIONS_KEY: "all"},
-        {rules.ALLOWED_PERMISSIONS_KEY: [{"resourceAppId": GRAPH_APP, "id": GRAPH_USER_READ_ALL}]},
-        {
-            rules.ALLOWED_PERMISSIONS_KEY: [
-                {"resourceAppId": GRAPH_APP, "id": GRAPH_USER_READ_ALL, "type": "Delegated"}
-            ]
-        },
+        {KEY: "all"},
+        {KEY: [{"resourceAppId": GRAPH_APP, "id": GRAPH_USER_READ_ALL}]},
+        {KEY: [{"resourceAppId": GRAPH_APP, "id": GRAPH_USER_READ_ALL, "type": "Delegated"}]},
     ],
 )
-def test_malformed_policy_config_is_refused(config: dict[str, Any]) -> None:
-    with pytest.raises(rules.PolicyConfigError, match=rules.ALLOWED_PERMISSIONS_KEY):
-        rules.allowed_permissions(config)
+def test_malformed_policy_config_is_refused_naming_the_key(config: dict[str, Any]) -> None:
+    with pytest.raises(allow_list.PolicyConfigError, match=KEY):
+        allow_list.allowed_permissions(config)
 
 
 def test_config_schema_describes_the_allow_list() -> None:
-    (rule,) = [r for r in rules.RESOURCE_RULES if r.config_schema is not None]
-    assert rule.name == "exchange-full-access-only"
+    (rule,) = [r for r in registry.RESOURCE_RULES if r.config_schema is not None]
+    assert rule.code == "exchange-full-access-only"
     assert rule.config_schema is not None
-    schema = rule.config_schema[rules.ALLOWED_PERMISSIONS_KEY]
+    schema = rule.config_schema[KEY]
     assert schema["items"]["required"] == ["resourceAppId", "id", "type"]
-    assert rules.allowed_permissions({}) == frozenset()
+    assert allow_list.allowed_permissions({}) == frozenset()

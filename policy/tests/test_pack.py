@@ -8,13 +8,17 @@ does not construct `PolicyPack` (that starts a gRPC server and blocks). The poli
 then called two ways: their `validate` with hand-made `ResourceValidationArgs` /
 `StackValidationArgs`, and through pulumi-policy's own analyzer servicer with the
 protobuf requests the engine sends, which also covers config, secrets and unknowns.
-tests/test_policy.py checks the rules themselves against the real program.
+What the pack reports is compared with what the rules return when called directly
+(violations as data: code, reason, facts); tests/test_policy.py checks the rules
+themselves against the real program.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import select
 import socket
+import subprocess
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -100,7 +104,13 @@ def pack() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def rules(pack: ModuleType) -> ModuleType:
+    """The pack's `rules` package, as the pack imported it (its directory first on sys.path)."""
     return sys.modules["rules"]
+
+
+@pytest.fixture(scope="module")
+def registry(pack: ModuleType) -> ModuleType:
+    return sys.modules["rules.registry"]
 
 
 def certificate_pem(not_after: datetime) -> str:
@@ -220,6 +230,55 @@ def validate_resources(
     return [(name, message) for name, message, _ in reported]
 
 
+def direct(
+    registry: ModuleType,
+    declared: Mapping[str, tuple[str, dict[str, Any]]],
+    config: Mapping[str, Any] | None = None,
+) -> list[Any]:
+    """The resource rules' violations, called directly on the deserialized properties."""
+    context = sys.modules["rules.model"].RuleContext(config or {}, datetime.now(UTC))
+    return [
+        violation
+        for rule in registry.RESOURCE_RULES
+        for type_, props in declared.values()
+        for violation in rule.check(type_, deserialize_properties(dict(props)), context)
+    ]
+
+
+def direct_stack(registry: ModuleType, declared: Mapping[str, tuple[str, dict[str, Any]]]) -> Any:
+    """The stack rules' violations, called directly (the assignment's principal from the SP)."""
+    model = sys.modules["rules.model"]
+    resources = [
+        model.StackResource(
+            type_,
+            urn,
+            deserialize_properties(dict(props)),
+            {"principalObjectId": [SP_URN]} if urn == ASSIGNMENT_URN else {},
+        )
+        for urn, (type_, props) in declared.items()
+    ]
+    context = model.RuleContext({}, datetime.now(UTC))
+    return [v for rule in registry.STACK_RULES for v in rule.check(resources, context)]
+
+
+def reported(violations: list[Any]) -> list[tuple[str, str]]:
+    """(policy name, message): what the pack must report for these violations."""
+    return [(v.code, v.message) for v in violations]
+
+
+def engine_message(registry: ModuleType, violation: Any) -> str:
+    """A diagnostic's message: pulumi-policy's `_create_report_violation` puts the policy's
+    description first, then the violation's message on its own line."""
+    (rule,) = [
+        r for r in (*registry.RESOURCE_RULES, *registry.STACK_RULES) if r.code == violation.code
+    ]
+    return f"{rule.description}\n{violation.message}"
+
+
+def reasons(violations: list[Any]) -> list[tuple[str, str]]:
+    return [(v.code, v.reason) for v in violations]
+
+
 def validate_stack(
     pack: ModuleType, declared: Mapping[str, tuple[str, dict[str, Any]]]
 ) -> list[tuple[str, str, str | None]]:
@@ -244,7 +303,7 @@ def validate_stack(
 
 
 def test_main_builds_the_mandatory_pack_with_every_rule(
-    pack: ModuleType, rules: ModuleType, monkeypatch: pytest.MonkeyPatch
+    pack: ModuleType, registry: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pack, "PolicyPack", _RecordingPack)
     pack.main()
@@ -253,7 +312,7 @@ def test_main_builds_the_mandatory_pack_with_every_rule(
     assert call["name"] == "mimecast-association-guardrails"
     assert call["enforcement_level"] is EnforcementLevel.MANDATORY
     names = [policy.name for policy in call["policies"]]
-    expected = [rule.name for rule in (*rules.RESOURCE_RULES, *rules.STACK_RULES)]
+    expected = [rule.code for rule in (*registry.RESOURCE_RULES, *registry.STACK_RULES)]
     assert names == expected
     assert len(names) == 8
     for policy in call["policies"]:
@@ -271,15 +330,40 @@ def test_policy_types_and_config_schema(pack: ModuleType) -> None:
     assert all(p.config_schema is None for p in others)
 
 
-def test_rules_know_every_unknown_marker_of_pulumi_policy(rules: ModuleType) -> None:
+def test_rules_know_every_unknown_marker_of_pulumi_policy(pack: ModuleType) -> None:
+    values = sys.modules["rules.values"]
     markers = {
         value
         for name, value in vars(policy_proxy).items()
         if name.startswith("UNKNOWN_") and name.endswith("_VALUE")
     }
     assert len(markers) == 7
-    assert markers == rules.UNKNOWN_VALUES
-    assert rules.UNKNOWN == UNKNOWN
+    assert markers == values.UNKNOWN_VALUES
+    assert values.UNKNOWN == UNKNOWN
+
+
+def test_rules_load_as_the_package_beside_the_pack(rules: ModuleType) -> None:
+    """__main__.py's `from rules import ...` finds policy/rules/, not another `rules`."""
+    assert Path(rules.__file__).resolve() == PACK_DIR / "rules" / "__init__.py"
+    assert sys.modules["rules.registry"].__package__ == "rules"
+
+
+def test_pack_serves_when_started_as_the_cli_starts_it() -> None:
+    """As pulumi-language-python's `RunPlugin` starts a Python analyzer: `python -u -m
+    pulumi.policy ENGINE PACK_DIR` in the pack's directory, which `runpy.run_path`s the
+    directory. The pack imports its rules and prints the port it serves on (loopback only)."""
+    command = [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(PACK_DIR)]
+    with subprocess.Popen(
+        command, cwd=PACK_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        assert process.stdout is not None
+        try:
+            ready, _, _ = select.select([process.stdout], [], [], 60)
+            line = process.stdout.readline() if ready else b""
+        finally:
+            process.kill()
+        errors = process.communicate()[1].decode(errors="replace")
+    assert line.strip().isdigit(), errors
 
 
 # --- validate, called directly -------------------------------------------------------------
@@ -295,7 +379,9 @@ def test_previewed_program_passes_without_unknown_value_errors(pack: ModuleType)
     assert validate_stack(pack, program(preview=True)) == []
 
 
-def test_extra_permission_fires_unless_config_allows_it(pack: ModuleType) -> None:
+def test_extra_permission_fires_unless_config_allows_it(
+    pack: ModuleType, registry: ModuleType
+) -> None:
     declared = program()
     accesses = declared[APP_URN][1]["requiredResourceAccesses"]
     accesses.append(
@@ -304,9 +390,10 @@ def test_extra_permission_fires_unless_config_allows_it(pack: ModuleType) -> Non
             "resourceAccesses": [{"id": GRAPH_USER_READ_ALL, "type": "Role"}],
         }
     )
-    ((name, message),) = validate_resources(pack, declared)
-    assert name == "exchange-full-access-only"
-    assert GRAPH_USER_READ_ALL in message
+    found = direct(registry, declared)
+    assert reasons(found) == [("exchange-full-access-only", "other-permission")]
+    assert found[0].facts["id"] == GRAPH_USER_READ_ALL
+    assert validate_resources(pack, declared) == reported(found)
     allow = {
         "allowedPermissions": [
             {"resourceAppId": GRAPH_APP, "id": GRAPH_USER_READ_ALL, "type": "Role"}
@@ -315,32 +402,35 @@ def test_extra_permission_fires_unless_config_allows_it(pack: ModuleType) -> Non
     assert validate_resources(pack, declared, allow) == []
 
 
-def test_certificate_ending_after_not_after_fires(pack: ModuleType) -> None:
+def test_certificate_ending_after_not_after_fires(pack: ModuleType, registry: ModuleType) -> None:
     declared = program()
     later = NOT_AFTER + timedelta(days=1)
     declared[CERT_URN][1]["endDate"] = later.strftime("%Y-%m-%dT%H:%M:%SZ")
-    ((name, message),) = validate_resources(pack, declared)
-    assert name == "certificate-credentials-valid"
-    assert "after the certificate's NotAfter" in message
+    found = direct(registry, declared)
+    assert reasons(found) == [("certificate-credentials-valid", "end-date-after-not-after")]
+    assert found[0].facts["notAfter"] == NOT_AFTER.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert validate_resources(pack, declared) == reported(found)
 
 
-def test_password_resource_fires(pack: ModuleType) -> None:
+def test_password_resource_fires(pack: ModuleType, registry: ModuleType) -> None:
     declared = program()
     declared["urn:pulumi:contoso::mimecast-association::azuread:index/x::secret"] = (
         "azuread:index/applicationPassword:ApplicationPassword",
         {"applicationId": f"/applications/{APP_OBJECT_ID}", "displayName": "secret"},
     )
-    ((name, message),) = validate_resources(pack, declared)
-    assert name == "no-password-credentials"
-    assert "client secret" in message
+    found = direct(registry, declared)
+    assert reasons(found) == [("no-password-credentials", "application-password")]
+    assert validate_resources(pack, declared) == reported(found)
 
 
-def test_assignment_to_another_principal_fires_on_its_urn(pack: ModuleType) -> None:
+def test_assignment_to_another_principal_fires_on_its_urn(
+    pack: ModuleType, registry: ModuleType
+) -> None:
     declared = program()
     declared[ASSIGNMENT_URN][1]["principalObjectId"] = "cccccccc-0000-0000-0000-000000000003"
-    ((name, message, urn),) = validate_stack(pack, declared)
-    assert (name, urn) == ("app-role-assignment-targets", ASSIGNMENT_URN)
-    assert "not this project's service principal" in message
+    (violation,) = direct_stack(registry, declared)
+    assert reasons([violation]) == [("app-role-assignment-targets", "principal-not-in-stack")]
+    assert validate_stack(pack, declared) == [(violation.code, violation.message, ASSIGNMENT_URN)]
 
 
 # --- through pulumi-policy's analyzer, as the engine calls it ------------------------------
@@ -402,7 +492,9 @@ def test_engine_path_passes_the_clean_program(pack: ModuleType, preview: bool) -
     assert analyze_stack(servicer, program(preview=preview)) == []
 
 
-def test_engine_path_reports_mandatory_violations_with_their_messages(pack: ModuleType) -> None:
+def test_engine_path_reports_mandatory_violations_with_their_messages(
+    pack: ModuleType, registry: ModuleType
+) -> None:
     declared = program()
     declared[APP_URN][1]["signInAudience"] = "AzureADMultipleOrgs"
     declared[APP_URN][1]["password"] = {"displayName": "secret"}
@@ -418,8 +510,16 @@ def test_engine_path_reports_mandatory_violations_with_their_messages(pack: Modu
     for diagnostic in found.values():
         assert diagnostic.enforcementLevel == proto.MANDATORY
         assert diagnostic.policyPackName == "mimecast-association-guardrails"
-    assert "AzureADMultipleOrgs" in found["single-tenant-audience"].message
-    assert "service principal has no owners" in found["owners-required"].message
+    expected = direct(registry, declared)
+    assert sorted(reasons(expected)) == [
+        ("app-role-assignment-full-access-only", "other-app-role"),
+        ("no-password-credentials", "password-block"),
+        ("owners-required", "no-owners"),
+        ("single-tenant-audience", "not-single-tenant"),
+    ]
+    assert {name: d.message for name, d in found.items()} == {
+        v.code: engine_message(registry, v) for v in expected
+    }
 
 
 def test_engine_path_applies_the_allow_list_from_policy_config(pack: ModuleType) -> None:
@@ -442,10 +542,15 @@ def test_engine_path_applies_the_allow_list_from_policy_config(pack: ModuleType)
     assert analyze(analyzer(pack, config), declared) == []
 
 
-def test_engine_path_stack_policy_names_the_assignment(pack: ModuleType) -> None:
+def test_engine_path_stack_policy_names_the_assignment(
+    pack: ModuleType, registry: ModuleType
+) -> None:
     declared = program()
     declared[ASSIGNMENT_URN][1]["resourceObjectId"] = SP_OBJECT_ID
+    (violation,) = direct_stack(registry, declared)
+    assert reasons([violation]) == [("app-role-assignment-targets", "resource-in-stack")]
     (diagnostic,) = analyze_stack(analyzer(pack), declared)
-    assert diagnostic.policyName == "app-role-assignment-targets"
+    assert diagnostic.policyName == violation.code
+    assert diagnostic.message == engine_message(registry, violation)
     assert diagnostic.urn == ASSIGNMENT_URN
     assert diagnostic.enforcementLevel == proto.MANDATORY
