@@ -43,13 +43,23 @@ class MimecastAssociation(pulumi.ComponentResource):
     """
 
     client_id: pulumi.Output[str]
+    """The application's client (app) ID: Mimecast's "Client ID" [`clientId`]."""
     application_object_id: pulumi.Output[str]
+    """Object ID of the application [`applicationObjectId`]."""
     service_principal_object_id: pulumi.Output[str]
+    """Object ID of its service principal (enterprise app) [`servicePrincipalObjectId`]."""
     tenant_id: str
+    """The tenant the association is in [`tenantId`]."""
     tenant_domain: str
+    """The initial *.onmicrosoft.com domain: Mimecast's "Tenant Domain" [`tenantDomain`]."""
     certificates: list[dict[str, str]]
+    """Per key credential: customKeyIdentifier, thumbprint, keyId, notBefore, notAfter, subject,
+    to compare with Mimecast's console and the app's manifest [`certificates`]."""
     permissions: list[str]
+    """What the stack grants, in words [`permissions`]."""
     exchange_online: pulumi.Output[dict[str, str]]
+    """Ready-to-paste Exchange Online PowerShell with the real client ID: ewsAllowList,
+    ewsCheck, retire, and with mailbox scoping scope and scopeCheck [`exchangeOnline`]."""
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from certfactory import NOW, make_certificate
+from powershell import assignments, cmdlets, named
 from tenant import APPLICATION, ASSIGNMENT, TENANT, TENANT_DIRECTORY, program_with_certificates
 
 from association.certificates import rfc3339
@@ -128,27 +129,31 @@ def test_the_allow_list_command_adds_this_client_id_and_keeps_the_others(project
     commands = run.outputs["exchangeOnline"]
     assert set(commands) == {"ewsAllowList", "ewsCheck", "retire"}
     allow = commands["ewsAllowList"]
-    assert f"$appId = '{client_id}'" in allow
-    # Read the current list, add this ID once, set the whole list back with EWS on.
-    assert "(Get-OrganizationConfig).EwsAllowedAppIDs" in allow
-    assert "if ($ids -notcontains $appId) { $ids += $appId }" in allow
-    assert "Set-OrganizationConfig -EwsEnabled $true -EwsAllowedAppIDs ($ids -join ',')" in allow
+    assert assignments(allow) == {"appId": client_id}
+    # Read the current list first, then set the whole list back (ours added) with EWS on.
+    names = [c.name for c in cmdlets(allow)]
+    assert names.index("Get-OrganizationConfig") < names.index("Set-OrganizationConfig")
+    (setter,) = named(allow, "Set-OrganizationConfig")
+    assert setter.parameters == {"EwsEnabled": "$true", "EwsAllowedAppIDs": "($ids -join ',')"}
+    assert "if ($ids -notcontains $appId) { $ids += $appId }" in allow.splitlines()
     retire = commands["retire"]
-    assert "$others = @($ids | Where-Object { $_ -ne $appId })" in retire
-    assert "-EwsAllowedAppIDs ($others -join ',')" in retire
-    assert "$null" not in retire  # clearing the list would open EWS to every app
-    assert f"'{client_id}'" in commands["ewsCheck"]
+    assert assignments(retire) == {"appId": client_id}
+    (setter,) = named(retire, "Set-OrganizationConfig")
+    # Only the others are written back; the list is never cleared (that opens EWS to all).
+    assert setter.parameters == {"EwsAllowedAppIDs": "($others -join ',')"}
+    assert "$others = @($ids | Where-Object { $_ -ne $appId })" in retire.splitlines()
+    assert all("$null" not in value for c in cmdlets(retire) for value in c.parameters.values())
+    assert assignments(commands["ewsCheck"]) == {"appId": client_id}
 
 
-def test_values_in_commands_are_single_quoted_powershell(project: Path) -> None:
-    run = deploy(
-        project,
-        displayName="O'Brien $(Remove-Item x)",
-        mailboxScope={"group": "a'b@contoso.com"},
-    )
+def test_values_in_commands_reach_powershell_unchanged(project: Path) -> None:
+    name, group = "O'Brien $(Remove-Item x)", "a'b@contoso.com"
+    run = deploy(project, displayName=name, mailboxScope={"group": group})
     scope = run.outputs["exchangeOnline"]["scope"]
-    assert "-DisplayName 'O''Brien $(Remove-Item x)'" in scope
-    assert "Get-DistributionGroup -Identity 'a''b@contoso.com'" in scope
+    (pointer,) = named(scope, "New-ServicePrincipal")
+    assert pointer.parameters["DisplayName"] == name  # a literal: nothing in it runs
+    (lookup,) = named(scope, "Get-DistributionGroup")
+    assert lookup.parameters["Identity"] == group
 
 
 # --- mailbox scoping ---------------------------------------------------------------------
@@ -159,11 +164,30 @@ def test_scoping_not_enforced_keeps_the_consent_and_says_it_has_no_effect(projec
     assert [r for r in run.resources if r.type == ASSIGNMENT]
     (notice,) = [n for n in run.notices if n.code == "scope-not-enforced"]
     assert "still reaches every mailbox" in notice.message
-    commands = run.outputs["exchangeOnline"]
-    assert f"Get-DistributionGroup -Identity '{GROUP}'" in commands["scope"]
-    assert "MemberOfGroup -eq '$($group.DistinguishedName)'" in commands["scope"]
-    assert "-Role 'Application EWS.AccessAsApp'" in commands["scope"]
-    assert "Test-ServicePrincipalAuthorization" in commands["scopeCheck"]
+    scope = run.outputs["exchangeOnline"]["scope"]
+    assert [c.name for c in cmdlets(scope)] == [
+        "Get-DistributionGroup",
+        "New-ServicePrincipal",
+        "New-ManagementScope",
+        "New-ManagementRoleAssignment",
+    ]
+    assert named(scope, "Get-DistributionGroup")[0].parameters == {"Identity": GROUP}
+    (management_scope,) = named(scope, "New-ManagementScope")
+    (assignment,) = named(scope, "New-ManagementRoleAssignment")
+    assert management_scope.parameters["RecipientRestrictionFilter"] == (
+        "\"MemberOfGroup -eq '$($group.DistinguishedName)'\""
+    )
+    assert assignment.parameters == {
+        "App": "$appId",
+        "Role": "Application EWS.AccessAsApp",
+        "CustomResourceScope": management_scope.parameters["Name"],
+    }
+    check = run.outputs["exchangeOnline"]["scopeCheck"]
+    assert [c.name for c in cmdlets(check)] == [
+        "Get-DistributionGroupMember",
+        "Test-ServicePrincipalAuthorization",
+        "Format-Table",
+    ]
 
 
 def test_enforced_scoping_grants_nothing_tenant_wide(project: Path) -> None:
@@ -173,7 +197,8 @@ def test_enforced_scoping_grants_nothing_tenant_wide(project: Path) -> None:
     (app,) = [r for r in run.resources if r.type == APPLICATION]
     assert app.inputs["requiredResourceAccesses"] == []
     assert GROUP in run.outputs["permissions"][0]
-    assert f"'{GROUP}'" in run.outputs["exchangeOnline"]["scope"]
+    scope = run.outputs["exchangeOnline"]["scope"]
+    assert named(scope, "Get-DistributionGroup")[0].parameters == {"Identity": GROUP}
 
 
 def test_preflight_states_the_order_before_enforcing(
