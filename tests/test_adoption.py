@@ -126,33 +126,35 @@ def test_ids_as_entra_shows_them_are_accepted_in_either_case(project: Path) -> N
     )
 
 
+ADOPT = "mimecast-association:adopt"
 BAD = [
-    ("missing-field", {"appRoleAssignmentId": None}, "adopt.appRoleAssignmentId is missing"),
-    ("app-not-guid", {"applicationObjectId": "contoso"}, "adopt.applicationObjectId is 'contoso'"),
+    ("missing-field", {"appRoleAssignmentId": None}, "adopt-id-invalid", "appRoleAssignmentId"),
+    ("app-not-guid", {"applicationObjectId": "contoso"}, "adopt-id-invalid", "applicationObjectId"),
     (
         "sp-path-of-app",
         {"servicePrincipalObjectId": f"/applications/{SP_OBJECT}"},
-        "adopt.servicePrincipalObjectId is",
+        "adopt-id-invalid",
+        "servicePrincipalObjectId",
     ),
-    ("assignment-short", {"appRoleAssignmentId": "abc"}, "adopt.appRoleAssignmentId is 'abc'"),
-    ("unknown-field", {"clientId": "x"}, "adopt has 'clientId', which is not one of"),
-    ("thumbprint-bad", {"keyIds": {"xyz": OLD_KEY_ID}}, "is not a SHA-1 thumbprint"),
-    ("key-id-bad", {"keyIds": {"A" * 40: "nope"}}, "'nope', not a keyId"),
-    ("thumbprint-unlisted", {"keyIds": {"A" * 40: OLD_KEY_ID}}, "which no entry of"),
-    ("key-ids-list", {"keyIds": [OLD_KEY_ID]}, "must map certificate thumbprints"),
+    ("assignment-short", {"appRoleAssignmentId": "abc"}, "adopt-id-invalid", "appRoleAssignmentId"),
+    ("unknown-field", {"clientId": "x"}, "adopt-unknown-field", "clientId"),
+    ("thumbprint-bad", {"keyIds": {"xyz": OLD_KEY_ID}}, "adopt-key-ids-invalid", "keyIds"),
+    ("key-id-bad", {"keyIds": {"A" * 40: "nope"}}, "adopt-key-ids-invalid", "keyIds"),
+    ("thumbprint-unlisted", {"keyIds": {"A" * 40: OLD_KEY_ID}}, "adopt-key-id-unlisted", "keyIds"),
+    ("key-ids-list", {"keyIds": [OLD_KEY_ID]}, "adopt-key-ids-invalid", "keyIds"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("fields", "expected"), [case[1:] for case in BAD], ids=[case[0] for case in BAD]
+    ("fields", "code", "field"), [case[1:] for case in BAD], ids=[case[0] for case in BAD]
 )
 def test_bad_adopt_values_are_refused_with_nothing_registered(
-    project: Path, fields: dict[str, Any], expected: str
+    project: Path, fields: dict[str, Any], code: str, field: str
 ) -> None:
     adoption = {k: v for k, v in adopt(project, **fields).items() if v is not None}
     run = deploy(project, adoption)
     assert run.error is not None
-    assert expected in run.error
+    assert [(p.code, p.setting) for p in run.refusal] == [(code, f"{ADOPT}.{field}")]
     assert run.resources == []
 
 

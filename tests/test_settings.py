@@ -83,7 +83,12 @@ def test_values_arrive_as_pulumi_hands_them_over(tmp_path: Path) -> None:
 
 
 def test_the_shipped_default_fails_because_its_certificate_expired() -> None:
-    (problem,) = problems_of({TENANT_KEY: TENANT}, PROJECT)
+    (problem,) = refused({TENANT_KEY: TENANT}, PROJECT)
+    assert (problem.code, problem.setting) == (
+        "certificate-expired",
+        f"{NAMESPACE}:certificates[0]",
+    )
+    problem = problem.message
     assert "certs/mimecast.pem" in problem
     assert "expired on 2025-08-04T15:07:00Z" in problem
     assert "Mimecast Administration Console" in problem
@@ -124,11 +129,11 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 
 def test_missing_tenant_says_how_to_set_it(tmp_path: Path) -> None:
-    (problem,) = problems_of(
+    (problem,) = refused(
         {f"{NAMESPACE}:certificates": json.dumps([write_certificate(tmp_path)])}, tmp_path
     )
-    assert problem.startswith("azuread:tenantId is not set")
-    assert "pulumi config set azuread:tenantId" in problem
+    assert (problem.code, problem.setting) == ("tenant-missing", TENANT_KEY)
+    assert "pulumi config set azuread:tenantId" in problem.message
 
 
 @pytest.mark.parametrize(
@@ -148,9 +153,10 @@ def test_wrong_types_name_the_key_and_how_to_set_it(
     raw = {TENANT_KEY: TENANT, f"{NAMESPACE}:{key}": value}
     if key != "certificates":
         raw[f"{NAMESPACE}:certificates"] = json.dumps([write_certificate(tmp_path)])
-    problems = problems_of(raw, tmp_path)
-    assert problems[0].startswith(f"{NAMESPACE}:{key} is {value!r}, {message}")
-    assert "pulumi config set" in problems[0]
+    problem = refused(raw, tmp_path)[0]
+    assert (problem.code, problem.setting) == ("setting-type", f"{NAMESPACE}:{key}")
+    assert problem.message.startswith(f"{NAMESPACE}:{key} is {value!r}, {message}")
+    assert "pulumi config set" in problem.message
 
 
 @pytest.mark.parametrize("key", ["certificates", "owners", "protect"])
@@ -189,11 +195,12 @@ def test_a_line_of_base64_is_never_echoed(tmp_path: Path) -> None:
 
 def test_an_empty_certificate_list_is_refused(tmp_path: Path) -> None:
     raw = {TENANT_KEY: TENANT, f"{NAMESPACE}:certificates": "[]"}
-    (problem,) = problems_of(raw, tmp_path)
-    assert problem.startswith("mimecast-association:certificates lists no certificate")
+    (problem,) = refused(raw, tmp_path)
+    assert (problem.code, problem.setting) == ("certificates-empty", f"{NAMESPACE}:certificates")
 
 
 def test_no_extra_problem_when_the_only_certificate_cannot_be_loaded(tmp_path: Path) -> None:
     raw = {TENANT_KEY: TENANT, f"{NAMESPACE}:certificates": '["gone.pem"]'}
-    (problem,) = problems_of(raw, tmp_path)
-    assert "gone.pem does not exist" in problem
+    (problem,) = refused(raw, tmp_path)
+    assert problem.code == "certificate-file-missing"
+    assert "gone.pem does not exist" in problem.message
