@@ -1,47 +1,44 @@
 """Adopting the application a tenant already made by hand from Mimecast's guide.
 
 Mimecast's server connection points at that application's client ID, so a second application
-is no fix: the stack takes over the existing objects with Pulumi's `import` resource option.
-The import IDs are the provider's own formats (terraform-provider-azuread importers): the
-application `/applications/<id>`, the service principal `/servicePrincipals/<id>`, the consent
-`/servicePrincipals/<Exchange Online's SP>/appRoleAssignedTo/<id>` and a key credential
-`<application object ID>/certificate/<keyId>`.
+is no fix: the stack takes over the existing application, service principal and consent with
+Pulumi's `import` resource option, in the provider's own ID formats (terraform-provider-azuread
+importers): `/applications/<id>`, `/servicePrincipals/<id>` and
+`/servicePrincipals/<Exchange Online's SP>/appRoleAssignedTo/<id>`.
+
+Key credentials are never imported: Graph never returns a certificate's body, so an imported
+`ApplicationCertificate` has no `value` and fails the provider's Check on every run (see
+README, Already set up by hand?). The credentials made by hand are named in `keyIds` instead:
+the stack leaves them on the application as they are, declares no second copy of the same
+certificate, and says when each can be removed.
 
 Pure (no Pulumi): the stack setting `adopt` is parsed and checked here, every problem named.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from association.certificates import Certificate
 from association.identifiers import is_guid
-from association.problems import Problem
+from association.problems import Notice, Problem
 from association.text import quoted
 
-_ASSIGNMENT: Final = re.compile(r"[A-Za-z0-9_-]{20,64}")
-"""An app role assignment's id: Graph shows it as base64url text (43 characters), not a GUID."""
-_THUMBPRINT: Final = re.compile(r"[0-9A-Fa-f]{40}")
-
-
-def _object_id(prefix: str) -> Callable[[str], str | None]:
-    """A GUID, or the provider's `/<prefix>/<GUID>`, in lower case: Graph writes object IDs in
-    lower case, and an import ID in another case never matches state."""
-
-    def parse(text: str) -> str | None:
-        guid = text.removeprefix(prefix)
-        return guid.lower() if is_guid(guid) else None
-
-    return parse
-
-
-def _assignment_id(text: str) -> str | None:
-    return text if _ASSIGNMENT.fullmatch(text) else None
-
+_ASSIGNMENT: Final = re.compile(r"[A-Za-z0-9_-]{43}")
+"""Graph's app role assignment id: 32 bytes in base64url without padding (43 characters), the
+first 16 of them the assigned principal's object ID (Microsoft Graph, "Grant an
+appRoleAssignment for a service principal": id `-WmtM5na7Uus0D8kI1yylpU9Mdo0Pb9OoBJvd3T5eKc`
+decodes to principalId 33ad69f9-da99-4bed-acd0-3f24235cb296)."""
+_HEX_THUMBPRINT: Final = re.compile(r"[0-9A-Fa-f]{40}")
+_BASE64_THUMBPRINT: Final = re.compile(r"[A-Za-z0-9+/]{27}=")
+"""A customKeyIdentifier as Entra shows it: the 20-byte SHA-1 thumbprint in base64."""
 
 FIELDS: Final = (
     "applicationObjectId",
@@ -49,6 +46,7 @@ FIELDS: Final = (
     "appRoleAssignmentId",
     "keyIds",
 )
+FIX: Final = "Look it up in the tenant (README: Already set up by hand?)"
 
 
 @dataclass(frozen=True)
@@ -57,9 +55,10 @@ class Adoption:
 
     application_object_id: str
     service_principal_object_id: str
-    app_role_assignment_id: str
+    app_role_assignment_id: str | None
+    """None only once the consent was adopted and is to be removed (`mailboxScope.enforce`)."""
     key_ids: Mapping[str, str] = field(default_factory=dict)
-    """Configured certificate's SHA-1 thumbprint (upper-case hex) -> the keyId it has on the app."""
+    """The key credentials made by hand: SHA-1 thumbprint (upper-case hex) -> their keyId."""
 
     def application_import(self) -> str:
         return f"/applications/{self.application_object_id}"
@@ -67,15 +66,18 @@ class Adoption:
     def service_principal_import(self) -> str:
         return f"/servicePrincipals/{self.service_principal_object_id}"
 
-    def assignment_import(self, exchange_service_principal_id: str) -> str:
+    def assignment_import(self, exchange_service_principal_id: str) -> str | None:
         """The consent lives under Exchange Online's service principal, not ours."""
+        if self.app_role_assignment_id is None:
+            return None
         return (
             f"/servicePrincipals/{exchange_service_principal_id}/appRoleAssignedTo/"
             f"{self.app_role_assignment_id}"
         )
 
-    def certificate_import(self, key_id: str) -> str:
-        return f"{self.application_object_id}/certificate/{key_id}"
+    def hand_made(self, certificate: Certificate) -> str | None:
+        """The keyId of the credential made by hand with this certificate, if there is one."""
+        return self.key_ids.get(certificate.thumbprint)
 
 
 def parse_adoption(
@@ -94,84 +96,98 @@ def parse_adoption(
         for name in value
         if name not in FIELDS
     ]
-    ids = {
-        name: _id(value, key, name, pattern, example, problems)
-        for name, pattern, example in (
-            (
-                "applicationObjectId",
-                _object_id("/applications/"),
-                "the application's Object ID (a GUID)",
-            ),
-            (
-                "servicePrincipalObjectId",
-                _object_id("/servicePrincipals/"),
-                "the Object ID of its enterprise application (a GUID)",
-            ),
-            (
-                "appRoleAssignmentId",
-                _assignment_id,
-                "the id of its full_access_as_app assignment (43 letters, digits, - or _)",
-            ),
-        )
-    }
+    application = _object_id(value, key, "applicationObjectId", "/applications/", problems)
+    principal = _object_id(value, key, "servicePrincipalObjectId", "/servicePrincipals/", problems)
+    assignment = _assignment_id(value.get("appRoleAssignmentId"), principal, key, problems)
     key_ids = _key_ids(value.get("keyIds", {}), f"{key}.keyIds", problems)
     if problems:
         return None, problems
-    return (
-        Adoption(
-            ids["applicationObjectId"],
-            ids["servicePrincipalObjectId"],
-            ids["appRoleAssignmentId"],
-            key_ids,
-        ),
-        [],
-    )
+    return Adoption(application, principal, assignment, key_ids), []
 
 
-def _id(
-    value: Mapping[str, Any],
-    adopt_key: str,
-    name: str,
-    parse: Callable[[str], str | None],
-    example: str,
-    problems: list[Problem],
+def _object_id(
+    value: Mapping[str, Any], adopt_key: str, name: str, prefix: str, problems: list[Problem]
 ) -> str:
+    """A GUID, or the provider's `/<kind>/<GUID>`, in lower case: Graph writes object IDs in
+    lower case, and an import ID in another case never matches state."""
     key = f"{adopt_key}.{name}"
     text = value.get(name)
-    if not isinstance(text, str) or (parsed := parse(text)) is None:
-        shown = "missing" if text is None else f"{quoted(str(text))}, not {example}"
+    guid = text.removeprefix(prefix) if isinstance(text, str) else ""
+    if is_guid(guid):
+        return guid.lower()
+    what = (
+        "the application's Object ID"
+        if "applications" in prefix
+        else ("the Object ID of its enterprise application (service principal)")
+    )
+    shown = "missing" if text is None else f"{quoted(str(text))}, not {what} (a GUID)"
+    problems.append(
+        Problem(
+            "adopt-id-invalid",
+            key,
+            f"{key} is {shown}. {FIX} and set it with `pulumi config set --path '{key}' <id>`.",
+        )
+    )
+    return ""
+
+
+def _assignment_id(
+    text: object, principal: str, adopt_key: str, problems: list[Problem]
+) -> str | None:
+    """Graph's id of the service principal's full_access_as_app assignment, checked to be one
+    of this service principal's: its first 16 bytes are the assigned principal's object ID."""
+    key = f"{adopt_key}.appRoleAssignmentId"
+    if text is None:
+        return None  # required unless the consent is being removed: see `adoption_problems`
+    shape = (
+        "43 letters, digits, - or _ (Graph's base64url id of the full_access_as_app assignment "
+        "of the enterprise application)"
+    )
+    if not isinstance(text, str) or not _ASSIGNMENT.fullmatch(text):
+        problems.append(
+            Problem("adopt-id-invalid", key, f"{key} is {quoted(str(text))}, not {shape}. {FIX}.")
+        )
+        return None
+    assigned = str(uuid.UUID(bytes_le=base64.urlsafe_b64decode(text + "=")[:16]))
+    if principal and assigned != principal:
         problems.append(
             Problem(
-                "adopt-id-invalid",
+                "adopt-assignment-other-principal",
                 key,
-                f"{key} is {shown}. Look it up in the tenant (README: Already set up by hand?) "
-                f"and set it with `pulumi config set --path '{key}' <id>`.",
+                f"{key} is an assignment to principal {assigned}, not to "
+                f"{adopt_key}.servicePrincipalObjectId {principal}: it is another app's consent. "
+                f"{FIX}: the assignment whose principalId is {principal}.",
             )
         )
-        return ""
-    return parsed
+        return None
+    return text
 
 
 def _key_ids(value: object, key: str, problems: list[Problem]) -> dict[str, str]:
+    """Thumbprint (hex, or the base64 customKeyIdentifier Entra shows) -> keyId (a GUID)."""
     if not isinstance(value, Mapping):
         problems.append(
             Problem(
                 "adopt-key-ids-invalid",
                 key,
-                f"{key} must map certificate thumbprints to keyIds (a YAML map).",
+                f"{key} must map the hand-made credentials' thumbprints to their keyIds (a YAML "
+                "map).",
             )
         )
         return {}
     key_ids: dict[str, str] = {}
     for thumbprint, key_id in value.items():
         entry = f"{key}.{quoted(str(thumbprint))}"
-        if not isinstance(thumbprint, str) or not _THUMBPRINT.fullmatch(thumbprint):
+        hexadecimal = _thumbprint(thumbprint)
+        if hexadecimal is None:
             problems.append(
                 Problem(
                     "adopt-key-ids-invalid",
                     key,
-                    f"{entry} is not a SHA-1 thumbprint (40 hex digits, as the Entra admin "
-                    "center shows under Certificates & secrets).",
+                    f"{entry} is not a certificate thumbprint: give the SHA-1 thumbprint (40 hex "
+                    "digits, as the Entra admin center shows under Certificates & secrets) or "
+                    "the customKeyIdentifier (28 characters of base64, as `az ad app credential "
+                    "list` prints it).",
                 )
             )
         elif not isinstance(key_id, str) or not is_guid(key_id):
@@ -179,30 +195,86 @@ def _key_ids(value: object, key: str, problems: list[Problem]) -> dict[str, str]
                 Problem(
                     "adopt-key-ids-invalid",
                     key,
-                    f"{entry} is {quoted(str(key_id))}, not a keyId (a GUID, as the app's "
-                    "manifest shows under keyCredentials).",
+                    f"{entry} is {quoted(str(key_id))}, not a keyId (a GUID, as `az ad app "
+                    "credential list` prints it).",
                 )
             )
         else:
-            key_ids[thumbprint.upper()] = key_id.lower()
+            key_ids[hexadecimal] = key_id.lower()
     return key_ids
 
 
-def key_id_problems(
-    adopt: Adoption | None, certificates: Sequence[Certificate], key: str, certificates_key: str
-) -> list[Problem]:
-    """keyIds must name configured certificates: an adopted credential is one this stack lists."""
-    if adopt is None:
+def _thumbprint(text: object) -> str | None:
+    if not isinstance(text, str):
+        return None
+    if _HEX_THUMBPRINT.fullmatch(text):
+        return text.upper()
+    if _BASE64_THUMBPRINT.fullmatch(text):
+        try:
+            return base64.b64decode(text, validate=True).hex().upper()
+        except binascii.Error:
+            return None
+    return None
+
+
+def adoption_problems(adopt: Adoption | None, enforce: bool, key: str) -> list[Problem]:
+    """The consent may be left out of `adopt` only to remove it, with scoping enforced."""
+    if adopt is None or adopt.app_role_assignment_id is not None or enforce:
         return []
-    configured = {cert.thumbprint for cert in certificates}
+    name = f"{key}.appRoleAssignmentId"
     return [
         Problem(
-            "adopt-key-id-unlisted",
-            f"{key}.keyIds",
-            f"{key}.keyIds names thumbprint {thumbprint}, which no entry of {certificates_key} "
-            "has. List that certificate in certificates too, or remove it from keyIds (a key "
-            "credential the stack does not list is left alone on the application).",
+            "adopt-id-invalid",
+            name,
+            f"{name} is missing. {FIX} and set it with `pulumi config set --path '{name}' <id>`: "
+            "without it the stack would grant full_access_as_app a second time.",
         )
-        for thumbprint in adopt.key_ids
-        if thumbprint not in configured
     ]
+
+
+def adoption_notices(
+    adopt: Adoption | None, certificates: Sequence[Certificate], enforce: bool, key: str
+) -> list[Notice]:
+    """What the hand-made objects still need from a person."""
+    if adopt is None:
+        return []
+    configured = {cert.thumbprint: cert for cert in certificates}
+    notices = []
+    for thumbprint, key_id in adopt.key_ids.items():
+        cert = configured.get(thumbprint)
+        if cert is not None:
+            notices.append(
+                Notice(
+                    "hand-made-credential-kept",
+                    cert.key,
+                    f"{cert.describe()} is on the application already, made by hand (keyId "
+                    f"{key_id}, {key}.keyIds): the stack leaves that credential as it is and "
+                    "declares no second copy. At Mimecast's next rotation the stack adds the "
+                    "successor itself.",
+                )
+            )
+        else:
+            notices.append(
+                Notice(
+                    "hand-made-credential-retired",
+                    f"{key}.keyIds",
+                    f"The hand-made key credential {key_id} (thumbprint {thumbprint}) is no "
+                    "certificate this stack lists. Once Mimecast's console shows the stack's "
+                    "certificate in use, remove it: `az ad app credential delete --id "
+                    f"{adopt.application_object_id} --key-id {key_id}`, then remove it from "
+                    f"{key}.keyIds.",
+                )
+            )
+    if enforce and adopt.app_role_assignment_id is not None:
+        notices.append(
+            Notice(
+                "scope-enforce-pending",
+                f"{key}.appRoleAssignmentId",
+                "mailboxScope.enforce is true, but the hand-made tenant-wide consent "
+                f"({key}.appRoleAssignmentId) is adopted and still granted: the app still "
+                "reaches every mailbox. After this deploy has imported it, remove "
+                f"{key}.appRoleAssignmentId; the next `pulumi up` deletes that consent (its "
+                "preview shows the delete of mimecast-full-access-as-app).",
+            )
+        )
+    return notices

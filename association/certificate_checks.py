@@ -58,14 +58,6 @@ def validity_problems(cert: Certificate, now: datetime) -> list[Problem]:
                 f"credential (KeyCredentialsInvalidEndDate). {FIX_GET_CURRENT}",
             )
         )
-    if cert.not_before > now:
-        problems.append(
-            cert.problem(
-                "certificate-not-yet-valid",
-                f"{cert.describe()} is not valid until {cert.start_date}. Deploy after that "
-                "date, or use the certificate that is current now.",
-            )
-        )
     if cert.key_type != "RSA":
         problems.append(
             cert.problem(
@@ -98,6 +90,22 @@ def expiry_warnings(
         )
         for cert in certificates
         if now < cert.not_after <= now + timedelta(days=warning_days)
+    ]
+
+
+def pending_warnings(certificates: Sequence[Certificate], now: datetime) -> list[Notice]:
+    """A certificate not valid yet is declared with its own dates (Graph accepts a future
+    startDateTime), so Mimecast's successor can be added before its first day."""
+    return [
+        Notice(
+            "certificate-not-yet-valid",
+            cert.key,
+            f"{cert.describe()} is not valid until {cert.start_date}: Entra ID gets it now, with "
+            "that start date, and Mimecast can use it from then. Keep the current certificate "
+            "listed until Mimecast has switched.",
+        )
+        for cert in certificates
+        if cert.not_before > now
     ]
 
 

@@ -12,6 +12,8 @@ from typing import Final
 import pulumi
 import pulumi_azuread as azuread
 
+from association.adoption import Adoption
+from association.certificates import Certificate
 from association.clock import current_time
 from association.component_args import AssociationArgs
 from association.exchange_commands import exchange_commands
@@ -52,9 +54,10 @@ class MimecastAssociation(pulumi.ComponentResource):
     """The tenant the association is in [`tenantId`]."""
     tenant_domain: str
     """The initial *.onmicrosoft.com domain: Mimecast's "Tenant Domain" [`tenantDomain`]."""
-    certificates: list[dict[str, str]]
-    """Per key credential: customKeyIdentifier, thumbprint, keyId, notBefore, notAfter, subject,
-    to compare with Mimecast's console and the app's manifest [`certificates`]."""
+    certificates: list[dict[str, str | bool]]
+    """Per certificate: customKeyIdentifier, thumbprint, keyId, notBefore, notAfter, subject, to
+    compare with Mimecast's console and the app's manifest, and `managed` (false: a credential
+    made by hand that the stack leaves as it is) [`certificates`]."""
     permissions: list[str]
     """What the stack grants, in words [`permissions`]."""
     exchange_online: pulumi.Output[dict[str, str]]
@@ -95,7 +98,10 @@ class MimecastAssociation(pulumi.ComponentResource):
             display_name=args.display_name,
             sign_in_audience=SINGLE_TENANT_AUDIENCE,
             owners=owners,
-            prevent_duplicate_names=True,
+            # The provider checks the name on create and again on every update (its
+            # applicationResourceUpdate): an adopted application is never created, so the check
+            # would only break every update once another app takes the same name.
+            prevent_duplicate_names=adopt is None,
             notes=notes,
             # With scoping enforced the app requests nothing in Entra, so nobody can grant the
             # tenant-wide consent again with one click in the portal.
@@ -103,26 +109,21 @@ class MimecastAssociation(pulumi.ComponentResource):
             opts=self._options(args, adopt.application_import() if adopt else None),
         )
         for cert in args.certificates:
-            adopted_key_id = adopt.key_ids.get(cert.thumbprint) if adopt else None
+            if adopt is not None and adopt.hand_made(cert) is not None:
+                continue  # on the application already, made by hand: left as it is
             azuread.ApplicationCertificate(
                 f"{name}-cert-{cert.thumbprint[:16].lower()}",
                 application_id=application.id,
                 type=KEY_CREDENTIAL_TYPE,
                 encoding="pem",
                 value=cert.pem,
-                key_id=adopted_key_id or cert.key_id,
+                key_id=cert.key_id,
                 start_date=cert.start_date,
                 end_date=cert.end_date,
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     # The keyId is fixed, so a replacement must remove the old credential first.
                     delete_before_replace=True,
-                    # Graph never returns key material: an adopted credential has no `value` to
-                    # compare, and `encoding` only says how `value` is written.
-                    import_=adopt.certificate_import(adopted_key_id)
-                    if adopt and adopted_key_id
-                    else None,
-                    ignore_changes=["value", "encoding"] if adopted_key_id else None,
                 ),
             )
         service_principal = azuread.ServicePrincipal(
@@ -132,16 +133,17 @@ class MimecastAssociation(pulumi.ComponentResource):
             notes=notes,
             opts=self._options(args, adopt.service_principal_import() if adopt else None),
         )
-        if args.tenant_wide_consent:
-            exchange = tenant.exchange_service_principal_id
+        exchange = tenant.exchange_service_principal_id
+        consent_import = adopt.assignment_import(exchange) if adopt else None
+        # With scoping enforced, an adopted consent is still declared until its id leaves
+        # `adopt`: never removed before it is in state, never said to be gone while it exists.
+        if args.tenant_wide_consent or consent_import is not None:
             azuread.AppRoleAssignment(
                 f"{name}-{FULL_ACCESS_AS_APP.replace('_', '-')}",
                 app_role_id=FULL_ACCESS_AS_APP_ROLE_ID,
                 principal_object_id=service_principal.object_id,
                 resource_object_id=exchange,
-                opts=pulumi.ResourceOptions(
-                    parent=self, import_=adopt.assignment_import(exchange) if adopt else None
-                ),
+                opts=pulumi.ResourceOptions(parent=self, import_=consent_import),
             )
 
         self.client_id = application.client_id
@@ -149,12 +151,7 @@ class MimecastAssociation(pulumi.ComponentResource):
         self.service_principal_object_id = service_principal.object_id
         self.tenant_id = args.tenant_id
         self.tenant_domain = tenant.initial_domain
-        self.certificates = [
-            {**cert.summary().output(), "keyId": adopt.key_ids.get(cert.thumbprint, cert.key_id)}
-            if adopt
-            else cert.summary().output()
-            for cert in args.certificates
-        ]
+        self.certificates = [certificate_output(cert, adopt) for cert in args.certificates]
         self.permissions = permissions(args)
         self.exchange_online = pulumi.Output.all(
             application.client_id, service_principal.object_id
@@ -177,8 +174,27 @@ class MimecastAssociation(pulumi.ComponentResource):
         )
 
     def _options(self, args: AssociationArgs, import_id: str | None) -> pulumi.ResourceOptions:
-        """The application and service principal: protected, and imported when adopted."""
-        return pulumi.ResourceOptions(parent=self, protect=args.protect, import_=import_id)
+        """The application and service principal: protected, and imported when adopted.
+
+        An adopted object is also kept in the tenant whenever the engine deletes it: changing
+        an `adopt` ID is an import replacement, whose delete step skips `protect` but honours
+        `retain_on_delete` (pulumi/pulumi pkg/resource/deploy/step.go, DeleteStep.Apply).
+        """
+        return pulumi.ResourceOptions(
+            parent=self,
+            protect=args.protect,
+            import_=import_id,
+            retain_on_delete=True if import_id else None,
+        )
+
+
+def certificate_output(cert: Certificate, adopt: Adoption | None) -> dict[str, str | bool]:
+    """The stack output's entry: a hand-made credential with its own keyId, marked as such."""
+    hand_made = adopt.hand_made(cert) if adopt else None
+    summary = cert.summary().output()
+    if hand_made is None:
+        return {**summary, "managed": True}
+    return {**summary, "keyId": hand_made, "managed": False}
 
 
 def permissions(args: AssociationArgs) -> list[str]:
@@ -186,11 +202,16 @@ def permissions(args: AssociationArgs) -> list[str]:
     if args.tenant_wide_consent:
         return list(PERMISSIONS)
     assert args.mailbox_scope is not None
-    return [
-        "No permission granted in Entra ID (mailboxScope.enforce): Exchange Online's RBAC for "
-        f"Applications grants Application EWS.AccessAsApp on the mailboxes of "
-        f"{args.mailbox_scope.group} (exchangeOnline.scope)."
-    ]
+    scoped = (
+        "Exchange Online's RBAC for Applications grants Application EWS.AccessAsApp on the "
+        f"mailboxes of {args.mailbox_scope.group} (exchangeOnline.scope)."
+    )
+    if args.adopt is not None and args.adopt.app_role_assignment_id is not None:
+        return [
+            f"{PERMISSIONS[0]}: STILL GRANTED, adopted from the hand-made app; remove "
+            "adopt.appRoleAssignmentId and run pulumi up to delete it. Then: " + scoped
+        ]
+    return [f"No permission granted in Entra ID by this stack (mailboxScope.enforce): {scoped}"]
 
 
 EXCHANGE_FULL_ACCESS: Final = azuread.ApplicationRequiredResourceAccessArgs(

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-from association.adoption import Adoption, key_id_problems, parse_adoption
+from association.adoption import Adoption, adoption_notices, adoption_problems, parse_adoption
 from association.application_checks import (
     MAX_DISPLAY_NAME,
     MAX_EXPIRY_WARNING_DAYS,
@@ -24,7 +24,7 @@ from association.application_checks import (
     owner_problems,
     tenant_problems,
 )
-from association.certificate_checks import certificates_problems, expiry_warnings
+from association.certificate_checks import certificates_problems, expiry_warnings, pending_warnings
 from association.certificates import Certificate, CertificateError, load_certificate
 from association.ews import ews_notices, ews_problems
 from association.identifiers import DEFAULT_DISPLAY_NAME, TENANT_KEY
@@ -80,11 +80,14 @@ class AssociationArgs:
             convert=load_certificates,
             check=lambda args, key, now: certificates_problems(args.certificates, key, now),
             # A warning period out of range is refused (expiryWarningDays); none is given.
-            warn=lambda args, key, now: (
-                expiry_warnings(args.certificates, now, args.expiry_warning_days)
-                if 0 <= args.expiry_warning_days <= MAX_EXPIRY_WARNING_DAYS
-                else []
-            ),
+            warn=lambda args, key, now: [
+                *pending_warnings(args.certificates, now),
+                *(
+                    expiry_warnings(args.certificates, now, args.expiry_warning_days)
+                    if 0 <= args.expiry_warning_days <= MAX_EXPIRY_WARNING_DAYS
+                    else []
+                ),
+            ],
         )
     )
     display_name: str = field(
@@ -145,17 +148,19 @@ class AssociationArgs:
             "object",
             "Take over the application made by hand from Mimecast's guide: "
             "applicationObjectId, servicePrincipalObjectId (GUIDs, or /applications/<id> and "
-            "/servicePrincipals/<id> as Entra shows them), appRoleAssignmentId and optional "
-            "keyIds (certificate SHA-1 thumbprint to the keyId it already has). Empty: create a "
-            "new application.",
+            "/servicePrincipals/<id> as Entra shows them), appRoleAssignmentId (the 43-character "
+            "id of its full_access_as_app consent) and keyIds (each key credential made by hand: "
+            "its thumbprint, hex or base64, to its keyId; left as it is, never imported). "
+            "Empty: create a new application.",
             "{applicationObjectId: <GUID>, servicePrincipalObjectId: <GUID>, "
             "appRoleAssignmentId: <id>}",
             {},
             shown_type="map",
             shown_default="`{}`: create a new application",
             convert=parse_adoption,
-            check=lambda args, key, now: key_id_problems(
-                args.adopt, args.certificates, key, settings_key("certificates")
+            check=lambda args, key, now: adoption_problems(args.adopt, args.scope_enforced, key),
+            warn=lambda args, key, now: adoption_notices(
+                args.adopt, args.certificates, args.scope_enforced, key
             ),
         ),
     )
@@ -192,9 +197,14 @@ class AssociationArgs:
     )
 
     @property
+    def scope_enforced(self) -> bool:
+        """Mailbox scoping replaces the tenant-wide consent (`mailboxScope.enforce`)."""
+        return self.mailbox_scope is not None and self.mailbox_scope.enforce
+
+    @property
     def tenant_wide_consent(self) -> bool:
         """False once mailbox scoping is enforced: then Entra grants nothing tenant-wide."""
-        return self.mailbox_scope is None or not self.mailbox_scope.enforce
+        return not self.scope_enforced
 
     def problems(self, now: datetime) -> list[Problem]:
         """Everything that must be fixed before anything is declared, each with its fix."""

@@ -60,6 +60,8 @@ class Registration:
     import_id: str
     """The `import` resource option: the ID of an existing object to adopt, or empty."""
     ignore_changes: tuple[str, ...]
+    retain_on_delete: bool
+    """Kept in the cloud when the engine deletes it (e.g. in an import replacement)."""
     inputs: dict[str, Any]
 
 
@@ -73,6 +75,7 @@ def registration(request: Any) -> Registration:
         delete_before_replace=bool(request.deleteBeforeReplace),
         import_id=request.importId,
         ignore_changes=tuple(request.ignoreChanges),
+        retain_on_delete=bool(request.retainOnDelete),
         inputs=dict(_deserialize(request.object)),
     )
 

@@ -6,7 +6,9 @@ so a wrong constant in the package fails the tests instead of agreeing with them
 
 from __future__ import annotations
 
+import base64
 import shutil
+import uuid
 from pathlib import Path
 
 from certfactory import pem
@@ -44,3 +46,10 @@ def program_with_certificates(directory: Path, **certificates: x509.Certificate)
     for name, certificate in certificates.items():
         (directory / "certs" / f"{name}.pem").write_bytes(pem(certificate))
     return directory
+
+
+def assignment_id(principal: str, tail: bytes = bytes(range(16))) -> str:
+    """An app role assignment id as Graph issues it: base64url of the assigned principal's
+    object ID (16 bytes, little-endian as .NET writes a GUID) and 16 more bytes."""
+    raw = uuid.UUID(principal).bytes_le + tail
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")

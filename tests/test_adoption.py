@@ -1,13 +1,15 @@
 """Adopting the application made by hand (`adopt`): one `pulumi up` takes it over in place.
 
-Under the SDK's mocks each resource must be declared with exactly the provider's import ID
-(terraform-provider-azuread importers), the certificate with the keyId the app already has
-and its key material ignored, and nothing declared twice; bad IDs are refused with nothing
-registered.
+Under the SDK's mocks each object must be declared with exactly the provider's import ID
+(terraform-provider-azuread importers) and kept in the tenant whatever the engine deletes;
+the key credentials made by hand are never imported (an imported ApplicationCertificate has no
+`value` and fails every run: README, Already set up by hand?) and never declared a second
+time; bad IDs are refused with nothing registered.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from tenant import (
     SERVICE_PRINCIPAL,
     TENANT,
     TENANT_DIRECTORY,
+    assignment_id,
     program_with_certificates,
 )
 
@@ -32,7 +35,8 @@ from association_tools.preflight.cli import main as preflight_main
 
 APP_OBJECT = "12345678-aaaa-4bbb-8ccc-000000000001"
 SP_OBJECT = "12345678-aaaa-4bbb-8ccc-000000000002"
-ASSIGNMENT_ID = "FWyJXGCGQUebHgw2w4ndeUhsXyB2lsdMqIVT2rO0BbM"
+
+ASSIGNMENT_ID = assignment_id(SP_OBJECT)
 OLD_KEY_ID = "6b1f0f3e-2b7a-4c7e-9a55-0c5b1f6d2e11"
 
 
@@ -86,27 +90,115 @@ def test_each_hand_made_object_is_imported_with_the_providers_id(project: Path) 
     assert assignment.import_id == (
         f"/servicePrincipals/{EXCHANGE_SP}/appRoleAssignedTo/{ASSIGNMENT_ID}"
     )
-    # Nothing declared twice: the guide's objects, once each.
+    # Nothing declared twice: the hand-made credential is not declared again; `next` is added.
     assert sorted(r.type for r in run.resources) == sorted(
-        [COMPONENT, APPLICATION, CERTIFICATE, CERTIFICATE, SERVICE_PRINCIPAL, ASSIGNMENT]
+        [COMPONENT, APPLICATION, CERTIFICATE, SERVICE_PRINCIPAL, ASSIGNMENT]
     )
 
 
-def test_a_listed_certificate_keeps_its_key_id_and_ignores_key_material(project: Path) -> None:
+def test_adopted_objects_stay_in_the_tenant_whatever_the_engine_deletes(project: Path) -> None:
+    """A changed adopt ID is an import replacement: its delete step skips `protect` but keeps
+    an object marked retain-on-delete (pulumi/pulumi DeleteStep.Apply)."""
+    first = deploy(project, adopt(project))
+    changed = deploy(project, adopt(project, applicationObjectId=SP_OBJECT.replace("2", "3")))
+    for run in (first, changed):
+        (app,) = by_type(run, APPLICATION)
+        (sp,) = by_type(run, SERVICE_PRINCIPAL)
+        assert (app.retain_on_delete, sp.retain_on_delete) == (True, True)
+        # The consent is deleted on purpose when scoping is enforced: it is not retained.
+        (assignment,) = by_type(run, ASSIGNMENT)
+        assert assignment.retain_on_delete is False
+    # A new application is created, not adopted: nothing to retain, the name check on.
+    created = run_program(
+        project / "__main__.py",
+        "contoso",
+        {"azuread:tenantId": TENANT, "mimecast-association:certificates": '["certs/next.pem"]'},
+        TENANT_DIRECTORY,
+        preview=False,
+        now=NOW,
+    )
+    (app,) = by_type(created, APPLICATION)
+    assert app.retain_on_delete is False
+    assert app.inputs["preventDuplicateNames"] is True
+    (adopted,) = by_type(first, APPLICATION)
+    assert adopted.inputs["preventDuplicateNames"] is False  # never created: nothing to protect
+
+
+def test_a_hand_made_credential_is_left_as_it_is_and_never_imported(project: Path) -> None:
     run = deploy(project, adopt(project))
     current = thumbprint(project, "current.pem")
-    adopted, added = sorted(
-        by_type(run, CERTIFICATE), key=lambda r: r.inputs["keyId"] != OLD_KEY_ID
-    )
-    assert adopted.inputs["keyId"] == OLD_KEY_ID
-    assert adopted.import_id == f"{APP_OBJECT}/certificate/{OLD_KEY_ID}"
-    assert set(adopted.ignore_changes) == {"value", "encoding"}
-    # A certificate not in keyIds is added as usual, with its own stable keyId.
     nxt = parse_certificate((project / "certs" / "next.pem").read_bytes(), "next")
+    (added,) = by_type(run, CERTIFICATE)
     assert (added.import_id, added.ignore_changes) == ("", ())
     assert added.inputs["keyId"] == nxt.key_id
-    exported = {c["thumbprint"]: c["keyId"] for c in run.outputs["certificates"]}
-    assert exported[current] == OLD_KEY_ID
+    exported = {c["thumbprint"]: (c["keyId"], c["managed"]) for c in run.outputs["certificates"]}
+    assert exported == {current: (OLD_KEY_ID, False), nxt.thumbprint: (nxt.key_id, True)}
+    (kept,) = [n for n in run.notices if n.code == "hand-made-credential-kept"]
+    assert kept.setting == "mimecast-association:certificates[0]"
+    assert OLD_KEY_ID in kept.message
+
+
+def test_the_customkeyidentifier_az_prints_is_taken_for_the_thumbprint(project: Path) -> None:
+    current = thumbprint(project, "current.pem")
+    base64_thumbprint = base64.b64encode(bytes.fromhex(current)).decode()
+    run = deploy(project, adopt(project, keyIds={base64_thumbprint: OLD_KEY_ID.upper()}))
+    assert run.error is None, run.error
+    assert len(by_type(run, CERTIFICATE)) == 1  # the hand-made one is recognised
+    assert {c["keyId"] for c in run.outputs["certificates"]} >= {OLD_KEY_ID}
+
+
+def test_a_hand_made_credential_of_another_certificate_is_named_for_removal(
+    project: Path,
+) -> None:
+    retired = "AB" * 20
+    run = deploy(project, adopt(project, keyIds={retired: OLD_KEY_ID}))
+    assert len(by_type(run, CERTIFICATE)) == 2  # both listed certificates are the stack's
+    (notice,) = [n for n in run.notices if n.code == "hand-made-credential-retired"]
+    assert notice.setting == "mimecast-association:adopt.keyIds"
+    assert f"az ad app credential delete --id {APP_OBJECT} --key-id {OLD_KEY_ID}" in notice.message
+
+
+def test_adopt_with_enforced_scoping_keeps_the_consent_until_it_is_in_state(
+    project: Path,
+) -> None:
+    """Step 1: the hand-made consent is imported and reported as still granted."""
+    scope = json.dumps({"group": "mimecast-sync@contoso.com", "enforce": True})
+    run = deploy(project, adopt(project), **{"mimecast-association:mailboxScope": scope})
+    assert run.error is None, run.error
+    (assignment,) = by_type(run, ASSIGNMENT)
+    assert assignment.import_id.endswith(ASSIGNMENT_ID)
+    (app,) = by_type(run, APPLICATION)
+    assert app.inputs["requiredResourceAccesses"] == []  # nobody can consent again by a click
+    assert "STILL GRANTED" in run.outputs["permissions"][0]
+    assert [n.code for n in run.notices if n.code.startswith("scope")] == ["scope-enforce-pending"]
+    # Step 2: without the consent's id the stack declares no consent, so the engine deletes the
+    # one in state (a resource no longer declared is deleted; it is not retained).
+    step_two = adopt(project, appRoleAssignmentId=None)
+    run = deploy(
+        project,
+        {k: v for k, v in step_two.items() if v is not None},
+        **{"mimecast-association:mailboxScope": scope},
+    )
+    assert run.error is None, run.error
+    assert by_type(run, ASSIGNMENT) == []
+    assert run.outputs["permissions"][0].startswith("No permission granted in Entra ID")
+
+
+def test_the_consent_may_be_left_out_only_to_remove_it(project: Path) -> None:
+    fields = {k: v for k, v in adopt(project, appRoleAssignmentId=None).items() if v is not None}
+    run = deploy(project, fields)
+    assert [(p.code, p.setting) for p in run.refusal] == [
+        ("adopt-id-invalid", "mimecast-association:adopt.appRoleAssignmentId")
+    ]
+    assert run.resources == []
+
+
+def test_another_principals_consent_is_refused(project: Path) -> None:
+    other = assignment_id("99999999-aaaa-4bbb-8ccc-000000000009")
+    run = deploy(project, adopt(project, appRoleAssignmentId=other))
+    assert [p.code for p in run.refusal] == ["adopt-assignment-other-principal"]
+    assert "99999999-aaaa-4bbb-8ccc-000000000009" in run.error
+    assert run.resources == []
 
 
 def test_ids_as_entra_shows_them_are_accepted_in_either_case(project: Path) -> None:
@@ -140,7 +232,12 @@ BAD = [
     ("unknown-field", {"clientId": "x"}, "adopt-unknown-field", "clientId"),
     ("thumbprint-bad", {"keyIds": {"xyz": OLD_KEY_ID}}, "adopt-key-ids-invalid", "keyIds"),
     ("key-id-bad", {"keyIds": {"A" * 40: "nope"}}, "adopt-key-ids-invalid", "keyIds"),
-    ("thumbprint-unlisted", {"keyIds": {"A" * 40: OLD_KEY_ID}}, "adopt-key-id-unlisted", "keyIds"),
+    (
+        "assignment-43-not-base64url",
+        {"appRoleAssignmentId": "a" * 42 + "!"},
+        "adopt-id-invalid",
+        "appRoleAssignmentId",
+    ),
     ("key-ids-list", {"keyIds": [OLD_KEY_ID]}, "adopt-key-ids-invalid", "keyIds"),
 ]
 
@@ -172,7 +269,7 @@ def test_preflight_shows_which_ids_are_imported(
     assert preflight_main(args) == 0
     out = capsys.readouterr().out
     assert f"[protect, adopted: import /applications/{APP_OBJECT}]" in out
-    assert f"adopted: import {APP_OBJECT}/certificate/{OLD_KEY_ID}" in out
+    assert "/certificate/" not in out  # key credentials are never imported
     assert preflight_main([*args, "--json"]) == 0
     (report,) = json.loads(capsys.readouterr().out)["stacks"]
     imports = {r["type"]: r["importId"] for r in report["plan"]["resources"]}

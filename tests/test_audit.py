@@ -31,7 +31,7 @@ from fakegraph import (
     key_credential,
     serve,
 )
-from tenant import copy_program
+from tenant import assignment_id, copy_program
 
 from association.clock import evaluated_at
 from association.ews import EWS_SHUTDOWN
@@ -606,7 +606,7 @@ def test_adopt_naming_other_objects_than_the_outputs_is_a_note(
         "  mimecast-association:adopt:\n"
         f"    applicationObjectId: {other}\n"
         f"    servicePrincipalObjectId: {SP}\n"
-        "    appRoleAssignmentId: fDe2q0f9fUqvxB2Wcbp8EQ\n",
+        f"    appRoleAssignmentId: {assignment_id(SP)}\n",
     )
 
     code, out, _, _ = audit(setup, capsys)

@@ -19,7 +19,12 @@ from certfactory import (
     rsa_key,
 )
 
-from association.certificate_checks import duplicate_problems, expiry_warnings, validity_problems
+from association.certificate_checks import (
+    duplicate_problems,
+    expiry_warnings,
+    pending_warnings,
+    validity_problems,
+)
 from association.certificates import (
     Certificate,
     CertificateError,
@@ -169,11 +174,13 @@ def test_pkcs12_bundle_is_refused_without_reading_it(tmp_path: Path) -> None:
     assert "PKCS#12 bundle" in str(caught.value)
 
 
-def test_not_yet_valid_certificate_is_refused() -> None:
+def test_a_certificate_valid_from_a_later_day_is_accepted_with_a_warning() -> None:
+    """Mimecast's successor can be added before its first day: Graph takes a future start."""
     cert = parse_certificate(pem(make_certificate(not_before=NOW + timedelta(days=2))), "next")
-    (problem,) = validity_problems(cert, NOW)
-    assert problem.code == "certificate-not-yet-valid"
-    assert cert.start_date in problem.message
+    assert validity_problems(cert, NOW) == []
+    (warning,) = pending_warnings([cert], NOW)
+    assert warning.code == "certificate-not-yet-valid"
+    assert cert.start_date in warning.message
 
 
 @pytest.mark.parametrize(

@@ -321,11 +321,6 @@ def test_a_stack_file_pulumi_cannot_load(
         ),
         ({"certificates": ["certs/key.pem"]}, "certificate-private-key", f"{NS}:certificates[0]"),
         ({"certificates": ["certs/expired.pem"]}, "certificate-expired", f"{NS}:certificates[0]"),
-        (
-            {"certificates": ["certs/future.pem"]},
-            "certificate-not-yet-valid",
-            f"{NS}:certificates[0]",
-        ),
         ({"expiryWarningDays": -1}, "expiry-warning-days-range", f"{NS}:expiryWarningDays"),
     ],
 )

@@ -27,7 +27,7 @@ from tenant import (
     copy_program,
 )
 
-from association.certificates import parse_certificate
+from association.certificates import parse_certificate, rfc3339
 from association_tools.offline import (
     KNOWN_AFTER_DEPLOY,
     DeclaredResource,
@@ -193,6 +193,7 @@ def test_outputs_are_what_mimecasts_form_asks_for(project: Path) -> None:
         "notBefore": current.start_date,
         "notAfter": current.end_date,
         "subject": "O=Mimecast Services Limited,CN=Mimecast Test",
+        "managed": True,
     }
     assert run.outputs["permissions"] == [
         "Office 365 Exchange Online / full_access_as_app (application permission, admin "
@@ -345,3 +346,24 @@ def test_component_is_usable_from_another_program(project: Path) -> None:
     assert app.name == "contoso-mimecast"
     assert app.inputs["displayName"] == "Mimecast (Contoso)"
     assert run.outputs["clientId"]
+
+
+def test_a_successor_valid_from_a_later_day_is_declared_with_its_own_dates(project: Path) -> None:
+    successor = make_certificate(
+        serial=3, not_before=NOW + timedelta(days=5), not_after=NOW + timedelta(days=800)
+    )
+    (project / "certs" / "successor.pem").write_bytes(pem(successor))
+    run = deploy(project, certificates=["certs/current.pem", "certs/successor.pem"])
+    assert run.error is None, run.error
+    dates = sorted(
+        (r.inputs["startDate"], r.inputs["endDate"]) for r in run.resources if r.type == CERTIFICATE
+    )
+    assert dates == sorted(
+        [
+            (rfc3339(cert.not_valid_before_utc), rfc3339(cert.not_valid_after_utc))
+            for cert in (make_certificate(serial=1), successor)
+        ]
+    )
+    (notice,) = [n for n in run.notices if n.code == "certificate-not-yet-valid"]
+    assert notice.setting == "mimecast-association:certificates[1]"
+    assert rfc3339(successor.not_valid_before_utc) in notice.message
