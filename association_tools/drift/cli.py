@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-from association_tools.cli import UsageError, run, write_output
+from association_tools import options
+from association_tools.cli import UsageError, publish, run
 from association_tools.drift.classify import StackDrift, classify, exit_code, unreadable
 from association_tools.drift.preview import load_preview, urn_stack
 from association_tools.drift.render import render_markdown, render_text, to_json
-from association_tools.safe_read import DEFAULT_MAX_BYTES, InputError, read_bounded
+from association_tools.safe_read import InputError, read_bounded
 
 PROG: Final = "python -m association drift"
 
@@ -50,18 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "previews", nargs="+", type=Path, metavar="PREVIEW.json", help="one file per stack"
     )
-    parser.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown summary")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="write a JSON summary")
+    options.add_markdown(parser, "a table and a section per drifted or failed stack")
+    options.add_json(parser, "every stack's verdict")
     parser.add_argument(
         "--stack", metavar="NAME", help="stack name for a single PREVIEW file (default: its URNs)"
     )
-    parser.add_argument(
-        "--max-input-bytes",
-        type=int,
-        default=DEFAULT_MAX_BYTES,
-        metavar="N",
-        help=f"refuse a PREVIEW file larger than this (default {DEFAULT_MAX_BYTES})",
-    )
+    options.add_max_input_bytes(parser, "a PREVIEW file")
     return parser
 
 
@@ -69,10 +64,7 @@ def _command(args: argparse.Namespace) -> int:
     if args.stack is not None and len(args.previews) > 1:
         raise UsageError("--stack names one stack: give it a single PREVIEW file")
     results = [_report(path, args.stack, args.max_input_bytes) for path in args.previews]
-    for target, render in ((args.markdown, render_markdown), (args.json, to_json)):
-        if target is not None:
-            write_output(target, render(results))
-    print(render_text(results))
+    publish(results, render_text, (args.markdown, render_markdown), (args.json, to_json))
     return exit_code(results)
 
 
