@@ -10,6 +10,7 @@ before anything runs. Standard library only: the drift report imports it.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -73,23 +74,26 @@ def at_least_one(text: str) -> int:
 
 def add_json(parser: argparse.ArgumentParser, document: str) -> None:
     """`--json FILE`: `document` says what the JSON holds, for the help text."""
-    parser.add_argument(
-        "--json",
-        type=json_target,
-        metavar="FILE",
-        help=f"write {document} as JSON to FILE (a name ending in .json), or to stdout with - "
-        "(then the text report is not printed)",
-    )
+    _add_report(parser, "--json", json_target, f"{document} as JSON to FILE (a name ending .json)")
 
 
 def add_markdown(parser: argparse.ArgumentParser, document: str) -> None:
     """`--markdown FILE`: `document` says what the Markdown holds, for the help text."""
+    where = 'FILE (e.g. "$GITHUB_STEP_SUMMARY")'
+    _add_report(parser, "--markdown", markdown_target, f"{document} as Markdown to {where}")
+
+
+def _add_report(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    target: Callable[[str], ReportTarget],
+    what: str,
+) -> None:
     parser.add_argument(
-        "--markdown",
-        type=markdown_target,
+        flag,
+        type=target,
         metavar="FILE",
-        help=f'write {document} as Markdown to FILE (e.g. "$GITHUB_STEP_SUMMARY"), or to '
-        "stdout with - (then the text report is not printed)",
+        help=f"write {what}, or to stdout with - (then the text report is not printed)",
     )
 
 
