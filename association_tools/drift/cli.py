@@ -39,10 +39,10 @@ EPILOG: Final = f"""example:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return the exit status instead of exiting."""
-    return run(_parser(), _command, sys.argv[1:] if argv is None else argv)
+    return run(parser(), _command, sys.argv[1:] if argv is None else argv)
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=DESCRIPTION,
