@@ -1,10 +1,10 @@
 """The flags the commands share, declared once: the same name, meaning, check and help in each.
 
-A flag that preflight, drift and audit all take means one thing: `--json FILE` writes the JSON
+Every flag two commands share means one thing in each: `--json FILE` writes the JSON
 document to FILE (`-`: to stdout, in place of the text report), `--markdown FILE` likewise,
 `--project-dir DIR` is where `Pulumi.yaml` is, `--max-input-bytes N` bounds every input file.
 Numbers are checked as the arguments are parsed, so a bad one is a usage error (exit 2)
-before anything runs. Standard library only: the drift report imports it.
+before anything runs. Nothing from Pulumi: the drift report imports it.
 """
 
 from __future__ import annotations
