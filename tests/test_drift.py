@@ -893,25 +893,39 @@ def test_values_from_the_file_cannot_forge_lines_escape_the_terminal_or_inject_m
 
 
 @pytest.mark.parametrize(
-    ("make", "why"),
+    ("make", "why", "error_code"),
     [
-        (lambda path: path.mkdir(), "is a directory, not a regular file"),
-        (os.mkfifo, "is a device, FIFO or socket, not a regular file"),
-        (lambda path: path.symlink_to("/dev/null"), "(resolves to /dev/null) is a device"),
-        (lambda path: path.symlink_to(path), "is a symlink loop"),
-        (lambda path: path.write_bytes(b"[" * 10_000 + b"]" * 10_000), "nests arrays or objects"),
-        (lambda path: path.write_bytes(b" " * 100_001), "is larger than 100000 bytes"),
+        (lambda path: path.mkdir(), "is a directory, not a regular file", "preview-unreadable"),
+        (os.mkfifo, "is a device, FIFO or socket, not a regular file", "preview-unreadable"),
+        (
+            lambda path: path.symlink_to("/dev/null"),
+            "(resolves to /dev/null) is a device",
+            "preview-unreadable",
+        ),
+        (lambda path: path.symlink_to(path), "is a symlink loop", "preview-unreadable"),
+        (
+            lambda path: path.write_bytes(b"[" * 10_000 + b"]" * 10_000),
+            "nests arrays or objects",
+            "preview-invalid",
+        ),
+        (
+            lambda path: path.write_bytes(b" " * 100_001),
+            "is larger than 100000 bytes",
+            "preview-unreadable",
+        ),
     ],
 )
 def test_each_unusable_input_is_one_error_for_its_file_only(
-    make: Any, why: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    make: Any, why: str, error_code: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "hostile.json"
     make(path)
     small = tmp_path / "contoso.json"
     small.write_text(json.dumps(document(step("refresh", ROOT))), encoding="utf-8")
 
-    code, out, err = run(capsys, small, path, "--max-input-bytes", "100000")
+    summary = tmp_path / "drift.json"
+
+    code, out, err = run(capsys, small, path, "--max-input-bytes", "100000", "--json", summary)
 
     assert (code, err) == (EXIT_FAILED, "")
     lines = out.splitlines()
@@ -919,6 +933,8 @@ def test_each_unusable_input_is_one_error_for_its_file_only(
     assert lines[1].startswith(f"hostile: error (other) - {path}")
     assert why in lines[1]
     assert lines[2] == "2 stacks: 1 no-change, 1 error"
+    hostile = json.loads(summary.read_text(encoding="utf-8"))["stacks"][1]
+    assert [error["code"] for error in hostile["errors"]] == [error_code]
 
 
 @pytest.mark.parametrize(
