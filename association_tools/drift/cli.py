@@ -106,8 +106,8 @@ def _refuse_a_stack_twice(results: Sequence[StackDrift]) -> None:
 
 
 def _same_file(first: Path, second: Path) -> bool:
-    """Both names lead to one file (`a.json`, `./a.json`, a symlink); False if either is
-    missing, since then nothing is counted or overwritten twice."""
+    """Both names lead to one file (`a.json` and `/work/a.json`, a symlink); False if either
+    is missing (two missing names are two errors, told apart by name)."""
     try:
         return os.path.samefile(first, second)
     except OSError:
