@@ -2,11 +2,12 @@
 
 The package turns Mimecast's guide "Creating an Office 365 Association for Server
 Connections" into a Pulumi component (`MimecastAssociation`) and the checks it makes before
-declaring anything. It is what `pulumi up` loads; the operations tools (preflight, drift)
-live in `association_tools`.
+declaring anything. It is what `pulumi up` loads; the operations tools (preflight, drift,
+audit) live in `association_tools`.
 
 `from association import MimecastAssociation, AssociationArgs` works as usual; the names are
-loaded on first use so that `python -m association drift` starts without the Pulumi SDK.
+loaded on first use because Python imports this package before it runs `association/__main__.py`:
+so `python -m association drift` starts without the Pulumi SDK.
 """
 
 from __future__ import annotations

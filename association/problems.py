@@ -7,7 +7,6 @@ the three as `{code, setting, message}`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,11 +34,11 @@ class Notice:
     message: str
 
 
-_ITEM = re.compile(r"^\s*\d+\. ")
-
-
 def refusal_text(stack: str, problems: Sequence[Problem]) -> str:
-    """What Pulumi prints when the program refuses: a heading, then the problems numbered."""
+    """What Pulumi prints when the program refuses: a heading, then the problems numbered.
+
+    The drift report reads it back from another process's output
+    (`association_tools.drift.errors`; a test pins the reader to this writer)."""
     count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
     return "\n".join(
         [
@@ -48,12 +47,3 @@ def refusal_text(stack: str, problems: Sequence[Problem]) -> str:
             *(f"  {number}. {problem.message}" for number, problem in enumerate(problems, 1)),
         ]
     )
-
-
-def refusal_items(text: str) -> list[str]:
-    """The numbered lines of a `refusal_text` inside Pulumi's output (`1. ...`), as written.
-
-    Only for reading another process's output (the drift report reads `pulumi preview
-    --json`); in-process callers get the problems themselves from `Refusal.problems`.
-    """
-    return [line.strip() for line in text.splitlines() if _ITEM.match(line)]

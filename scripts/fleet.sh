@@ -186,7 +186,7 @@ prepare() {
     # with the program's own message, and the audit still covers it.
     cp "$out/shard.txt" "$out/queue.txt"
   else
-    "$py" -m association preflight --json --require-owners --jobs 2 -- "${stacks[@]}" \
+    "$py" -m association preflight --json - --require-owners --jobs 2 -- "${stacks[@]}" \
       > "$out/preflight.json" 2> "$out/logs/preflight.log" || rc=$?
     python3 "$here/fleet.py" gate --preflight "$out/preflight.json" --exit-status "$rc" \
       -- "${stacks[@]}" > "$out/gate.tsv"

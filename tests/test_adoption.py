@@ -270,7 +270,7 @@ def test_preflight_shows_which_ids_are_imported(
     out = capsys.readouterr().out
     assert f"[protect, adopted: import /applications/{APP_OBJECT}]" in out
     assert "/certificate/" not in out  # key credentials are never imported
-    assert preflight_main([*args, "--json"]) == 0
+    assert preflight_main([*args, "--json", "-"]) == 0
     (report,) = json.loads(capsys.readouterr().out)["stacks"]
     imports = {r["type"]: r["importId"] for r in report["plan"]["resources"]}
     assert imports[SERVICE_PRINCIPAL] == f"/servicePrincipals/{SP_OBJECT}"

@@ -420,7 +420,7 @@ def test_hostile_values_from_the_tenant_are_escaped(
     [
         (["--graph-endpoint=http://graph.example"], "plain http only for localhost"),
         (["--outputs=contoso"], "--outputs 'contoso' is not STACK=FILE"),
-        (["--concurrency=0"], "--concurrency must be at least 1"),
+        (["--concurrency=0"], "argument --concurrency: must be 1 or more, not 0"),
         (["--token-env=UNSET_VARIABLE"], "--token-env UNSET_VARIABLE: the environment variable"),
         (["fabrikam"], "no stack file for 'fabrikam'"),
     ],

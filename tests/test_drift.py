@@ -19,21 +19,19 @@ from typing import Any
 
 import pytest
 
-from association_tools.cli import EXIT_USAGE
+from association.problems import Problem, refusal_text
+from association_tools.cli import EXIT_CLEAN, EXIT_FAILED, EXIT_USAGE
+from association_tools.cli import EXIT_FOUND as EXIT_DRIFT
 from association_tools.drift import cli
-from association_tools.drift.classify import (
-    CORRUPT_MESSAGE,
-    EXIT_CLEAN,
-    EXIT_DRIFT,
-    EXIT_FAILED,
-    NOT_REFRESHED_NOTE,
-    POLICY_HINT,
-    PROGRAM_OPERATIONS,
-    RefreshFinding,
-    StackDrift,
-    error_kind,
-)
+from association_tools.drift.classify import NOT_REFRESHED, POLICY_HINT, StackDrift
 from association_tools.drift.classify import classify as classify_preview
+from association_tools.drift.errors import (
+    CORRUPT_MESSAGE,
+    diagnostic_error,
+    error_kind,
+    is_refusal,
+    refusal_items,
+)
 from association_tools.drift.preview import (
     STEP_OPS,
     PreviewFormatError,
@@ -42,6 +40,7 @@ from association_tools.drift.preview import (
     urn_stack,
 )
 from association_tools.drift.render import describe, render_markdown, to_json
+from association_tools.drift.resources import PROGRAM_OPERATIONS, RefreshFinding
 from association_tools.escape import md_code, md_fence, md_text, visible
 
 REPO = Path(__file__).parents[1]
@@ -197,7 +196,7 @@ def test_a_preview_without_refresh_says_it_cannot_see_outside_changes(
     assert code == EXIT_CLEAN
     assert out.splitlines()[:2] == [
         "contoso: no-change - no changes (not refreshed)",
-        f"  {NOT_REFRESHED_NOTE}",
+        f"  {NOT_REFRESHED.message}",
     ]
     assert load("first-deploy.json").note is None  # a new stack has nothing to refresh
 
@@ -238,6 +237,11 @@ def test_refreshed_preview_tells_outside_changes_from_the_programs() -> None:
         RefreshFinding("delete"),
         "create",
     )
+    assert [resource.code for resource in result.resources] == [
+        "changed-outside-pulumi",
+        "program-change",
+        "deleted-outside-pulumi",
+    ]
     assert describe(result) == (
         "3 resources; outside Pulumi: 1 changed, 1 deleted; pulumi up: 2 update, 1 create"
     )
@@ -378,11 +382,12 @@ def test_bare_preview_failure_points_at_policy_without_claiming_it(
     result = load("policy-violation.json")
 
     assert (result.status, result.error_kind, result.note) == ("error", "other", POLICY_HINT)
+    assert [error.code for error in result.errors] == ["preview-failed"]
     assert [r.operation for r in result.resources] == ["update"]
     _, out, _ = run(capsys, fixture("policy-violation.json"))
     assert out.splitlines()[:2] == [
         "fourthcoffee: error (other) - preview failed",
-        f"  {POLICY_HINT}",
+        f"  {POLICY_HINT.message}",
     ]
 
 
@@ -390,42 +395,78 @@ def test_program_refusal_is_other() -> None:
     result = load("program-refusal.json")
 
     assert (result.stack, result.error_kind) == ("proseware", "other")
+    assert [error.code for error in result.errors] == ["program-refused"]
     assert describe(result).startswith("1. ")  # the problem, not the refusal's heading
 
 
 @pytest.mark.parametrize(
-    ("message", "kind"),
+    ("message", "kind", "code"),
     [
         (
             "error: AADSTS700213: No matching federated identity record found for presented "
             "assertion subject 'repo:contoso/infra:environment:fabrikam'.",
             "authentication",
+            "authentication-failed",
         ),
         (
             "error: unexpected status 403 (403 Forbidden) with error: Authorization_RequestDenied:"
             " Insufficient privileges to complete the operation.",
             "authentication",
+            "authentication-failed",
         ),
         (
             "error: unexpected status 401 (401 Unauthorized) with error: InvalidAuthenticationToken"
             ": Access token has expired or is not yet valid.",
             "authentication",
+            "authentication-failed",
         ),
-        ("error: ClientSecretCredential authentication failed", "authentication"),
-        ("error: failed to run policy: analyzer crashed", "policy violation"),
-        ("error: could not load policy pack mimecast-association-guardrails", "policy violation"),
-        ("    [mandatory]  no-client-secrets  (Application: mimecast)", "policy violation"),
+        (
+            "error: ClientSecretCredential authentication failed",
+            "authentication",
+            "authentication-failed",
+        ),
+        ("error: failed to run policy: analyzer crashed", "policy violation", "policy-failed"),
+        (
+            "error: could not load policy pack mimecast-association-guardrails",
+            "policy violation",
+            "policy-failed",
+        ),
+        (
+            "    [mandatory]  no-client-secrets  (Application: mimecast)",
+            "policy violation",
+            "policy-failed",
+        ),
         (
             "error: azuread:index/applicationCertificate:ApplicationCertificate resource "
             "'mimecast-cert-4031a0d4f4464b05' has a problem: keyCredentials: certificate 401 "
             "days past notAfter",
             "other",
+            "preview-error",
         ),
-        ("error: preview failed", "other"),
+        ("error: preview failed", "other", "preview-failed"),
     ],
 )
-def test_error_kind_patterns(message: str, kind: str) -> None:
+def test_error_kind_patterns(message: str, kind: str, code: str) -> None:
     assert error_kind(message) == kind
+    assert diagnostic_error(message).code == code
+
+
+def test_the_refusal_is_read_as_the_program_writes_it() -> None:
+    """The reader lives with the drift report, the writer with the program: pinned here."""
+    problems = [
+        Problem("certificate-expired", "mimecast-association:certificates[0]", "cert expired"),
+        Problem("no-exchange-online", None, "Tenant 7c1d0be2 has no Exchange Online"),
+    ]
+    text = refusal_text("contoso-org/fabrikam", problems)
+    message = f"error: {text}\n"
+
+    assert refusal_items(message) == [
+        "1. cert expired",
+        "2. Tenant 7c1d0be2 has no Exchange Online",
+    ]
+    assert is_refusal(message)
+    assert diagnostic_error(message).code == "program-refused"
+    assert not is_refusal("error: stack 'x' was not deployed")
 
 
 def test_authentication_wins_over_policy_and_other() -> None:
@@ -461,7 +502,9 @@ def test_maybe_corrupt_fails_the_stack() -> None:
     result = classify(document(maybeCorrupt=True))
 
     assert (result.status, result.maybe_corrupt) == ("error", True)
-    assert [error.message for error in result.errors] == [CORRUPT_MESSAGE]
+    assert [(error.code, error.message) for error in result.errors] == [
+        ("maybe-corrupt", CORRUPT_MESSAGE)
+    ]
     assert json.loads(to_json([result]))["stacks"][0]["maybeCorrupt"] is True
 
 
@@ -469,7 +512,7 @@ def test_a_preview_without_steps_never_ran() -> None:
     result = classify({"config": {"azuread:tenantId": "7c1d01e2"}})
 
     assert result.status == "error"
-    assert "lists no steps" in result.errors[0].message
+    assert [error.code for error in result.errors] == ["preview-never-ran"]
 
 
 def test_invalid_json_fails_that_stack_only(capsys: pytest.CaptureFixture[str]) -> None:
@@ -510,6 +553,7 @@ def test_documents_that_are_not_previews_are_refused_by_name(data: bytes, why: s
 
     assert str(raised.value).startswith("previews/contoso.json ")
     assert why in str(raised.value)
+    assert raised.value.code == ("preview-empty" if data == b"\n" else "preview-invalid")
 
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
@@ -589,6 +633,41 @@ def test_stack_flag_with_several_files_is_a_usage_error(
     assert "error: --stack names one stack: give it a single PREVIEW file" in err
 
 
+def test_a_stack_given_twice_is_refused_before_any_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A glob that overlaps a name would count the stack twice in the tally and the exit."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(fixture("drift-refresh.json"), "fabrikam.json")
+    shutil.copy(fixture("drift-refresh.json"), "fabrikam-again.json")
+    markdown = tmp_path / "summary.md"
+    cases = [
+        (["fabrikam.json", "fabrikam.json"], "the PREVIEW file fabrikam.json is given twice"),
+        (
+            ["fabrikam.json", str(tmp_path / "fabrikam.json")],
+            f"fabrikam.json and {tmp_path / 'fabrikam.json'} are the same PREVIEW file",
+        ),
+        (
+            ["fabrikam.json", "fabrikam-again.json"],
+            "fabrikam.json and fabrikam-again.json both hold stack 'fabrikam': give one",
+        ),
+    ]
+    for previews, message in cases:
+        code, out, err = run(capsys, *previews, "--markdown", markdown)
+
+        assert (code, out) == (EXIT_USAGE, "")
+        assert message in err
+        assert not markdown.exists()
+
+
+def test_json_on_stdout_replaces_the_text_report(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, fixture("no-change.json"), "--json", "-")
+
+    assert code == EXIT_CLEAN
+    stacks = json.loads(out)["stacks"]
+    assert [(s["stack"], s["note"]["code"]) for s in stacks] == [("contoso", "not-refreshed")]
+
+
 def test_a_missing_file_fails_its_stack_and_the_others_are_still_reported(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -651,20 +730,19 @@ import association.__main__
 import association_tools.drift.cli
 
 association.__main__.main(["drift", sys.argv[1]])
-loaded = [name for name in sys.modules if name.split(".")[0].startswith("pulumi")]
-print(loaded, file=sys.stderr)
-assert not any(
-    name == "pulumi" or name.startswith("pulumi.") or name.startswith("pulumi_")
-    for name in sys.modules
-)
+installed = {
+    name.split(".")[0] for name in sys.modules if not name.startswith(("_", "association"))
+} - set(sys.stdlib_module_names)
+print(sorted(installed), file=sys.stderr)
 """
 
 
 def test_the_report_never_loads_the_pulumi_sdk() -> None:
-    """The drift job installs no Pulumi SDK of its own: an import of it would break the job."""
+    """What the drift package's docstring says it needs: the standard library and
+    `cryptography` (for `association.redaction`), never the Pulumi SDK or PyYAML."""
     done = python("-c", NO_PULUMI, str(fixture("drift-refresh.json")))
 
-    assert (done.returncode, done.stderr) == (0, "[]\n")
+    assert (done.returncode, done.stderr) == (0, "['cryptography']\n")
     assert done.stdout.startswith("fabrikam: drift")
 
 
@@ -675,10 +753,16 @@ def test_the_report_never_loads_the_pulumi_sdk() -> None:
         (1, b""),  # `| true`: a short report fits the buffers, so only the flush can fail
     ],
 )
-def test_a_reader_that_goes_away_ends_the_report_quietly(copies: int, read: bytes) -> None:
+def test_a_reader_that_goes_away_ends_the_report_quietly(
+    copies: int, read: bytes, tmp_path: Path
+) -> None:
     """Exit 141 as a shell reports it, and no traceback."""
+    text = fixture("auth-error.json").read_text(encoding="utf-8")
     command = [sys.executable, "-m", "association", "drift"]
-    command += [str(fixture("auth-error.json"))] * copies
+    for number in range(copies):  # one stack each: a stack given twice is refused
+        path = tmp_path / f"woodgrove{number}.json"
+        path.write_text(text.replace("woodgrove", f"woodgrove{number}"), encoding="utf-8")
+        command.append(str(path))
     buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
     with subprocess.Popen(
         command, cwd=REPO, env=buffered, bufsize=0, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -730,7 +814,7 @@ def test_markdown_and_json_reports(tmp_path: Path, capsys: pytest.CaptureFixture
     assert any(line.endswith("ERROR: Please run 'az login' to setup account.") for line in lines)
 
     report = json.loads(summary.read_text(encoding="utf-8"))
-    assert (report["schemaVersion"], report["status"], report["exitCode"]) == (1, "error", 1)
+    assert (report["schemaVersion"], report["status"], report["exitCode"]) == (2, "error", 1)
     assert [(s["stack"], s["status"], s["errorKind"]) for s in report["stacks"]] == [
         ("adatum", "no-change", None),
         ("fabrikam", "drift", None),
@@ -746,6 +830,7 @@ def test_markdown_and_json_reports(tmp_path: Path, capsys: pytest.CaptureFixture
         "steps": ["refresh", "create"],
         "properties": [],
         "refresh": {"operation": "delete", "properties": []},
+        "code": "deleted-outside-pulumi",
     }
     assert fabrikam["resources"][0]["refresh"]["properties"][0] == {
         "path": "owners",
@@ -754,7 +839,10 @@ def test_markdown_and_json_reports(tmp_path: Path, capsys: pytest.CaptureFixture
     }
     assert fabrikam["resources"][1]["refresh"] is None
     assert (fabrikam["refreshed"], report["stacks"][0]["note"]) == (True, None)
-    assert [e["kind"] for e in report["stacks"][2]["errors"]] == ["authentication", "other"]
+    assert [(e["code"], e["kind"]) for e in report["stacks"][2]["errors"]] == [
+        ("authentication-failed", "authentication"),
+        ("preview-failed", "other"),
+    ]
 
 
 def test_markdown_keeps_tables_and_fences_intact() -> None:
@@ -805,25 +893,39 @@ def test_values_from_the_file_cannot_forge_lines_escape_the_terminal_or_inject_m
 
 
 @pytest.mark.parametrize(
-    ("make", "why"),
+    ("make", "why", "error_code"),
     [
-        (lambda path: path.mkdir(), "is a directory, not a regular file"),
-        (os.mkfifo, "is a device, FIFO or socket, not a regular file"),
-        (lambda path: path.symlink_to("/dev/null"), "(resolves to /dev/null) is a device"),
-        (lambda path: path.symlink_to(path), "is a symlink loop"),
-        (lambda path: path.write_bytes(b"[" * 10_000 + b"]" * 10_000), "nests arrays or objects"),
-        (lambda path: path.write_bytes(b" " * 100_001), "is larger than 100000 bytes"),
+        (lambda path: path.mkdir(), "is a directory, not a regular file", "preview-unreadable"),
+        (os.mkfifo, "is a device, FIFO or socket, not a regular file", "preview-unreadable"),
+        (
+            lambda path: path.symlink_to("/dev/null"),
+            "(resolves to /dev/null) is a device",
+            "preview-unreadable",
+        ),
+        (lambda path: path.symlink_to(path), "is a symlink loop", "preview-unreadable"),
+        (
+            lambda path: path.write_bytes(b"[" * 10_000 + b"]" * 10_000),
+            "nests arrays or objects",
+            "preview-invalid",
+        ),
+        (
+            lambda path: path.write_bytes(b" " * 100_001),
+            "is larger than 100000 bytes",
+            "preview-unreadable",
+        ),
     ],
 )
 def test_each_unusable_input_is_one_error_for_its_file_only(
-    make: Any, why: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    make: Any, why: str, error_code: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "hostile.json"
     make(path)
     small = tmp_path / "contoso.json"
     small.write_text(json.dumps(document(step("refresh", ROOT))), encoding="utf-8")
 
-    code, out, err = run(capsys, small, path, "--max-input-bytes", "100000")
+    summary = tmp_path / "drift.json"
+
+    code, out, err = run(capsys, small, path, "--max-input-bytes", "100000", "--json", summary)
 
     assert (code, err) == (EXIT_FAILED, "")
     lines = out.splitlines()
@@ -831,6 +933,8 @@ def test_each_unusable_input_is_one_error_for_its_file_only(
     assert lines[1].startswith(f"hostile: error (other) - {path}")
     assert why in lines[1]
     assert lines[2] == "2 stacks: 1 no-change, 1 error"
+    hostile = json.loads(summary.read_text(encoding="utf-8"))["stacks"][1]
+    assert [error["code"] for error in hostile["errors"]] == [error_code]
 
 
 @pytest.mark.parametrize(

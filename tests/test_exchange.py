@@ -58,7 +58,7 @@ def write_stacks(project: Path, **stacks: dict[str, Any]) -> None:
 def preflight_json(
     project: Path, capsys: pytest.CaptureFixture[str], now: str
 ) -> tuple[int, dict[str, Any]]:
-    status = preflight_main(["--project-dir", str(project), "--now", now, "--json"])
+    status = preflight_main(["--project-dir", str(project), "--now", now, "--json", "-"])
     return status, {s["stack"]: s for s in json.loads(capsys.readouterr().out)["stacks"]}
 
 

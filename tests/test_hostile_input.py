@@ -104,7 +104,7 @@ def one_error(project: Path, capsys: pytest.CaptureFixture[str], expected: str) 
     status, text = preflight(project, "contoso", capsys=capsys)
     assert status == 1, text
     assert expected in text, text
-    status, out = preflight(project, "contoso", "--json", capsys=capsys)
+    status, out = preflight(project, "contoso", "--json", "-", capsys=capsys)
     (report,) = json.loads(out)["stacks"]
     assert status == 1
     assert any(expected in error["message"] for error in report["errors"]), report["errors"]
@@ -223,7 +223,7 @@ def test_a_forged_subject_is_shown_escaped(
     status, text = preflight(project, "contoso", capsys=capsys)
     assert status == 0, text
     assert "CN=Mimecast\\n== prod: OK\\x1b[2J\\u202e" in text
-    status, out = preflight(project, "contoso", "--json", capsys=capsys)
+    status, out = preflight(project, "contoso", "--json", "-", capsys=capsys)
     assert "\\u202e" in out
 
 
@@ -280,7 +280,7 @@ def test_a_key_as_tenant_is_not_in_the_header_or_json(
     (project / "Pulumi.contoso.yaml").write_text(
         stack_yaml(base_config(**{"azuread:tenantId": KEY_BASE64}))
     )
-    status, out = preflight(project, "contoso", "--json", capsys=capsys)
+    status, out = preflight(project, "contoso", "--json", "-", capsys=capsys)
     assert status == 1
     assert json.loads(out)["stacks"][0]["tenantId"] is None
 

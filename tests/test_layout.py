@@ -2,17 +2,26 @@
 
 `scripts/changed-stacks.py` deploys every tenant when `association/` changes and none when
 `association_tools/` does; that is only safe while nothing `pulumi up` loads imports the tools.
+The one exception is `association/__main__.py`, which `pulumi up` never runs: it keeps
+`python -m association COMMAND` working by forwarding to `association_tools.commands`.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT = sorted([ROOT / "__main__.py", *(ROOT / "association").glob("*.py")])
+FORWARDER = ROOT / "association" / "__main__.py"
+PRODUCT = sorted(
+    path
+    for path in [ROOT / "__main__.py", *(ROOT / "association").glob("*.py")]
+    if path != FORWARDER
+)
+TOOLS_MODULE = re.compile(r"association_tools(?:\.\w+)*")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -26,13 +35,40 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
+def named_modules(path: Path) -> set[str]:
+    """Strings that are a module path of the tools, as `importlib.import_module` takes them."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and TOOLS_MODULE.fullmatch(node.value)
+    }
+
+
+def tools_imported(path: Path) -> set[str]:
+    return {name for name in imported_modules(path) if name.split(".")[0] == "association_tools"}
+
+
 @pytest.mark.parametrize("path", PRODUCT, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_the_product_never_imports_the_tools(path: Path) -> None:
-    tools = {name for name in imported_modules(path) if name.split(".")[0] == "association_tools"}
-    assert not tools, f"{path.relative_to(ROOT)} imports {sorted(tools)}"
+    loaded = tools_imported(path) | named_modules(path)
+    assert not loaded, f"{path.relative_to(ROOT)} imports {sorted(loaded)}"
+
+
+def test_the_forwarder_only_forwards_and_nothing_in_the_product_loads_it() -> None:
+    tree = ast.parse(FORWARDER.read_text(encoding="utf-8"))
+
+    assert tools_imported(FORWARDER) | named_modules(FORWARDER) == {"association_tools.commands"}
+    assert not [node for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef)]
+    for path in PRODUCT:
+        assert "association.__main__" not in imported_modules(path), path
 
 
 def test_the_check_sees_an_import_of_the_tools(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("from association_tools.offline import run_program\n")
     assert "association_tools.offline" in imported_modules(module)
+    module.write_text('"""Not `association_tools`."""\nNAME = "association_tools.drift.cli"\n')
+    assert named_modules(module) == {"association_tools.drift.cli"}

@@ -82,7 +82,7 @@ def preflight(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str,
 def preflight_json(
     capsys: pytest.CaptureFixture[str], project: Path, *stacks: str
 ) -> tuple[int, dict[str, Any]]:
-    status, out, _ = preflight(capsys, "--project-dir", str(project), "--json", *stacks)
+    status, out, _ = preflight(capsys, "--project-dir", str(project), "--json", "-", *stacks)
     document: dict[str, Any] = json.loads(out)
     return status, document
 
@@ -521,7 +521,7 @@ def test_now_judges_certificates_at_another_instant(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_stack(project, "contoso")
-    arguments = ["--project-dir", str(project), "--json", "--now"]
+    arguments = ["--project-dir", str(project), "--json", "-", "--now"]
 
     assert main([*arguments, "2027-03-06"]) == 0
     later = json.loads(capsys.readouterr().out)
@@ -552,6 +552,8 @@ def test_only_the_named_stacks_are_checked(
         (["nosuch"], "error: unknown stack nosuch: no Pulumi.<stack>.yaml for it in"),
         (["--frobnicate"], "unrecognized arguments: --frobnicate"),
         (["--now", "next tuesday"], "error: --now 'next tuesday' is not an ISO 8601 date"),
+        (["--json", "contoso"], "argument --json: 'contoso' does not end in .json: --json takes"),
+        (["--jobs", "0"], "argument --jobs: must be 1 or more, not 0"),
     ],
 )
 def test_usage_errors_exit_two(
@@ -563,6 +565,21 @@ def test_usage_errors_exit_two(
 
     assert (status, out) == (2, "")
     assert message in err
+
+
+def test_json_file_beside_the_text_report(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_stack(project, "contoso")
+    document = project / "preflight.json"
+
+    status, out, _ = preflight(capsys, "--project-dir", str(project), "--json", str(document))
+
+    assert status == 0
+    assert "== contoso: WARNINGS (Pulumi.contoso.yaml, tenant" in out
+    assert [s["stack"] for s in json.loads(document.read_text(encoding="utf-8"))["stacks"]] == [
+        "contoso"
+    ]
 
 
 def test_unknown_stack_lists_the_stacks_there(

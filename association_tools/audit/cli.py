@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Final
 
 from association.clock import current_time
+from association_tools import options
 from association_tools.audit.compare import StackAudit, compare, exit_code
 from association_tools.audit.graph import GraphClient, GraphError, check_endpoint
 from association_tools.audit.inputs import Declared, declared, outputs_arguments
 from association_tools.audit.live import READ_PERMISSIONS, read_tenant
 from association_tools.audit.render import render_markdown, render_text, to_json
-from association_tools.cli import UsageError, run, write_output
+from association_tools.cli import UsageError, publish, run
 from association_tools.project import Project, load_project, one_line
-from association_tools.safe_read import DEFAULT_MAX_BYTES, InputError
+from association_tools.safe_read import InputError
 
 PROG: Final = "python -m association audit"
 DEFAULT_ENDPOINT: Final = "https://graph.microsoft.com"
@@ -71,25 +72,28 @@ def _parser() -> argparse.ArgumentParser:
         metavar="STACK=FILE",
         help="the stack's `pulumi stack output --json`, saved to FILE (one per stack)",
     )
-    parser.add_argument("--project-dir", type=Path, default=Path("."), metavar="DIR")
+    options.add_project_dir(parser)
     parser.add_argument(
         "--token-env",
         metavar="VAR",
         help="use the bearer token in this environment variable (else sign in with azure-identity)",
     )
-    parser.add_argument("--graph-endpoint", default=DEFAULT_ENDPOINT, metavar="URL")
     parser.add_argument(
-        "--concurrency", type=int, default=8, metavar="N", help="tenants audited at once"
+        "--graph-endpoint",
+        default=DEFAULT_ENDPOINT,
+        metavar="URL",
+        help=f"the Microsoft Graph endpoint of the tenants' cloud (default {DEFAULT_ENDPOINT})",
     )
-    parser.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown summary")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="write a JSON summary")
     parser.add_argument(
-        "--max-input-bytes",
-        type=int,
-        default=DEFAULT_MAX_BYTES,
+        "--concurrency",
+        type=options.at_least_one,
+        default=8,
         metavar="N",
-        help=f"refuse an input file larger than this (default {DEFAULT_MAX_BYTES})",
+        help="tenants audited at once (default 8)",
     )
+    options.add_markdown(parser, "a summary")
+    options.add_json(parser, "every stack's verdict")
+    options.add_max_input_bytes(parser, "an input file")
     return parser
 
 
@@ -99,8 +103,6 @@ def _command(args: argparse.Namespace, sleep: Callable[[float], None]) -> int:
         outputs = outputs_arguments(args.outputs)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    if args.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
     project = load_project(args.project_dir.resolve())
     stacks = list(dict.fromkeys(args.stacks)) or sorted(outputs)
     if not stacks:
@@ -124,10 +126,7 @@ def _command(args: argparse.Namespace, sleep: Callable[[float], None]) -> int:
     with ThreadPoolExecutor(max_workers=min(args.concurrency, len(stacks))) as pool:
         results = list(pool.map(audit, stacks))
     progress.finish()
-    for target, render in ((args.markdown, render_markdown), (args.json, to_json)):
-        if target is not None:
-            write_output(target, render(results))
-    print(render_text(results))
+    publish(results, render_text, (args.markdown, render_markdown), (args.json, to_json))
     return exit_code(results)
 
 

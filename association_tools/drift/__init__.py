@@ -2,7 +2,9 @@
 
 Each stack is `no-change`, `drift` or `error`; `python -m association drift --help` has the
 usage and exit statuses. One job a module, so each can change alone: `preview` reads Pulumi's
-document, `classify` decides, `render` writes text, Markdown and JSON, `cli` is the command.
-Nothing from Pulumi (the standard library, and the product's pure `association.problems` for
-the refusal's format), so the report runs (and is tested) without the Pulumi SDK.
+document, `resources` finds what drifted, `errors` sorts what failed, `classify` decides,
+`render` writes text, Markdown and JSON, `cli` is the command. Nothing from the Pulumi SDK
+(tests/test_drift.py starts it in a process of its own and checks), so the report starts fast
+and runs where the SDK is not installed; it needs the standard library and `cryptography`
+(through `association.redaction`, which keeps key material out of the messages it shows).
 """

@@ -45,6 +45,11 @@ the report could not say whether it is drift."""
 class PreviewFormatError(InputError):
     """The file is not a `pulumi preview --json` document; the message names the file."""
 
+    def __init__(self, message: str, code: str = "preview-invalid") -> None:
+        super().__init__(message)
+        self.code = code
+        """`preview-empty` (Pulumi stopped before the preview ran) or `preview-invalid`."""
+
 
 @dataclass(frozen=True)
 class PropertyChange:
@@ -92,7 +97,8 @@ def load_preview(data: bytes, source: str) -> Preview:
     """Parse and validate one document; raise PreviewFormatError naming `source` if unusable."""
     if not data.strip():
         raise PreviewFormatError(
-            f"{source} is empty: Pulumi stopped before the preview ran (see its error output)"
+            f"{source} is empty: Pulumi stopped before the preview ran (see its error output)",
+            "preview-empty",
         )
     try:
         document = load_json(data, source)  # UTF-8 (with or without BOM), UTF-16 or UTF-32

@@ -10,24 +10,21 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from association.problems import refusal_items
 from association_tools import jsondoc
-from association_tools.drift.classify import (
+from association_tools.drift.classify import NOT_REFRESHED, StackDrift, exit_code, overall_status
+from association_tools.drift.errors import (
     ERROR_PATTERNS,
     GENERIC_FAILURE,
-    NOT_REFRESHED_NOTE,
-    STATE_ONLY_OPS,
-    ResourceDrift,
-    StackDrift,
     StackError,
-    exit_code,
-    overall_status,
+    refusal_items,
 )
 from association_tools.drift.preview import PropertyChange
+from association_tools.drift.resources import STATE_ONLY_OPS, ResourceDrift
 from association_tools.escape import md_code, md_fence, md_text, visible
 
-SCHEMA_VERSION: Final = 1
-"""Of the JSON document; raised when a key changes meaning or goes away."""
+SCHEMA_VERSION: Final = 2
+"""Of the JSON document; raised when a key changes meaning or goes away (2: `note` became
+`{code, message}`)."""
 
 TABLE_LIMIT: Final = 160
 """Characters of an error shown in the Markdown table; its section below has the whole text."""
@@ -44,7 +41,7 @@ def describe(result: StackDrift, limit: int | None = None) -> str:
         ]
         return _headline(error, limit) + (f" (+{len(others)} more)" if others else "")
     if result.status == "no-change":
-        return "no changes" + (" (not refreshed)" if result.note == NOT_REFRESHED_NOTE else "")
+        return "no changes" + (" (not refreshed)" if result.note == NOT_REFRESHED else "")
     count = len(result.resources)
     parts = [f"{count} resource" + ("s" if count != 1 else "")]
     found = Counter(resource.refresh.operation for resource in result.resources if resource.refresh)
@@ -91,7 +88,7 @@ def render_text(results: Sequence[StackDrift]) -> str:
             f"{visible(result.stack)}: {_status_label(result)} - {visible(describe(result))}"
         )
         if result.note:
-            lines.append(f"  {result.note}")
+            lines.append(f"  {result.note.message}")
     statuses = Counter(result.status for result in results)
     tally = ", ".join(f"{statuses[s]} {s}" for s in ("no-change", "drift", "error") if statuses[s])
     stacks = f"{len(results)} stack" + ("s" if len(results) != 1 else "")
@@ -130,7 +127,7 @@ def _markdown_section(result: StackDrift) -> list[str]:
         f"From {md_code(result.source)}.",
     ]
     if result.note:
-        lines += ["", f"> {result.note}"]
+        lines += ["", f"> {result.note.message}"]
     if result.resources:
         lines += [
             "",

@@ -8,13 +8,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Final
 
 from association.clock import current_time
 from association.identifiers import is_guid
 from association.text import visible
-from association_tools import cli
+from association_tools import cli, options
 from association_tools.cli import UsageError
 from association_tools.preflight.render import render_json, render_text
 from association_tools.preflight.stacks import check_stacks
@@ -28,8 +27,10 @@ EXAMPLES: Final = """examples:
   python -m association preflight example            the shipped example stack
   python -m association preflight --exclude example --require-owners --jobs 2
                                                      every tenant, as the pipelines run it
-  python -m association preflight contoso --now 2027-01-15 --json
-                                                     one stack, judged on deploy day, as JSON"""
+  python -m association preflight contoso --now 2027-01-15 --json contoso.json
+                                                     one stack, judged on deploy day; the text
+                                                     report on stdout, the JSON in a file
+  python -m association preflight --json - | jq .ok  the JSON alone on stdout"""
 
 
 EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
@@ -77,13 +78,6 @@ def select_stacks(
     return list(dict.fromkeys(names))
 
 
-def _jobs(text: str) -> int:
-    jobs = int(text)
-    if jobs < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return jobs
-
-
 def _object_id(text: str) -> str:
     if not is_guid(text):
         raise argparse.ArgumentTypeError("must be an object ID (a GUID)")
@@ -102,7 +96,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "stacks", nargs="*", metavar="STACK", help="stacks to check (default: every stack file)"
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    options.add_json(parser, "every stack's report")
     parser.add_argument(
         "--now",
         metavar="TIMESTAMP",
@@ -130,18 +124,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--jobs",
         metavar="N",
-        type=_jobs,
+        type=options.at_least_one,
         default=1,
         help="check stacks in N worker processes (default 1: all in this process); each "
         "worker starts its own Python, so it pays from a few dozen stacks",
     )
-    parser.add_argument(
-        "--project-dir",
-        metavar="DIR",
-        type=Path,
-        default=Path(),
-        help="the project directory (default: the current directory)",
-    )
+    options.add_project_dir(parser)
     return parser
 
 
@@ -150,7 +138,11 @@ def preflight(args: argparse.Namespace) -> int:
     project = load_project(args.project_dir)
     stacks = select_stacks(project, args.stacks, args.exclude)
     reports = check_stacks(project, stacks, now, args.jobs, args.require_owners, args.deployer)
-    print(render_json(reports, now) if args.json else render_text(reports, now))
+    cli.publish(
+        reports,
+        lambda done: render_text(done, now),
+        (args.json, lambda done: render_json(done, now) + "\n"),
+    )
     return EXIT_ERRORS if any(report.errors for report in reports) else EXIT_OK
 
 
