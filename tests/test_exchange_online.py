@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import dill
@@ -19,6 +20,7 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from association.exchange_online.client import ExchangeAdminClient, ExchangeError, Limits
 from association.exchange_online.ews_access import EwsAccessProvider
+from association.exchange_online.retry import retry_after_seconds
 
 TENANT = "7d9f3f2e-4b1a-4c5e-9a8b-1c2d3e4f5a6b"
 OURS = "3c9e2a1b-5d4f-4e6a-8b7c-9d0e1f2a3b4c"
@@ -304,3 +306,19 @@ def test_check_names_every_wrong_input_and_spares_unknowns() -> None:
     }
     failures = EwsAccessProvider().check({}, news).failures
     assert sorted(f.property for f in failures) == ["authority", "endpoint", "tenantId"]
+
+
+@pytest.mark.parametrize(
+    ("value", "attempt", "seconds"),
+    [
+        ("7", 0, 7.0),
+        ("-3", 0, 0.0),
+        ("Wed, 02 Dec 2026 12:00:30 GMT", 0, 30.0),
+        ("Wed, 02 Dec 2026 11:59:00 GMT", 0, 0.0),
+        ("soon", 2, 8.0),
+        (None, 0, 2.0),
+    ],
+)
+def test_retry_after_in_seconds_or_as_a_date(value: object, attempt: int, seconds: float) -> None:
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    assert retry_after_seconds(value, attempt, 2.0, now) == seconds

@@ -20,11 +20,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
-from email.utils import parsedate_to_datetime
 from typing import Any, Final, Protocol
 from urllib.parse import quote
 
-from association.exchange_online.endpoint import LOOPBACK, check_endpoint, origin
+from association.exchange_online.endpoint import LOOPBACK, NoRedirects, check_endpoint, origin
+from association.exchange_online.retry import retry_after_seconds
 from association.exchange_online.rights import needed_for
 from association.problems import visible
 
@@ -63,13 +63,6 @@ class Limits:
     """When no usable `Retry-After` comes, doubled on each attempt."""
     timeout: float = 30.0
     """Seconds one socket operation may block."""
-
-
-class NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect would carry the bearer token to wherever it points."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
 
 
 class ExchangeAdminClient:
@@ -150,7 +143,9 @@ class ExchangeAdminClient:
                 return document
             if status not in retryable:
                 raise self._refusal(cmdlet, status, document)
-            wait = self._retry_after(headers.get("Retry-After"), attempt)
+            wait = retry_after_seconds(
+                headers.get("Retry-After"), attempt, self.limits.default_wait, self._now()
+            )
             if (
                 attempt + 1 == self.limits.attempts
                 or waited + wait > self.limits.total_wait
@@ -180,22 +175,6 @@ class ExchangeAdminClient:
         else:
             text = f"failed (HTTP {status})."
         return self._fail(cmdlet, text + said, status)
-
-    def _retry_after(self, value: object, attempt: int) -> float:
-        """`Retry-After` in seconds or as an HTTP date, never below 0; else the default,
-        doubled on each attempt."""
-        text = str(value).strip()
-        try:
-            return max(0.0, float(text))
-        except ValueError:
-            pass
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return float(self.limits.default_wait * 2**attempt)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max(0.0, (when - self._now()).total_seconds())
 
     def _bearer(self) -> str:
         if not self._token:

@@ -14,11 +14,11 @@ from datetime import datetime
 from typing import Final, Literal
 
 import pulumi
-from pulumi.dynamic import Resource
 
 from association.exchange import EWS_SHUTDOWN, MailboxScope
 from association.exchange_online.endpoint import DEFAULT_CLOUD, ExchangeCloud
 from association.exchange_online.ews_access import EwsAccess
+from association.exchange_online.provider_base import ExchangeResource
 from association.exchange_online.rbac import (
     EWS_ROLE,
     ManagementScopeProvider,
@@ -105,40 +105,21 @@ def exchange_declarations(target: ExchangeTarget, now: datetime) -> list[Declara
     return declarations
 
 
-class ServicePrincipalPointer(Resource, module="mimecast", name="ExchangeServicePrincipal"):
-    def __init__(
-        self,
-        name: str,
-        inputs: dict[str, pulumi.Input[str]],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__(ServicePrincipalPointerProvider(), name, inputs, opts)
+class ServicePrincipalPointer(ExchangeResource, module="mimecast", name="ExchangeServicePrincipal"):
+    PROVIDER = ServicePrincipalPointerProvider
 
 
-class ManagementScope(Resource, module="mimecast", name="ExchangeManagementScope"):
-    def __init__(
-        self,
-        name: str,
-        inputs: dict[str, pulumi.Input[str]],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__(
-            ManagementScopeProvider(), name, {**inputs, "groupDn": None, "filter": None}, opts
-        )
+class ManagementScope(ExchangeResource, module="mimecast", name="ExchangeManagementScope"):
+    PROVIDER = ManagementScopeProvider
+    OUTPUTS = ("groupDn", "filter")
 
 
-class RoleAssignment(Resource, module="mimecast", name="ExchangeRoleAssignment"):
-    def __init__(
-        self,
-        name: str,
-        inputs: dict[str, pulumi.Input[str]],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        outputs = {"exchangeName": None, "actualScope": None}
-        super().__init__(RoleAssignmentProvider(), name, {**inputs, **outputs}, opts)
+class RoleAssignment(ExchangeResource, module="mimecast", name="ExchangeRoleAssignment"):
+    PROVIDER = RoleAssignmentProvider
+    OUTPUTS = ("exchangeName", "actualScope")
 
 
-RESOURCE_TYPES: Final = {
+RESOURCE_TYPES: Final[Mapping[Kind, type[ExchangeResource]]] = {
     "ews-access": EwsAccess,
     "service-principal": ServicePrincipalPointer,
     "management-scope": ManagementScope,

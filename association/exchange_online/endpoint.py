@@ -7,8 +7,9 @@ values O365Default, O365USGovGCCHigh, O365USGovDoD, O365China).
 
 from __future__ import annotations
 
+import urllib.request
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 LOOPBACK: Final = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -70,3 +71,11 @@ def origin(url: str) -> tuple[str, str, int]:
         port = -1  # a port that is not a number: no origin matches it
     scheme = parts.scheme.lower()
     return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme, -1)
+
+
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would carry the bearer token to wherever it points: every 3xx stays an
+    HTTPError for the caller to refuse."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from association.exchange_online.allow_list import (
     EwsState,
@@ -28,6 +28,7 @@ from association.exchange_online.client import ExchangeAdminClient, ExchangeErro
 from association.exchange_online.provider_base import (
     CONNECTION_KEYS,
     ExchangeProvider,
+    ExchangeResource,
     same_target,
 )
 
@@ -134,18 +135,10 @@ class EwsAccessProvider(ExchangeProvider):
         ensure_unlisted(self.client(props), props["appId"])
 
 
-class EwsAccess(Resource, module="mimecast", name="EwsAccess"):
+class EwsAccess(ExchangeResource, module="mimecast", name="EwsAccess"):
     """This app in the tenant's EWS allow list, with EWS on (`listed`, `ewsEnabled` as read)."""
 
+    PROVIDER = EwsAccessProvider
+    OUTPUTS = ("listed", "ewsEnabled")
     listed: pulumi.Output[bool]
     ewsEnabled: pulumi.Output[bool | None]  # the output's own name
-
-    def __init__(
-        self,
-        name: str,
-        inputs: dict[str, pulumi.Input[str]],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__(
-            EwsAccessProvider(), name, {**inputs, "listed": None, "ewsEnabled": None}, opts
-        )

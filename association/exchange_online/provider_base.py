@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
-from pulumi.dynamic import CheckFailure, CheckResult, ResourceProvider
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, Resource, ResourceProvider
 from pulumi.runtime.rpc import UNKNOWN
 
 from association.exchange_online.client import ExchangeAdminClient
@@ -80,3 +81,19 @@ def same_target(
 ) -> list[str]:
     """The inputs among `keys` whose change means another object: a replacement."""
     return [key for key in keys if olds.get(key) != news.get(key)]
+
+
+class ExchangeResource(Resource):
+    """A dynamic resource of one provider class; `OUTPUTS` are what its provider adds."""
+
+    PROVIDER: ClassVar[type[ExchangeProvider]]
+    OUTPUTS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        name: str,
+        inputs: Mapping[str, pulumi.Input[str]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {**inputs, **dict.fromkeys(self.OUTPUTS)}
+        super().__init__(self.PROVIDER(), name, props, opts)

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from association.exchange_online.client import ExchangeError, NoRedirects
+from association.exchange_online.client import ExchangeError
+from association.exchange_online.endpoint import NoRedirects
 from association.problems import visible
 
 FEDERATION_AUDIENCE: Final = "api://AzureADTokenExchange"
