@@ -15,13 +15,13 @@ import pulumi
 import pytest
 from pulumi.runtime.mocks import MockMonitor
 
-from association.exchange import MailboxScope
 from association.exchange_online.declare import (
     ExchangeTarget,
     declare,
     exchange_declarations,
 )
 from association.exchange_online.endpoint import CLOUDS
+from association.mailbox_scope import MailboxScope
 
 TENANT = "7d9f3f2e-4b1a-4c5e-9a8b-1c2d3e4f5a6b"
 APP = "3c9e2a1b-5d4f-4e6a-8b7c-9d0e1f2a3b4c"

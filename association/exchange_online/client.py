@@ -26,7 +26,7 @@ from urllib.parse import quote
 from association.exchange_online.endpoint import LOOPBACK, NoRedirects, check_endpoint, origin
 from association.exchange_online.retry import retry_after_seconds
 from association.exchange_online.rights import needed_for
-from association.problems import visible
+from association.text import visible
 
 ANCHOR_MAILBOX: Final = "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@"
 """Anchor the tools above send for tenant-wide cmdlets (followed by the tenant ID)."""

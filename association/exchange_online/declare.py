@@ -15,7 +15,7 @@ from typing import Final, Literal
 
 import pulumi
 
-from association.exchange import EWS_SHUTDOWN, MailboxScope
+from association.ews import EWS_SHUTDOWN
 from association.exchange_online.endpoint import DEFAULT_CLOUD, ExchangeCloud
 from association.exchange_online.ews_access import EwsAccess
 from association.exchange_online.provider_base import ExchangeResource
@@ -25,6 +25,7 @@ from association.exchange_online.rbac import (
     RoleAssignmentProvider,
     ServicePrincipalPointerProvider,
 )
+from association.mailbox_scope import MailboxScope
 
 Kind = Literal["ews-access", "service-principal", "management-scope", "role-assignment"]
 

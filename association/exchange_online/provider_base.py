@@ -26,11 +26,11 @@ from pulumi.runtime.rpc import UNKNOWN
 from association.exchange_online.client import ExchangeAdminClient
 from association.exchange_online.endpoint import check_endpoint
 from association.exchange_online.signin import shared_tokens
+from association.identifiers import is_guid
 
 Connect = Callable[[str, str, str], ExchangeAdminClient]
 """(endpoint, authority, tenant ID) -> a client for that tenant."""
 
-GUID: Final = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 CONNECTION_KEYS: Final = ("tenantId", "endpoint", "authority")
 AUTHORITY: Final = re.compile(r"[a-z0-9.-]{1,253}")
 
@@ -64,7 +64,7 @@ def input_failures(news: Mapping[str, Any], guid_keys: tuple[str, ...]) -> list[
     failures = []
     for key in guid_keys:
         value = news.get(key)
-        if value != UNKNOWN and not (isinstance(value, str) and GUID.fullmatch(value)):
+        if value != UNKNOWN and not (isinstance(value, str) and is_guid(value)):
             failures.append(CheckFailure(key, f"{key} must be a GUID, not {value!r}"))
     endpoint, authority = news.get("endpoint"), news.get("authority")
     try:

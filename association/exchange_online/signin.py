@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from association.exchange_online.client import ExchangeError
 from association.exchange_online.endpoint import NoRedirects
-from association.problems import visible
+from association.text import visible
 
 FEDERATION_AUDIENCE: Final = "api://AzureADTokenExchange"
 MAX_ID_TOKEN: Final = 64 * 1024
