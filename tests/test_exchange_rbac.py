@@ -200,3 +200,12 @@ def test_delete_removes_each_object(exchange: FakeExchange, endpoint: str) -> No
         provider.delete("id", props)
     state = org(exchange)
     assert (state.assignments, state.scopes, state.service_principals) == ([], [], [])
+
+
+def test_a_hostile_distinguished_name_never_reaches_a_filter(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    org(exchange).groups[GROUP] = "CN=x\n') -or (Name -like '*"
+    with pytest.raises(ExchangeError, match="no single, plain distinguished name"):
+        ManagementScopeProvider(connect).create(scope(endpoint))
+    assert org(exchange).scopes == []

@@ -21,8 +21,11 @@ from association.exchange_online.provider_base import (
     ExchangeProvider,
     same_target,
 )
+from association.text import quoted, visible
 
 EWS_ROLE: Final = "Application EWS.AccessAsApp"
+MAX_DN: Final = 1024
+"""Longest distinguished name taken from Exchange into a filter (its answers are hostile)."""
 
 
 def _find(items: list[dict[str, Any]], key: str, value: str) -> dict[str, Any] | None:
@@ -67,7 +70,7 @@ class ServicePrincipalPointerProvider(ExchangeProvider):
             raise _refuse(
                 client,
                 f"Exchange already has a service principal for app {props['appId']} pointing at "
-                f"object {found.get('ObjectId')!r}, not {props['objectId']}: remove it "
+                f"object {quoted(str(found.get('ObjectId')))}, not {props['objectId']}: remove it "
                 "(Remove-ServicePrincipal) or fix the stack",
             )
         return found
@@ -109,8 +112,9 @@ class ManagementScopeProvider(ExchangeProvider):
         client = self.client(props)
         groups = client.invoke("Get-DistributionGroup", {"Identity": props["group"]})
         dn = groups[0].get("DistinguishedName") if len(groups) == 1 else None
-        if not isinstance(dn, str) or not dn.strip():
-            raise _refuse(client, f"group {props['group']!r} has no single distinguished name")
+        if not isinstance(dn, str) or not dn.strip() or visible(dn) != dn or len(dn) > MAX_DN:
+            group = quoted(props["group"])
+            raise _refuse(client, f"group {group} has no single, plain distinguished name")
         wanted = member_filter(dn)
         found = _find(client.invoke("Get-ManagementScope"), "Name", props["name"])
         if found is None:
@@ -181,7 +185,7 @@ class RoleAssignmentProvider(ExchangeProvider):
             raise _refuse(
                 client,
                 f"role assignment {props['name']!r} exists for another assignee "
-                f"({found.get('RoleAssigneeName')!r}): remove or rename it",
+                f"({quoted(str(found.get('RoleAssigneeName')))}): remove or rename it",
             )
         return found
 
