@@ -8,8 +8,11 @@ organization afterwards: what an admin would see in `Get-OrganizationConfig`.
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dill
@@ -322,3 +325,21 @@ def test_check_names_every_wrong_input_and_spares_unknowns() -> None:
 def test_retry_after_in_seconds_or_as_a_date(value: object, attempt: int, seconds: float) -> None:
     now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
     assert retry_after_seconds(value, attempt, 2.0, now) == seconds
+
+
+def test_a_fresh_interpreter_in_the_project_directory_loads_the_provider() -> None:
+    """What `python -m pulumi.dynamic` does in `get_provider`, started where the CLI starts it."""
+    blob = serialize_provider(EwsAccessProvider())
+    load = (
+        "import base64, sys, dill; p = dill.loads(base64.b64decode(sys.argv[1])); "
+        "print(type(p).__module__, type(p).__name__, vars(p))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", load, blob], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split(" ", 2)[:2] == [
+        "association.exchange_online.ews_access",
+        "EwsAccessProvider",
+    ]
+    assert done.stdout.strip().endswith("{'connect': None}")
