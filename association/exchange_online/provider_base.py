@@ -1,0 +1,99 @@
+"""What every Exchange dynamic provider shares: where it connects, and what it checks first.
+
+What `pulumi.dynamic` does with a provider (pulumi/pulumi sdk/python/lib/pulumi/dynamic):
+`Resource.__init__` pickles the provider object with dill (`serialize_provider`,
+`recurse=True`) into the `__provider` input, stored in state; the provider host (`python -m
+pulumi.dynamic`, `__main__.py` `get_provider`) unpickles it for every Check, Diff, Create,
+Read, Update and Delete, also in `destroy` and `refresh`, which do not run the program. A class
+from an importable module is pickled by reference, so the blob names this module and the host
+imports it from the project directory (the CLI starts plugins there: sdk/go/common/resource/
+plugin/plugin.go `ExecPlugin`, `cmd.Dir = pwd`; `python -m` puts it on `sys.path`). So a
+provider holds no attributes but `connect`, None outside tests: the token, the client and the
+sign-in are made at operation time, and `serialize_as_secret_always` is off because the blob
+holds nothing secret (a secret Output captured would still make it secret).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Final
+
+import pulumi
+from pulumi.dynamic import CheckFailure, CheckResult, Resource, ResourceProvider
+from pulumi.runtime.rpc import UNKNOWN
+
+from association.exchange_online.client import ExchangeAdminClient
+from association.exchange_online.endpoint import check_endpoint
+from association.exchange_online.signin import shared_tokens
+from association.identifiers import is_guid
+
+Connect = Callable[[str, str, str], ExchangeAdminClient]
+"""(endpoint, authority, tenant ID) -> a client for that tenant."""
+
+CONNECTION_KEYS: Final = ("tenantId", "endpoint", "authority")
+AUTHORITY: Final = re.compile(r"[a-z0-9.-]{1,253}")
+
+
+def connect(endpoint: str, authority: str, tenant_id: str) -> ExchangeAdminClient:
+    """A client for one tenant, signed in with the run's identity (one token per tenant)."""
+    return ExchangeAdminClient(endpoint, tenant_id, shared_tokens(authority))
+
+
+class ExchangeProvider(ResourceProvider):
+    """Base of the Exchange Online providers: `connect` is for tests only."""
+
+    serialize_as_secret_always = False
+    GUID_KEYS: tuple[str, ...] = ("tenantId",)
+    """Inputs that must be GUIDs (or unknown, in a preview)."""
+
+    def __init__(self, connect: Connect | None = None) -> None:
+        super().__init__()
+        self.connect = connect
+
+    def client(self, props: Mapping[str, Any]) -> ExchangeAdminClient:
+        opener = self.connect or connect
+        return opener(props["endpoint"], props["authority"], props["tenantId"])
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return CheckResult(news, input_failures(news, self.GUID_KEYS))
+
+
+def input_failures(news: Mapping[str, Any], guid_keys: tuple[str, ...]) -> list[CheckFailure]:
+    """Every wrong input at once; a value still unknown in a preview is not judged."""
+    failures = []
+    for key in guid_keys:
+        value = news.get(key)
+        if value != UNKNOWN and not (isinstance(value, str) and is_guid(value)):
+            failures.append(CheckFailure(key, f"{key} must be a GUID, not {value!r}"))
+    endpoint, authority = news.get("endpoint"), news.get("authority")
+    try:
+        check_endpoint(endpoint if isinstance(endpoint, str) else "")
+    except ValueError as error:
+        failures.append(CheckFailure("endpoint", str(error)))
+    if not (isinstance(authority, str) and AUTHORITY.fullmatch(authority)):
+        failures.append(CheckFailure("authority", f"authority must be a host name: {authority!r}"))
+    return failures
+
+
+def same_target(
+    olds: Mapping[str, Any], news: Mapping[str, Any], keys: tuple[str, ...]
+) -> list[str]:
+    """The inputs among `keys` whose change means another object: a replacement."""
+    return [key for key in keys if olds.get(key) != news.get(key)]
+
+
+class ExchangeResource(Resource):
+    """A dynamic resource of one provider class; `OUTPUTS` are what its provider adds."""
+
+    PROVIDER: ClassVar[type[ExchangeProvider]]
+    OUTPUTS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        name: str,
+        inputs: Mapping[str, pulumi.Input[str]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {**inputs, **dict.fromkeys(self.OUTPUTS)}
+        super().__init__(self.PROVIDER(), name, props, opts)

@@ -1,0 +1,264 @@
+"""A fake Exchange Online admin endpoint on 127.0.0.1, for the Exchange side's tests.
+
+It answers `POST /adminapi/beta/{tenant}/InvokeCommand` as the ExchangeOnlineManagement
+module's REST endpoint does in the tools that call it (CIPP-API New-ExoRequest.ps1,
+M365Permissions new-ExOQuery.ps1, ExoHelper Invoke-ExoCommand.ps1): `{"value": [...]}` with
+`@odata.nextLink` pages (`$skiptoken`), errors as `{error: {code, message, details: [{message:
+"code|type|text"}], innererror}}`. The cmdlets the association runs work on one in-memory
+organization per tenant. Knobs: how the allow list comes back (one string or a list), an
+error status per cmdlet, throttling with Retry-After, an oversized, invalid, redirecting or
+trickling answer, and a hook that edits the organization right after a read (a concurrent
+admin).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+
+TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.exchange.fake"
+PATH = re.compile(
+    r"^/adminapi/beta/(?P<tenant>[^/?]+)/InvokeCommand(?:\?\$skiptoken=(?P<skip>\d+))?$"
+)
+
+
+@dataclass
+class FakeOrganization:
+    """One tenant's organization config and RBAC objects, as Exchange keeps them."""
+
+    ews_enabled: bool | None = None
+    allowed: list[str] = field(default_factory=list)
+    service_principals: list[dict[str, Any]] = field(default_factory=list)
+    scopes: list[dict[str, Any]] = field(default_factory=list)
+    assignments: list[dict[str, Any]] = field(default_factory=list)
+    groups: dict[str, str] = field(default_factory=dict)
+    """Group identity -> distinguished name."""
+
+
+@dataclass
+class Call:
+    tenant: str
+    cmdlet: str
+    parameters: dict[str, Any]
+    headers: dict[str, str]
+    """Names in lower case: HTTP header names are case-insensitive."""
+
+
+@dataclass
+class FakeExchange:
+    tenants: dict[str, FakeOrganization] = field(default_factory=dict)
+    token: str = TOKEN
+    list_shape: Literal["string", "list"] = "string"
+    statuses: dict[str, int] = field(default_factory=dict)
+    """Cmdlet -> an error status to answer it with."""
+    throttle: int = 0
+    """This many next requests get a 429."""
+    retry_after: str = "7"
+    answer: Literal["normal", "oversized", "invalid", "redirect", "trickle"] = "normal"
+    redirect_to: str = ""
+    page_size: int = 1000
+    after_read: Callable[[FakeOrganization], None] | None = None
+    """Runs once, right after the next Get-OrganizationConfig is answered."""
+    calls: list[Call] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    base: str = ""
+
+    def writes(self) -> list[Call]:
+        return [call for call in self.calls if not call.cmdlet.startswith("Get-")]
+
+    def handle(self, tenant: str, skip: int, headers: dict[str, str], body: Any) -> tuple[int, Any]:
+        cmdlet = body["CmdletInput"]["CmdletName"]
+        parameters = body["CmdletInput"].get("Parameters") or {}
+        with self.lock:
+            self.calls.append(Call(tenant, cmdlet, parameters, headers))
+            if headers.get("authorization") != f"Bearer {self.token}":
+                return 401, _error("Unauthorized", "The token is invalid.")
+            if self.throttle:
+                self.throttle -= 1
+                return 429, _error("TooManyRequests", "Too many concurrent requests.")
+            if cmdlet in self.statuses:
+                status = self.statuses[cmdlet]
+                return status, _error(str(status), f"{cmdlet} could not be run.")
+            organization = self.tenants.get(tenant)
+            if organization is None:
+                return 404, _error("NotFound", f"Tenant {tenant} not found.")
+            try:
+                items = self._run(organization, cmdlet, parameters)
+            except LookupError as error:
+                return 404, _error("NotFound", str(error))
+        body = {"@odata.context": f"{self.base}/adminapi/beta/{tenant}/$metadata#Collection"}
+        body["value"] = items[skip : skip + self.page_size]
+        if skip + self.page_size < len(items):
+            page = f"InvokeCommand?$skiptoken={skip + self.page_size}"
+            body["@odata.nextLink"] = f"{self.base}/adminapi/beta/{tenant}/{page}"
+        return 200, body
+
+    def _run(self, org: FakeOrganization, cmdlet: str, p: dict[str, Any]) -> list[dict[str, Any]]:
+        if cmdlet == "Get-OrganizationConfig":
+            shown: object = (
+                ",".join(org.allowed) if self.list_shape == "string" else list(org.allowed)
+            )
+            config = {"Name": "contoso.onmicrosoft.com", "EwsEnabled": org.ews_enabled}
+            config["EwsAllowedAppIDs"] = shown if org.allowed else None
+            if self.after_read is not None:
+                hook, self.after_read = self.after_read, None
+                hook(org)
+            return [config]
+        if cmdlet == "Set-OrganizationConfig":
+            if "EwsEnabled" in p:
+                org.ews_enabled = p["EwsEnabled"]
+            if "EwsAllowedAppIDs" in p:
+                value = p["EwsAllowedAppIDs"]
+                org.allowed = [part for part in (value or "").split(",") if part]
+            return []
+        if cmdlet == "Get-ServicePrincipal":
+            return list(org.service_principals)
+        if cmdlet == "New-ServicePrincipal":
+            org.service_principals.append({**p, "Identity": p["ObjectId"], "Name": p["ObjectId"]})
+            return []
+        if cmdlet == "Remove-ServicePrincipal":
+            org.service_principals = [
+                s for s in org.service_principals if s["Identity"] != p["Identity"]
+            ]
+            return []
+        if cmdlet == "Get-DistributionGroup":
+            if p["Identity"] not in org.groups:
+                raise LookupError(f"The object '{p['Identity']}' couldn't be found.")
+            return [{"Identity": p["Identity"], "DistinguishedName": org.groups[p["Identity"]]}]
+        if cmdlet == "Get-ManagementScope":
+            return list(org.scopes)
+        if cmdlet == "New-ManagementScope":
+            org.scopes.append(
+                {"Name": p["Name"], "RecipientRestrictionFilter": p["RecipientRestrictionFilter"]}
+            )
+            return []
+        if cmdlet == "Set-ManagementScope":
+            _named(org.scopes, p["Identity"])["RecipientRestrictionFilter"] = p[
+                "RecipientRestrictionFilter"
+            ]
+            return []
+        if cmdlet == "Remove-ManagementScope":
+            org.scopes.remove(_named(org.scopes, p["Identity"]))
+            return []
+        if cmdlet == "Get-ManagementRoleAssignment":
+            return [a for a in org.assignments if a["Role"] == p.get("Role", a["Role"])]
+        if cmdlet == "New-ManagementRoleAssignment":
+            org.assignments.append(
+                {
+                    "Name": p["Name"],
+                    "Role": p["Role"],
+                    "RoleAssignee": p["App"],
+                    "RoleAssigneeName": p["App"],
+                    "RoleAssigneeType": "ServicePrincipal",
+                    "CustomResourceScope": p["CustomResourceScope"],
+                }
+            )
+            return []
+        if cmdlet == "Set-ManagementRoleAssignment":
+            _named(org.assignments, p["Identity"])["CustomResourceScope"] = p["CustomResourceScope"]
+            return []
+        if cmdlet == "Remove-ManagementRoleAssignment":
+            org.assignments.remove(_named(org.assignments, p["Identity"]))
+            return []
+        raise LookupError(f"The term '{cmdlet}' is not recognized as a cmdlet.")
+
+
+def _named(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    for item in items:
+        if item["Name"] == name:
+            return item
+    raise LookupError(
+        f"The operation couldn't be performed because object '{name}' couldn't be found."
+    )
+
+
+def _error(code: str, text: str) -> dict[str, Any]:
+    detail = f"Ex6F9304|Microsoft.Exchange.Management.Tasks.{code}Exception|{text}"
+    return {
+        "error": {
+            "code": code,
+            "message": "An error has occurred.",
+            "details": [{"code": code, "target": "", "message": detail}],
+            "innererror": {
+                "message": text,
+                "type": "Microsoft.Exchange.Admin.OData.Core.ODataServiceException",
+            },
+        }
+    }
+
+
+@contextmanager
+def serve(exchange: FakeExchange) -> Iterator[str]:
+    """Run `exchange` on 127.0.0.1 (a free port) in a thread; yields its endpoint URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            document = json.loads(self.rfile.read(length))
+            match = PATH.match(self.path)
+            if exchange.answer == "redirect":
+                self._send(302, b"", {"Location": exchange.redirect_to})
+                return
+            if match is None:
+                self._send(404, json.dumps(_error("NotFound", "No such path.")).encode())
+                return
+            status, body = exchange.handle(
+                match["tenant"],
+                int(match["skip"] or 0),
+                {name.lower(): value for name, value in self.headers.items()},
+                document,
+            )
+            data = json.dumps(body).encode()
+            if exchange.answer == "oversized":
+                data = json.dumps({"value": [{"padding": "x" * 1024}] * 6000}).encode()
+            elif exchange.answer == "invalid":
+                data = b'{"value": [ {"EwsEnabled": tru'
+            extra = {"Retry-After": exchange.retry_after} if status == 429 else {}
+            self._send(status, data, extra, trickle=exchange.answer == "trickle")
+
+        def _send(
+            self,
+            status: int,
+            data: bytes,
+            extra: dict[str, str] | None = None,
+            *,
+            trickle: bool = False,
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json;odata.metadata=minimal")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (extra or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            if not trickle:
+                self.wfile.write(data)
+                return
+            for start in range(0, len(data), max(1, len(data) // 20)):
+                self.wfile.write(data[start : start + max(1, len(data) // 20)])
+                self.wfile.flush()
+                time.sleep(0.1)
+
+        def log_message(self, *args: Any) -> None:
+            """Quiet: the tests read results, not an access log."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    exchange.base = endpoint
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield endpoint
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -1,0 +1,211 @@
+"""RBAC for Applications as resources, over HTTP against the fake Exchange Online.
+
+The service-principal pointer, the management scope on the group's distinguished name, and
+the scoped `Application EWS.AccessAsApp` assignment: created, adopted when they exist with
+our names (or, for an assignment made with the printed command, on our scope), corrected when
+they drift, refused when they belong to something else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fake_exchange import TOKEN, FakeExchange, FakeOrganization, serve
+
+from association.exchange_online.client import ExchangeAdminClient, ExchangeError
+from association.exchange_online.rbac import (
+    ManagementScopeProvider,
+    RoleAssignmentProvider,
+    ServicePrincipalPointerProvider,
+)
+
+TENANT = "7d9f3f2e-4b1a-4c5e-9a8b-1c2d3e4f5a6b"
+APP = "3c9e2a1b-5d4f-4e6a-8b7c-9d0e1f2a3b4c"
+SP = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b"
+GROUP = "mimecast-sync@contoso.com"
+DN = "CN=Mimecast Sync,OU=contoso.onmicrosoft.com,OU=Microsoft Exchange Hosted Organizations"
+SCOPE = "Mimecast association prod"
+
+
+class Tokens:
+    def token(self, tenant_id: str, scope: str) -> str:
+        return TOKEN
+
+
+def connect(endpoint: str, authority: str, tenant: str) -> ExchangeAdminClient:
+    return ExchangeAdminClient(endpoint, tenant, Tokens())
+
+
+@pytest.fixture
+def exchange() -> FakeExchange:
+    return FakeExchange(tenants={TENANT: FakeOrganization(groups={GROUP: DN})})
+
+
+@pytest.fixture
+def endpoint(exchange: FakeExchange) -> Iterator[str]:
+    with serve(exchange) as url:
+        yield url
+
+
+def base(endpoint: str) -> dict[str, Any]:
+    return {"tenantId": TENANT, "endpoint": endpoint, "authority": "login.microsoftonline.com"}
+
+
+def org(exchange: FakeExchange) -> FakeOrganization:
+    return exchange.tenants[TENANT]
+
+
+def pointer(endpoint: str) -> dict[str, Any]:
+    return {**base(endpoint), "appId": APP, "objectId": SP, "displayName": "Mimecast"}
+
+
+def test_the_pointer_is_created_once_then_adopted(exchange: FakeExchange, endpoint: str) -> None:
+    provider = ServicePrincipalPointerProvider(connect)
+    provider.create(pointer(endpoint))
+    provider.create(pointer(endpoint))
+    assert [(sp["AppId"], sp["ObjectId"]) for sp in org(exchange).service_principals] == [(APP, SP)]
+    assert [c.cmdlet for c in exchange.writes()] == ["New-ServicePrincipal"]
+
+
+def test_a_pointer_to_another_object_is_refused(exchange: FakeExchange, endpoint: str) -> None:
+    org(exchange).service_principals = [{"AppId": APP, "ObjectId": APP, "Identity": APP}]
+    with pytest.raises(ExchangeError, match=f"tenant {TENANT}.*Remove-ServicePrincipal"):
+        ServicePrincipalPointerProvider(connect).create(pointer(endpoint))
+
+
+def test_a_removed_pointer_reads_as_gone(exchange: FakeExchange, endpoint: str) -> None:
+    provider = ServicePrincipalPointerProvider(connect)
+    outs = provider.create(pointer(endpoint)).outs or {}
+    org(exchange).service_principals.clear()
+    assert provider.read(f"{TENANT}/{SP}", outs).id == ""
+
+
+def scope(endpoint: str) -> dict[str, Any]:
+    return {**base(endpoint), "name": SCOPE, "group": GROUP}
+
+
+def test_the_scope_filters_on_the_groups_distinguished_name(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    org(exchange).groups[GROUP] = "CN=O'Brien's team,OU=contoso"
+    ManagementScopeProvider(connect).create(scope(endpoint))
+    assert org(exchange).scopes == [
+        {
+            "Name": SCOPE,
+            "RecipientRestrictionFilter": "MemberOfGroup -eq 'CN=O''Brien''s team,OU=contoso'",
+        }
+    ]
+
+
+def test_a_scope_of_our_name_is_adopted_and_its_filter_corrected(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    org(exchange).scopes = [{"Name": SCOPE, "RecipientRestrictionFilter": "Department -eq 'IT'"}]
+    ManagementScopeProvider(connect).create(scope(endpoint))
+    assert org(exchange).scopes == [
+        {"Name": SCOPE, "RecipientRestrictionFilter": f"MemberOfGroup -eq '{DN}'"}
+    ]
+    assert [c.cmdlet for c in exchange.writes()] == ["Set-ManagementScope"]
+
+
+def test_a_changed_filter_shows_as_drift(exchange: FakeExchange, endpoint: str) -> None:
+    provider = ManagementScopeProvider(connect)
+    outs = provider.create(scope(endpoint)).outs or {}
+    assert provider.diff("id", outs, scope(endpoint)).changes is False
+    org(exchange).scopes[0]["RecipientRestrictionFilter"] = "RecipientType -eq 'UserMailbox'"
+    read = provider.read("id", outs).outs or {}
+    assert provider.diff("id", read, scope(endpoint)).changes is True
+
+
+def test_a_missing_group_is_one_clear_error(exchange: FakeExchange, endpoint: str) -> None:
+    org(exchange).groups.clear()
+    with pytest.raises(ExchangeError, match=f"tenant {TENANT}, Get-DistributionGroup.*found"):
+        ManagementScopeProvider(connect).create(scope(endpoint))
+
+
+def assignment(endpoint: str) -> dict[str, Any]:
+    return {
+        **base(endpoint),
+        "name": f"{SCOPE} EWS access",
+        "appId": APP,
+        "objectId": SP,
+        "role": "Application EWS.AccessAsApp",
+        "scope": SCOPE,
+    }
+
+
+def test_the_assignment_is_on_our_scope(exchange: FakeExchange, endpoint: str) -> None:
+    RoleAssignmentProvider(connect).create(assignment(endpoint))
+    (made,) = org(exchange).assignments
+    assert (made["Role"], made["RoleAssignee"], made["CustomResourceScope"]) == (
+        "Application EWS.AccessAsApp",
+        APP,
+        SCOPE,
+    )
+
+
+def test_an_assignment_made_with_the_printed_command_is_adopted(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    by_hand = {
+        "Name": "Application EWS.AccessAsApp-1f2e",
+        "Role": "Application EWS.AccessAsApp",
+        "RoleAssignee": SP,
+        "RoleAssigneeName": SP,
+        "CustomResourceScope": SCOPE,
+    }
+    org(exchange).assignments = [by_hand]
+    outs = RoleAssignmentProvider(connect).create(assignment(endpoint)).outs or {}
+    assert exchange.writes() == []
+    assert outs["exchangeName"] == by_hand["Name"]
+
+
+def test_our_name_held_by_another_app_is_refused(exchange: FakeExchange, endpoint: str) -> None:
+    org(exchange).assignments = [
+        {
+            "Name": f"{SCOPE} EWS access",
+            "Role": "Application EWS.AccessAsApp",
+            "RoleAssignee": "someone-else",
+            "RoleAssigneeName": "someone-else",
+            "CustomResourceScope": SCOPE,
+        }
+    ]
+    with pytest.raises(ExchangeError, match="another assignee"):
+        RoleAssignmentProvider(connect).create(assignment(endpoint))
+
+
+def test_an_assignment_moved_to_another_scope_is_put_back(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    provider = RoleAssignmentProvider(connect)
+    outs = provider.create(assignment(endpoint)).outs or {}
+    org(exchange).assignments[0]["CustomResourceScope"] = "Everyone"
+    read = provider.read("id", outs).outs or {}
+    assert provider.diff("id", read, assignment(endpoint)).changes is True
+    provider.update("id", read, assignment(endpoint))
+    assert org(exchange).assignments[0]["CustomResourceScope"] == SCOPE
+
+
+def test_delete_removes_each_object(exchange: FakeExchange, endpoint: str) -> None:
+    made = [
+        (RoleAssignmentProvider(connect), assignment(endpoint)),
+        (ManagementScopeProvider(connect), scope(endpoint)),
+        (ServicePrincipalPointerProvider(connect), pointer(endpoint)),
+    ]
+    for provider, props in reversed(made):
+        provider.create(props)
+    for provider, props in made:
+        provider.delete("id", props)
+    state = org(exchange)
+    assert (state.assignments, state.scopes, state.service_principals) == ([], [], [])
+
+
+def test_a_hostile_distinguished_name_never_reaches_a_filter(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    org(exchange).groups[GROUP] = "CN=x\n') -or (Name -like '*"
+    with pytest.raises(ExchangeError, match="no single, plain distinguished name"):
+        ManagementScopeProvider(connect).create(scope(endpoint))
+    assert org(exchange).scopes == []
