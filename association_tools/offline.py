@@ -120,14 +120,21 @@ class _Engine(pulumi.runtime.Mocks):
     def new_resource(
         self, args: pulumi.runtime.MockResourceArgs
     ) -> tuple[str | None, dict[str, Any]]:
-        if self.preview or not args.custom:
+        """In a preview only an adopted object is known (an import reads it: its IDs are the
+        import ID's); in a deploy every object gets IDs, invented as a provider would."""
+        if not args.custom or (self.preview and not args.resource_id):
             return None, dict(args.inputs)
-        object_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{args.typ}::{args.name}"))
+        if args.resource_id:
+            object_id, resource_id = args.resource_id.rsplit("/", 1)[-1], args.resource_id
+        else:
+            object_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{args.typ}::{args.name}"))
+            resource_id = object_id
         outputs = {**args.inputs, "objectId": object_id}
         if args.typ == "azuread:index/application:Application":
-            outputs["clientId"] = str(uuid.uuid5(uuid.NAMESPACE_OID, args.name))
-            return f"/applications/{object_id}", outputs
-        return object_id, outputs
+            resource_id = f"/applications/{object_id}"
+            if not self.preview:  # only the tenant knows an adopted app's client ID
+                outputs["clientId"] = str(uuid.uuid5(uuid.NAMESPACE_OID, args.name))
+        return resource_id, outputs
 
 
 class _Log(logging.Handler):

@@ -64,7 +64,7 @@ def parse_stack_file(text: str, file: str) -> StackFile:
         document = _mapping(root, "the file") if root is not None else {}
         entries = _mapping(document["config"], "`config`") if "config" in document else {}
         config = {}
-        problems = []
+        problems = [_top_level(name, file) for name in document if name not in TOP_LEVEL_KEYS]
         for name, node in entries.items():
             key = _config_key(name)
             if key is None:
@@ -99,6 +99,25 @@ def parse_stack_file(text: str, file: str) -> StackFile:
         ),
     )
     return StackFile(config, tuple(problems), environments if "environment" in document else ())
+
+
+TOP_LEVEL_KEYS: Final = frozenset(
+    {"config", "environment", "secretsprovider", "encryptedkey", "encryptionsalt"}
+)
+"""What a stack file holds (pulumi/pulumi sdk/go/common/workspace/project.go, ProjectStack).
+Go's YAML library ignores any other key, so the CLI would silently drop it."""
+
+
+def _top_level(name: str, file: str) -> Problem:
+    shown = visible(name)
+    own = f"{NAMESPACE}:{shown}" if ":" not in name else shown
+    return Problem(
+        "stack-file-unknown-key",
+        None,
+        f"{file} has a top-level key {quoted(name)}, which the Pulumi CLI ignores: nothing "
+        f"reads it. Stack settings belong under `config:`, e.g. `config:` then `  {own}: ...` "
+        "(indented). Move it there or remove it.",
+    )
 
 
 def _mapping(node: yaml.Node, what: str) -> dict[str, yaml.Node]:

@@ -279,3 +279,8 @@ def test_preflight_shows_which_ids_are_imported(
         "/servicePrincipals/<object ID of Office 365 Exchange Online's service principal>"
         f"/appRoleAssignedTo/{ASSIGNMENT_ID}"
     )
+    # The adopted IDs are shown as the values the import reads, not as created at deploy.
+    outputs = report["plan"]["outputs"]
+    assert outputs["applicationObjectId"] == APP_OBJECT
+    assert outputs["servicePrincipalObjectId"] == SP_OBJECT
+    assert outputs["clientId"] == {"unknown": "readAtDeploy"}

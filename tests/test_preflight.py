@@ -774,3 +774,38 @@ def test_text_report_is_aligned_and_marks_what_is_unknown() -> None:
         "",
         "1 stack checked: 0 with errors, 0 with warnings, 1 ok.",
     ]
+
+
+def test_a_setting_pasted_outside_config_is_an_error_naming_where_it_belongs(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_stack(project, "contoso")
+    path = project / "Pulumi.contoso.yaml"
+    path.write_text(path.read_text() + "adopt:\n  applicationObjectId: x\n")
+    status, document = preflight_json(capsys, project, "contoso")
+    assert status == 1
+    (error,) = document["stacks"][0]["errors"]
+    assert error["code"] == "stack-file-unknown-key"
+    assert "mimecast-association:adopt" in error["message"]
+    assert "config:" in error["message"]
+
+
+def test_two_stacks_for_one_tenant_are_a_warning_on_both(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_stack(project, "contoso")
+    write_stack(project, "contoso-again")
+    write_stack(project, "fabrikam")
+    path = project / "Pulumi.fabrikam.yaml"
+    path.write_text(path.read_text().replace(TENANT, "99999999-8888-7777-6666-555555555555"))
+    status, document = preflight_json(capsys, project)
+    assert status == 0
+    shared = {
+        report["stack"]: [w for w in report["warnings"] if w["code"] == "tenant-shared"]
+        for report in document["stacks"]
+    }
+    assert shared["fabrikam"] == []
+    for stack in ("contoso", "contoso-again"):
+        (warning,) = shared[stack]
+        assert "contoso, contoso-again" in warning["message"]
+        assert TENANT in warning["message"]

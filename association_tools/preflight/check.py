@@ -20,7 +20,13 @@ from association.problems import Notice, Problem
 from association.settings import check_settings, parse_settings
 from association.text import visible
 from association_tools.offline import ProgramRun, run_program
-from association_tools.preflight.plan import deployer_unknown, offline_directory, plan_of
+from association_tools.preflight.plan import (
+    CREATED_AT_DEPLOY,
+    READ_AT_DEPLOY,
+    deployer_unknown,
+    offline_directory,
+    plan_of,
+)
 from association_tools.preflight.replacement import replacement_plan
 from association_tools.preflight.report import CertificateReport, StackReport
 from association_tools.project import STACK_NAME, Project, one_line, read_yaml
@@ -108,7 +114,12 @@ def check_stack(
         errors=owner_problems,
         warnings=(*report.warnings, *(n for n in result.notices if _new(n, known))),
         notes=(*((OWNERS_NOTE,) if unknown_deployer else ()), *_scope_notes(args)),
-        plan=plan_of(result, "configuration", "What pulumi up would declare and export."),
+        plan=plan_of(
+            result,
+            "configuration",
+            "What pulumi up would declare and export.",
+            unknown=CREATED_AT_DEPLOY if args.adopt is None else READ_AT_DEPLOY,
+        ),
         exchange_online=exchange_commands(
             CLIENT_ID_AT_DEPLOY,
             args.adopt.service_principal_object_id if args.adopt else SERVICE_PRINCIPAL_AT_DEPLOY,

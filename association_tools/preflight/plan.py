@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import Any, Final
 
 from cryptography import x509
@@ -26,6 +26,11 @@ from association_tools.offline import KNOWN_AFTER_DEPLOY, DeclaredResource, Dire
 from association_tools.preflight.report import Basis, Marker, Plan, PlannedResource
 
 CREATED_AT_DEPLOY: Final = Marker("(created at deploy)", {"unknown": "createdAtDeploy"})
+READ_AT_DEPLOY: Final = Marker(
+    "(read from the adopted object at deploy, or created then)", {"unknown": "readAtDeploy"}
+)
+"""An adopted stack's unknowns: the import reads each adopted object (its IDs are shown);
+what stays unknown offline is what only the tenant holds, or what the deploy creates."""
 
 
 def looked_up(what: str) -> Marker:
@@ -69,23 +74,29 @@ Masks = Mapping[str, Marker | str]
 name for a part of one, e.g. the thumbprint inside a resource name)."""
 
 
-def plan_of(run: ProgramRun, basis: Basis, description: str, masks: Masks | None = None) -> Plan:
+def plan_of(
+    run: ProgramRun,
+    basis: Basis,
+    description: str,
+    masks: Masks | None = None,
+    unknown: Marker = CREATED_AT_DEPLOY,
+) -> Plan:
     """The run's resources (parents first) and outputs, as a reader may see them."""
-    masks = masks or {}
+    present = partial(_present, masks=masks or {}, unknown=unknown)
     resources = [
         PlannedResource(
             resource.type,
-            _present(resource.name, masks),
-            _present(resource.urn, masks),
-            _present(resource.parent, masks),
+            present(resource.name),
+            present(resource.urn),
+            present(resource.parent),
             resource.protect,
             resource.delete_before_replace,
             resource.import_id or None,
-            _present(resource.inputs, masks),
+            present(resource.inputs),
         )
         for resource in _tree_order(run.resources)
     ]
-    outputs = {name: _present(value, masks) for name, value in run.outputs.items()}
+    outputs = {name: present(value) for name, value in run.outputs.items()}
     return Plan(basis, description, tuple(resources), outputs)
 
 
@@ -110,14 +121,14 @@ def _tree_order(resources: Sequence[DeclaredResource]) -> list[DeclaredResource]
     return ordered
 
 
-def _present(value: Any, masks: Masks) -> Any:
+def _present(value: Any, masks: Masks, unknown: Marker) -> Any:
     """A value as preflight shows it: unknowns marked, certificate bodies cut to thumbprints."""
     if value is KNOWN_AFTER_DEPLOY:
-        return CREATED_AT_DEPLOY
+        return unknown
     if isinstance(value, dict):
-        return {key: _present(value[key], masks) for key in sorted(value)}
+        return {key: _present(value[key], masks, unknown) for key in sorted(value)}
     if isinstance(value, list):
-        return [_present(item, masks) for item in value]
+        return [_present(item, masks, unknown) for item in value]
     if not isinstance(value, str):
         return value
     whole = masks.get(value) or LOOKUPS.get(value.lower())

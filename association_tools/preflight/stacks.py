@@ -9,10 +9,12 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 
-from association.problems import Problem
+from association.identifiers import NIL_GUID, TENANT_KEY
+from association.problems import Notice, Problem
 from association.text import visible
 from association_tools.preflight.check import check_stack
 from association_tools.preflight.report import StackReport
@@ -38,11 +40,39 @@ def check_stacks(
         _check_alone, project, now=now, require_owners=require_owners, deployer=deployer
     )
     if jobs == 1 or len(stacks) < 2:
-        return [check(stack) for stack in stacks]
+        return shared_tenants([check(stack) for stack in stacks])
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(min(jobs, len(stacks)), mp_context=context) as pool:
         futures = {stack: pool.submit(check, stack) for stack in stacks}
-        return [_collect(future, project, stack) for stack, future in futures.items()]
+        return shared_tenants(
+            [_collect(future, project, stack) for stack, future in futures.items()]
+        )
+
+
+def shared_tenants(reports: list[StackReport]) -> list[StackReport]:
+    """A warning on every stack that names a tenant another stack names too: two stacks for one
+    tenant create two applications, or take turns rewriting one."""
+    by_tenant: dict[str, list[str]] = {}
+    for report in reports:
+        if report.tenant_id not in (None, NIL_GUID):  # the placeholder is an error already
+            by_tenant.setdefault(report.tenant_id.lower(), []).append(report.stack)
+    return [
+        replace(report, warnings=(*report.warnings, _shared(report.tenant_id, stacks)))
+        if report.tenant_id and len(stacks := by_tenant.get(report.tenant_id.lower(), [])) > 1
+        else report
+        for report in reports
+    ]
+
+
+def _shared(tenant: str, stacks: list[str]) -> Notice:
+    names = ", ".join(visible(stack) for stack in stacks)
+    return Notice(
+        "tenant-shared",
+        TENANT_KEY,
+        f"Stacks {names} all manage tenant {tenant}: one stack per tenant, or each creates its "
+        "own application (or adopts the same one) and they undo each other's changes. Keep one "
+        "and retire the others (README: Retire a tenant).",
+    )
 
 
 def _check_alone(
