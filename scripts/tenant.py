@@ -2,13 +2,16 @@
 """Onboard a tenant (its stack file) or retire one (the runbook), from the repository root.
 
   scripts/tenant.py onboard STACK --tenant-id GUID --owner GUID [--owner GUID ...]
-      [--certificate certs/FILE.pem ...] [--app-id GUID ...]
+      --certificate certs/FILE.pem [--certificate ...] [--app-id GUID ...] [--adopt]
   scripts/tenant.py retire STACK --mimecast-disconnected
 
 onboard writes Pulumi.<STACK>.yaml (azuread:tenantId, certificates, owners) and prints
 what comes next: `pulumi stack init`, the admin-consent URL of each pipeline app for this
-tenant, the preflight, and, for a tenant that already has the app by hand, the Azure CLI
-commands that find the `adopt` ids.
+tenant and the preflight. Each certificate is read first: a private key, anything but one
+X.509 certificate, or one that has expired is refused. With --adopt (the tenant already has
+the app, made by hand from Mimecast's guide) the stack file also gets an `adopt` block with a
+placeholder for each id, which preflight refuses until filled, and the Azure CLI commands that
+find them are printed (the same recipe as README, Already set up by hand?).
 
 retire runs the retire runbook for a stack: Mimecast's side first (you confirm it with
 --mimecast-disconnected), `protect: false`, `pulumi up`, `pulumi destroy`, the Exchange
@@ -24,6 +27,8 @@ secret. Stdlib only.
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import json
 import os
 import re
@@ -31,6 +36,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 # Always used with fullmatch: `^...$` with match() lets a trailing newline through
@@ -41,7 +47,14 @@ CERTIFICATE_PATH = re.compile(r"[\w./-]+")
 EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
 FULL_ACCESS_AS_APP_ROLE_ID = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
 DEFAULT_DISPLAY_NAME = "Mimecast Cloud Synchronization"
+DEFAULT_CERTIFICATE = "certs/mimecast.pem"
+"""What Pulumi.yaml's `certificates` default names: the guide's certificate, long expired."""
 RESERVED = frozenset({"example"})
+MAX_CERTIFICATE_BYTES = 64 * 1024
+OWNER_HINT = (
+    "your own object ID: `az ad signed-in-user show --query id -o tsv`; a pipeline identity's: "
+    "`az ad sp show --id <its appId> --query id -o tsv`"
+)
 
 
 class TenantError(Exception):
@@ -63,24 +76,150 @@ def guid(text: str, what: str) -> str:
     return text.lower()
 
 
-def certificate_path(text: str, root: Path) -> str:
+def certificate_path(text: str, root: Path, now: datetime) -> str:
+    """A certificate file inside the project that holds one valid public certificate."""
     path = PurePosixPath(text)
     if path.is_absolute() or ".." in path.parts or not CERTIFICATE_PATH.fullmatch(text):
         raise TenantError(f"certificate {text!r}: give a path inside the project, e.g. certs/x.pem")
-    if not (root / path).is_file():
-        raise TenantError(f"certificate {text!r} is not a file in {root}")
+    file = root / path
+    if not file.is_file() or file.is_symlink():
+        raise TenantError(f"certificate {text!r} is not a regular file in {root}")
+    with file.open("rb") as handle:
+        data = handle.read(MAX_CERTIFICATE_BYTES + 1)
+    not_after = certificate_not_after(data, text)
+    if not_after <= now:
+        raise TenantError(
+            f"certificate {text!r} expired on {not_after:%Y-%m-%d}: Entra ID refuses it. Download "
+            "Mimecast's current certificate from the Mimecast Administration Console into certs/"
+        )
     return path.as_posix()
 
 
-def stack_file_text(tenant: str, certificates: Sequence[str], owners: Sequence[str]) -> str:
+def certificate_not_after(data: bytes, name: str) -> datetime:
+    """NotAfter of the one X.509 certificate in `data` (PEM or DER), read without a library:
+    this script runs before anything is installed. Nothing of the file is ever printed."""
+    if len(data) > MAX_CERTIFICATE_BYTES:
+        raise TenantError(f"certificate {name!r} is larger than {MAX_CERTIFICATE_BYTES} bytes")
+    if re.search(rb"PRIVATE KEY|PuTTY-User-Key-File", data) or name.lower().endswith(
+        (".pfx", ".p12")
+    ):
+        raise TenantError(
+            f"certificate {name!r} holds a PRIVATE KEY: delete it (and have Mimecast rotate it "
+            "if it was ever committed); give only Mimecast's public certificate"
+        )
+    blocks = re.findall(rb"-----BEGIN ([A-Z0-9 ]+)-----", data)
+    if blocks:
+        body = re.search(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", data, re.S)
+        if blocks != [b"CERTIFICATE"] or body is None:
+            raise TenantError(f"certificate {name!r} must hold exactly one PEM CERTIFICATE block")
+        try:
+            data = base64.b64decode(b"".join(body.group(1).split()), validate=True)
+        except binascii.Error:
+            raise TenantError(f"certificate {name!r} is not valid PEM") from None
+    try:
+        return _der_not_after(data)
+    except (IndexError, ValueError):
+        raise TenantError(f"certificate {name!r} is not an X.509 certificate") from None
+
+
+def _der(data: bytes, at: int) -> tuple[int, int, int]:
+    """(tag, start of content, end of content) of the DER element at `at`."""
+    tag, length, at = data[at], data[at + 1], at + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if not 0 < count <= 4:
+            raise ValueError("length")
+        length, at = int.from_bytes(data[at : at + count], "big"), at + count
+    if at + length > len(data):
+        raise ValueError("truncated")
+    return tag, at, at + length
+
+
+def _der_not_after(data: bytes) -> datetime:
+    """Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version?, serialNumber,
+    signature, issuer, validity SEQUENCE { notBefore, notAfter }, ... }, ... } (RFC 5280)."""
+    tag, start, _ = _der(data, 0)
+    tag_tbs, at, _ = _der(data, start)
+    if tag != 0x30 or tag_tbs != 0x30:
+        raise ValueError("not a certificate")
+    if data[at] == 0xA0:  # the explicit version
+        at = _der(data, at)[2]
+    for _ in range(3):  # serialNumber, signature, issuer
+        at = _der(data, at)[2]
+    tag, at, _ = _der(data, at)
+    if tag != 0x30:
+        raise ValueError("no validity")
+    at = _der(data, at)[2]  # notBefore
+    tag, start, end = _der(data, at)
+    text = data[start:end].decode("ascii")
+    if tag == 0x17:  # UTCTime: YYMMDDHHMMSSZ, years 1950-2049 (RFC 5280 4.1.2.5.1)
+        moment = datetime.strptime(text, "%y%m%d%H%M%SZ")
+        if moment.year >= 2050:
+            moment = moment.replace(year=moment.year - 100)
+    elif tag == 0x18:  # GeneralizedTime: YYYYMMDDHHMMSSZ
+        moment = datetime.strptime(text, "%Y%m%d%H%M%SZ")
+    else:
+        raise ValueError("no time")
+    return moment.replace(tzinfo=UTC)
+
+
+def stack_file_text(
+    tenant: str, certificates: Sequence[str], owners: Sequence[str], adopt: bool
+) -> str:
     """The stack file: only checked values, so plain YAML scalars are safe."""
     lines = ["config:", f"  azuread:tenantId: {tenant}"]
-    if certificates:
-        lines.append("  mimecast-association:certificates:")
-        lines += [f"    - {certificate}" for certificate in certificates]
+    lines.append("  mimecast-association:certificates:")
+    lines += [f"    - {certificate}" for certificate in certificates]
     lines.append("  mimecast-association:owners:")
     lines += [f"    - {owner}" for owner in owners]
+    if adopt:
+        lines += ADOPT_BLOCK
     return "\n".join(lines) + "\n"
+
+
+ADOPT_BLOCK = [
+    "  mimecast-association:adopt:",
+    "    applicationObjectId: <1. applicationObjectId>",
+    "    servicePrincipalObjectId: <2. servicePrincipalObjectId>",
+    "    appRoleAssignmentId: <3. appRoleAssignmentId>",
+    "    keyIds:",
+    "      <4. customKeyIdentifier>: <4. keyId>",
+]
+"""The `adopt` setting with a placeholder for each id the recipe finds; preflight refuses every
+placeholder, naming it, until it is replaced."""
+
+
+def adopt_recipe(tenant: str) -> list[str]:
+    """The Azure CLI commands that find the `adopt` ids of a hand-made app; README, Already set
+    up by hand?, gives the same (a test keeps the two equal)."""
+    name = shlex.quote(DEFAULT_DISPLAY_NAME)
+    return [
+        f"az login --tenant {tenant} --allow-no-subscriptions",
+        "# 1. the application: its object ID (applicationObjectId) and its appId",
+        f"az ad app list --display-name {name} --query '[].{{applicationObjectId:id, appId:appId}}'"
+        " -o table",
+        "# 2. its enterprise application (servicePrincipalObjectId)",
+        "az ad sp show --id <appId> --query id -o tsv",
+        "# 3. its full_access_as_app consent (appRoleAssignmentId)",
+        "az rest --method GET --url 'https://graph.microsoft.com/v1.0/servicePrincipals/"
+        f"<servicePrincipalObjectId>/appRoleAssignments' --query \"value[?appRoleId=="
+        f"'{FULL_ACCESS_AS_APP_ROLE_ID}'].id\" -o tsv",
+        "# 4. the certificates on it, made by hand (keyIds: customKeyIdentifier -> keyId)",
+        "az ad app credential list --id <appId> --cert --query "
+        "'[].{customKeyIdentifier:customKeyIdentifier, keyId:keyId, endDateTime:endDateTime}' "
+        "-o table",
+    ]
+
+
+def adopt_text(stack: str, tenant: str) -> str:
+    return "\n".join(
+        [
+            f"Pulumi.{stack}.yaml has an `adopt` block with a placeholder for each id. As an "
+            "admin of the tenant, find them and replace the placeholders:",
+            *(f"   {line}" for line in adopt_recipe(tenant)),
+            "List every hand-made certificate under keyIds; the stack leaves them as they are.",
+        ]
+    )
 
 
 def onboard_text(stack: str, tenant: str, app_ids: Sequence[str]) -> str:
@@ -90,7 +229,6 @@ def onboard_text(stack: str, tenant: str, app_ids: Sequence[str]) -> str:
         f"   https://login.microsoftonline.com/{tenant}/adminconsent?client_id={app_id}"
         for app_id in app_ids
     ] or [f"   https://login.microsoftonline.com/{tenant}/adminconsent?client_id=<appId>"]
-    name = q(DEFAULT_DISPLAY_NAME)
     return "\n".join(
         [
             f"Wrote Pulumi.{stack}.yaml for tenant {tenant}. Next:",
@@ -103,21 +241,7 @@ def onboard_text(stack: str, tenant: str, app_ids: Sequence[str]) -> str:
             "4. Commit the file; the deploy pipeline creates the app on merge.",
             "",
             "Does the tenant already have the app, made by hand from Mimecast's guide? Then",
-            "adopt it instead of creating a second one (README, adopting a hand-made app):",
-            "find its ids, as an admin of that tenant, and add them as the `adopt` setting:",
-            f"   az login --tenant {tenant} --allow-no-subscriptions",
-            f"   az ad app list --display-name {name}"
-            " --query '[].{applicationObjectId:id, appId:appId}' -o table",
-            "   az ad sp list --filter \"appId eq '<appId>'\" --query '[].id' -o tsv"
-            "        # servicePrincipalObjectId",
-            f"   az ad sp list --filter \"appId eq '{EXCHANGE_ONLINE_APP_ID}'\""
-            " --query '[0].id' -o tsv        # Exchange Online's service principal",
-            "   az rest --method GET --url "
-            "'https://graph.microsoft.com/v1.0/servicePrincipals/"
-            "<servicePrincipalObjectId>/appRoleAssignments'"
-            f" --query \"value[?appRoleId=='{FULL_ACCESS_AS_APP_ROLE_ID}']"
-            '.{appRoleAssignmentId:id, resourceId:resourceId}" -o table'
-            "    # the full_access_as_app assignment (resourceId: Exchange Online's)",
+            "adopt it instead of creating a second one: run onboard again with --adopt.",
         ]
     )
 
@@ -129,16 +253,21 @@ def onboard(args: argparse.Namespace) -> int:
     owners = list(dict.fromkeys(guid(owner, "--owner") for owner in args.owner))
     if not owners:
         raise TenantError(
-            "give --owner OBJECT_ID at least once: the pipeline identity's service principal "
-            "object ID in this tenant (the pipelines require owners)"
+            "give --owner OBJECT_ID at least once (the pipelines require owners; list the "
+            f"pipeline identity's service principal in this tenant): {OWNER_HINT}"
         )
     app_ids = [guid(app_id, "--app-id") for app_id in args.app_id]
-    certificates = [certificate_path(c, root) for c in args.certificate]
+    now = datetime.now(UTC)
+    certificates = [
+        certificate_path(c, root, now) for c in args.certificate or [DEFAULT_CERTIFICATE]
+    ]
     target = root / f"Pulumi.{stack}.yaml"
     if target.exists():
         raise TenantError(f"{target.name} exists already: this stack is onboarded")
-    target.write_text(stack_file_text(tenant, certificates, owners), encoding="utf-8")
+    target.write_text(stack_file_text(tenant, certificates, owners, args.adopt), encoding="utf-8")
     print(onboard_text(stack, tenant, app_ids))
+    if args.adopt:
+        print("\n" + adopt_text(stack, tenant))
     return 0
 
 
@@ -216,6 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     on.add_argument("--owner", action="append", default=[], metavar="OBJECT_ID")
     on.add_argument("--certificate", action="append", default=[], metavar="PATH")
     on.add_argument("--app-id", action="append", default=[], metavar="CLIENT_ID")
+    on.add_argument("--adopt", action="store_true", help="the tenant has the app by hand: adopt it")
     off = sub.add_parser("retire", help="run the retire runbook for a stack")
     off.add_argument("stack")
     off.add_argument("--mimecast-disconnected", action="store_true")

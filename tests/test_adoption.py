@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -268,7 +269,7 @@ def test_preflight_shows_which_ids_are_imported(
     args = ["--project-dir", str(project), "--now", rfc3339(NOW), "contoso"]
     assert preflight_main(args) == 0
     out = capsys.readouterr().out
-    assert f"[protect, adopted: import /applications/{APP_OBJECT}]" in out
+    assert f"[protect, retain on delete, adopted: import /applications/{APP_OBJECT}]" in out
     assert "/certificate/" not in out  # key credentials are never imported
     assert preflight_main([*args, "--json", "-"]) == 0
     (report,) = json.loads(capsys.readouterr().out)["stacks"]
@@ -284,3 +285,25 @@ def test_preflight_shows_which_ids_are_imported(
     assert outputs["applicationObjectId"] == APP_OBJECT
     assert outputs["servicePrincipalObjectId"] == SP_OBJECT
     assert outputs["clientId"] == {"unknown": "readAtDeploy"}
+
+
+def test_the_readmes_adoption_stack_file_passes_preflight_with_the_adoption_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Followed literally: the README's stack file, with only `az` output in it, is accepted."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+    section = readme[readme.index("## Already set up by hand?") :]
+    block = section[section.index("```yaml\n") + 8 :]
+    stack_file = textwrap.dedent(block[: block.index("```")])
+    project = program_with_certificates(tmp_path, **{"mimecast-2026": make_certificate("2026")})
+    (project / "Pulumi.contoso.yaml").write_text(stack_file)
+    args = ["--project-dir", str(project), "--now", rfc3339(NOW), "--json", "-", "contoso"]
+    assert preflight_main(args) == 0
+    (report,) = json.loads(capsys.readouterr().out)["stacks"]
+    assert report["errors"] == []
+    imports = {r["type"]: r["importId"] for r in report["plan"]["resources"]}
+    assert imports[APPLICATION] == "/applications/3f2a6c1e-8b4d-4e21-9c57-0a1b2c3d4e5f"
+    assert imports[SERVICE_PRINCIPAL] == "/servicePrincipals/7d9e0f12-3456-4789-abcd-ef0123456789"
+    assert imports[ASSIGNMENT].endswith(
+        "/appRoleAssignedTo/Eg-efVY0iUerze8BI0VniY0sR7HmqU8DtcfZHiD0prg"
+    )

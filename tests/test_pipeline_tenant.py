@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from certfactory import NOW, der, make_certificate, pem, private_key_pem
+from fake_pulumi import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "tenant.py"
@@ -43,7 +46,8 @@ def tenant(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[st
 
 def test_onboard_writes_the_stack_file_and_prints_the_next_steps(tmp_path: Path) -> None:
     (tmp_path / "certs").mkdir()
-    (tmp_path / "certs" / "mimecast-2026.pem").write_text("x", "utf-8")
+    current = make_certificate(not_after=datetime.now(UTC) + timedelta(days=400))
+    (tmp_path / "certs" / "mimecast-2026.pem").write_bytes(pem(current))
     result = tenant(
         tmp_path, "onboard", "contoso", "--tenant-id", TENANT, "--owner", OWNER,
         "--owner", OWNER.lower(), "--certificate", "certs/mimecast-2026.pem", "--app-id", APP,
@@ -60,9 +64,72 @@ def test_onboard_writes_the_stack_file_and_prints_the_next_steps(tmp_path: Path)
     out = result.stdout
     assert f"https://login.microsoftonline.com/{TENANT}/adminconsent?client_id={APP}" in out
     assert "pulumi stack init contoso" in out
-    assert "az ad app list --display-name 'Mimecast Cloud Synchronization'" in out
-    assert "servicePrincipals/<servicePrincipalObjectId>/appRoleAssignments" in out
-    assert "appId eq '00000002-0000-0ff1-ce00-000000000000'" in out
+    assert "--adopt" in out  # the way to adopt a hand-made app instead
+
+
+def test_onboard_adopt_writes_placeholders_and_prints_the_readmes_recipe(tmp_path: Path) -> None:
+    (tmp_path / "certs").mkdir()
+    current = make_certificate(not_after=datetime.now(UTC) + timedelta(days=400))
+    (tmp_path / "certs" / "current.cer").write_bytes(der(current))  # DER is read too
+    result = tenant(tmp_path, "onboard", *CERT, "certs/current.cer", "--adopt")
+    assert result.returncode == 0, result.stderr
+    written = (tmp_path / "Pulumi.contoso.yaml").read_text("utf-8")
+    assert "  mimecast-association:adopt:\n    applicationObjectId: <1." in written
+    printed = [line.strip() for line in result.stdout.splitlines() if line.startswith("   ")]
+    script = load_script("tenant_script", SCRIPT)
+    assert [line for line in printed if line.startswith(("az ", "#"))] == script.adopt_recipe(
+        TENANT
+    )
+    # One recipe: the README gives the same commands, for any tenant.
+    readme = {line.strip() for line in (REPO / "README.md").read_text("utf-8").splitlines()}
+    for line in script.adopt_recipe("<tenantId>"):
+        assert line in readme, line
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (private_key_pem(), "holds a PRIVATE KEY"),
+        (pem(make_certificate()) + private_key_pem(), "holds a PRIVATE KEY"),
+        (b"hello", "is not an X.509 certificate"),
+        (pem(make_certificate()) * 2, "exactly one PEM CERTIFICATE"),
+        (
+            pem(
+                make_certificate(
+                    not_before=NOW.replace(year=2019), not_after=NOW.replace(year=2020)
+                )
+            ),
+            "expired on 2020-",
+        ),
+    ],
+    ids=["key", "cert-and-key", "garbage", "two-certs", "expired"],
+)
+def test_onboard_refuses_what_is_not_one_valid_public_certificate(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "x.pem").write_bytes(content)
+    result = tenant(tmp_path, "onboard", *CERT, "certs/x.pem")
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "BEGIN" not in result.stderr  # nothing of the file is echoed
+    assert not (tmp_path / "Pulumi.contoso.yaml").exists()
+
+
+def test_onboard_without_a_certificate_refuses_the_expired_default(tmp_path: Path) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "mimecast.pem").write_bytes(
+        (REPO / "certs" / "mimecast.pem").read_bytes()
+    )
+    result = tenant(tmp_path, "onboard", "contoso", "--tenant-id", TENANT, "--owner", OWNER)
+    assert result.returncode == 1
+    assert "'certs/mimecast.pem' expired on 2025-08-04" in result.stderr
+
+
+def test_onboard_without_an_owner_says_how_to_find_one(tmp_path: Path) -> None:
+    result = tenant(tmp_path, "onboard", "contoso", "--tenant-id", TENANT)
+    assert result.returncode == 1
+    assert "az ad signed-in-user show --query id -o tsv" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -76,7 +143,7 @@ def test_onboard_writes_the_stack_file_and_prints_the_next_steps(tmp_path: Path)
         (["contoso", "--tenant-id", TENANT], "--owner"),
         (["contoso", "--tenant-id", TENANT, "--owner", OWNER, "--app-id", "x"], "not a GUID"),
         ([*CERT, "../k.pem"], "inside"),
-        ([*CERT, "c/no.pem"], "not a file"),
+        ([*CERT, "c/no.pem"], "not a regular file"),
         # A trailing newline: `^...$` with re.match would pass it (Pulumi.ok\n.yaml).
         (["ok\n", "--tenant-id", TENANT, "--owner", OWNER], "no stack name"),
         (["contoso", "--tenant-id", f"{TENANT}\n", "--owner", OWNER], "not a GUID"),
@@ -98,7 +165,10 @@ def test_onboard_refuses_bad_input_and_writes_nothing(
 
 def test_onboard_never_overwrites_a_stack(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.contoso.yaml").write_text("config: {}\n", "utf-8")
-    result = tenant(tmp_path, "onboard", "contoso", "--tenant-id", TENANT, "--owner", OWNER)
+    (tmp_path / "certs").mkdir()
+    current = make_certificate(not_after=datetime.now(UTC) + timedelta(days=400))
+    (tmp_path / "certs" / "c.pem").write_bytes(pem(current))
+    result = tenant(tmp_path, "onboard", *CERT, "certs/c.pem")
     assert result.returncode == 1
     assert (tmp_path / "Pulumi.contoso.yaml").read_text("utf-8") == "config: {}\n"
 

@@ -143,6 +143,7 @@ def test_valid_stack_as_json(project: Path, capsys: pytest.CaptureFixture[str]) 
             "notBefore": current.start_date,
             "notAfter": current.end_date,
             "daysLeft": 365,
+            "managed": True,
         }
     ]
     plan = report["plan"]
@@ -728,7 +729,9 @@ def test_text_report_is_aligned_and_marks_what_is_unknown() -> None:
         "configuration",
         "What pulumi up would declare and export.",
         (
-            PlannedResource(COMPONENT, "mimecast", "urn:c", "urn:stack", False, False, None, {}),
+            PlannedResource(
+                COMPONENT, "mimecast", "urn:c", "urn:stack", False, False, None, False, {}
+            ),
             PlannedResource(
                 APPLICATION,
                 "mimecast",
@@ -737,6 +740,7 @@ def test_text_report_is_aligned_and_marks_what_is_unknown() -> None:
                 True,
                 False,
                 None,
+                False,
                 {"displayName": "M", "owners": [unknown]},
             ),
         ),

@@ -85,7 +85,10 @@ def check_stack(
         errors=(*parsed.problems, *cli_problems),
         # Every stack hears of EWS's end, and of its certificates, whatever else is wrong.
         warnings=(*parsed.warnings, *known),
-        certificates=tuple(CertificateReport.of(cert, now) for cert in args.certificates),
+        certificates=tuple(
+            CertificateReport.of(cert, now, args.adopt.hand_made(cert) if args.adopt else None)
+            for cert in args.certificates
+        ),
     )
     if parsed.problems or not config.faithful:
         return report

@@ -92,6 +92,7 @@ def plan_of(
             resource.protect,
             resource.delete_before_replace,
             resource.import_id or None,
+            resource.retain_on_delete,
             present(resource.inputs),
         )
         for resource in _tree_order(run.resources)

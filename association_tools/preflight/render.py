@@ -57,9 +57,10 @@ def _stack_lines(report: StackReport) -> list[str]:
             if cert.days_left < 0
             else f"{cert.days_left} days left"
         )
+        hand = "" if cert.managed else "  (made by hand: left as it is)"
         lines.extend(
             [
-                f"  certificate {cert.thumbprint}  {validity}",
+                f"  certificate {cert.thumbprint}  {validity}{hand}",
                 *_aligned(
                     {
                         "keyId": cert.key_id,
@@ -85,6 +86,7 @@ def _stack_lines(report: StackReport) -> list[str]:
             for option, on in (
                 ("protect", resource.protect),
                 ("delete before replace", resource.delete_before_replace),
+                ("retain on delete", resource.retain_on_delete),
                 (f"adopted: import {resource.import_id}", resource.import_id),
             )
             if on

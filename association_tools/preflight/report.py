@@ -47,19 +47,25 @@ class CertificateReport:
     not_before: str
     not_after: str
     days_left: int
+    managed: bool = True
+    """False: a key credential made by hand (`adopt.keyIds`) that the stack leaves as it is."""
 
     @classmethod
-    def of(cls, cert: Certificate, now: datetime) -> CertificateReport:
+    def of(
+        cls, cert: Certificate, now: datetime, hand_made: str | None = None
+    ) -> CertificateReport:
+        """`hand_made`: the keyId the credential made by hand has, if it is one."""
         summary = cert.summary()
         return cls(
             cert.source,
             summary.thumbprint,
             summary.custom_key_identifier,
-            summary.key_id,
+            hand_made or summary.key_id,
             summary.subject,
             summary.not_before,
             summary.not_after,
             cert.days_left(now),
+            hand_made is None,
         )
 
 
@@ -75,6 +81,8 @@ class PlannedResource:
     delete_before_replace: bool
     import_id: str | None
     """Adopted (`pulumi up` imports this existing object) rather than created."""
+    retain_on_delete: bool
+    """Kept in the tenant whenever the engine deletes it (adopted objects)."""
     inputs: Mapping[str, Any]
 
 
