@@ -124,10 +124,13 @@ class FakeGraph:
     """Seconds, or an HTTP date such as `Wed, 25 Nov 2026 12:00:30 GMT`."""
     self_linked: set[str] = field(default_factory=set)
     """Request ids answered with a nextLink to the very URL asked: a paging loop."""
+    throttle_each_batch: int = 0
+    """Every batch (by the URLs it asks) is answered 429 this many times, then answered."""
+    seen: dict[tuple[str, ...], int] = field(default_factory=dict)
     sabotage: dict[str, str] = field(default_factory=dict)
     """Application object ID -> how that tenant's HTTP answers break: `trickle` (a byte a
     second), `chunked` (a chunked body cut off), `status` (no HTTP status line), `throttle`
-    (429 forever)."""
+    (429 forever), `deep` or `quotes` (1 MiB of `[[[...` or of `"\\"\\"...`)."""
     batches: int = 0
     base: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -148,8 +151,10 @@ class FakeGraph:
             self.batches += 1
             if token != f"Bearer {self.token}":
                 return 401, _error("InvalidAuthenticationToken", "Access token validation failure.")
-            if self.throttle_batches:
-                self.throttle_batches -= 1
+            asked = tuple(request["url"] for request in requests)
+            self.seen[asked] = self.seen.get(asked, 0) + 1
+            if self.throttle_batches or self.seen[asked] <= self.throttle_each_batch:
+                self.throttle_batches = max(0, self.throttle_batches - 1)
                 return 429, _error("TooManyRequests", "Too many requests.")
             tenant = self.tenant_of(requests)
             return 200, {"responses": [self._one(tenant, r) for r in requests]}
@@ -452,6 +457,10 @@ def _break(handler: BaseHTTPRequestHandler, how: str) -> None:
     elif how == "chunked":
         out.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
         out.write(b'Transfer-Encoding: chunked\r\n\r\n40\r\n{"responses": [')
+    elif how in ("deep", "quotes"):  # 1 MiB of what a quadratic or recursive reader chokes on
+        body = b"[" * 2**20 if how == "deep" else b'"' + b'\\"' * (2**19 - 1) + b'"'
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+        out.write(head.encode() + b"\r\n\r\n" + body)
     elif how == "trickle":
         out.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 99999\r\n\r\n"

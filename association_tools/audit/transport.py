@@ -115,7 +115,7 @@ class Budget:
 
     seconds: float
     clock: Callable[[], float] = time.monotonic
-    bytes_left: int = MAX_TENANT_BYTES
+    bytes_left: int = field(default_factory=lambda: MAX_TENANT_BYTES)
     deadline: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -132,31 +132,45 @@ class Budget:
 
 
 class _Watchdog:
-    """Shuts the sockets of the connections made for one request once its time is up."""
+    """Shuts the sockets of the connections made for one request once its time is up.
+
+    The socket is kept from `connect()`: urllib drops the connection's own reference once the
+    headers are read, while the answer's body is still read through it."""
 
     def __init__(self) -> None:
-        self.connections: list[http.client.HTTPConnection] = []
+        self.sockets: list[socket.socket] = []
         self.fired = False
         self.lock = threading.Lock()
 
     def fire(self) -> None:
         with self.lock:
             self.fired = True
-            for connection in self.connections:
-                if connection.sock is not None:  # the plain socket's shutdown ends a TLS read too
-                    with contextlib.suppress(OSError):
-                        socket.socket.shutdown(connection.sock, socket.SHUT_RDWR)
+            for sock in self.sockets:
+                _shut(sock)
+
+    def watch(self, sock: socket.socket) -> None:
+        with self.lock:
+            self.sockets.append(sock)
+            if self.fired:
+                _shut(sock)
 
     def connection(
         self, base: type[http.client.HTTPConnection]
-    ) -> Callable[..., http.client.HTTPConnection]:
-        def make(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
-            made = base(*args, **kwargs)
-            with self.lock:
-                self.connections.append(made)
-            return made
+    ) -> type[http.client.HTTPConnection]:
+        watchdog = self
 
-        return make
+        class Watched(base):  # type: ignore[valid-type, misc]
+            def connect(self) -> None:
+                super().connect()
+                watchdog.watch(self.sock)
+
+        return Watched
+
+
+def _shut(sock: socket.socket) -> None:
+    """The plain socket's shutdown: it ends a read in progress, a TLS one too."""
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -219,8 +233,8 @@ def post(
         raise GraphError(f"cannot reach {endpoint.url}: {_reason(error)}") from None
     finally:
         timer.cancel()
-        for connection in watchdog.connections:
-            connection.close()
+        for sock in watchdog.sockets:
+            sock.close()
     if watchdog.fired:
         raise budget.out_of_time()
     if len(body) > limit:
