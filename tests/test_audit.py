@@ -256,7 +256,7 @@ def test_reports_in_markdown_and_json(
     assert lines[4] == f"| `contoso` | `{TENANT}` | 🚨 findings | 5 findings (5 high) |"
     assert "| high | service principal | `app-role-assignment` |" in lines[-1]
     report = json.loads(summary.read_text(encoding="utf-8"))
-    assert (report["schemaVersion"], report["status"], report["exitCode"]) == (1, "findings", 3)
+    assert (report["schemaVersion"], report["status"], report["exitCode"]) == (2, "findings", 3)
     (stack,) = report["stacks"]
     assert (stack["stack"], stack["status"], stack["requests"], stack["error"]) == (
         "contoso",

@@ -3,26 +3,25 @@
 Two stacks, contoso and fabrikam, each in its own tenant; contoso's answers are sabotaged,
 fabrikam's are not. Whatever contoso's server does, the run ends within contoso's deadline
 as contoso's error, fabrikam is audited and every report is written. A SIGALRM guard turns a
-hang into a failure; it is a bound, not a timing measurement.
+hang into a failure (the hostile-input suite's `hang_guard`); it is a bound, not a timing
+measurement.
 """
 
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 import types
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import pytest
 from certfactory import der, make_certificate, pem
 from fakegraph import TOKEN, deployed_tenant
 from test_audit import APP, OWNER, Setup, audit, setup  # noqa: F401 - `setup` is a fixture
+from test_hostile_input import hang_guard  # noqa: F401 - an autouse fixture
 
 from association_tools.audit import cli, signin, transport
 from association_tools.audit.graph import GraphClient
@@ -30,27 +29,12 @@ from association_tools.audit.transport import Endpoint, GraphError, check_endpoi
 from association_tools.cli import UsageError
 from association_tools.safe_read import InputError, load_json
 
-GUARD_SECONDS = 30
 FABRIKAM = {
     "tenantId": "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9",
     "applicationObjectId": "6f7a8b9c-0d1e-4f2a-b3c4-d5e6f7a8b9c0",
     "clientId": "7a8b9c0d-1e2f-4a3b-c4d5-e6f7a8b9c0d1",
     "servicePrincipalObjectId": "8b9c0d1e-2f3a-4b4c-d5e6-f7a8b9c0d1e2",
 }
-
-
-@pytest.fixture(autouse=True)
-def hang_guard() -> Iterator[None]:
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise TimeoutError(f"the audit hung for {GUARD_SECONDS} s")
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(GUARD_SECONDS)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass

@@ -37,7 +37,8 @@ DEFAULT_ENDPOINT: Final = "https://graph.microsoft.com"
 DESCRIPTION: Final = f"""\
 Read each stack's live application and service principal from Microsoft Graph
 and report what the stack does not declare: credentials, federated credentials,
-owners, permissions, grants, audience, URIs. Read-only: the identity needs
+owners, permissions, grants, audience, URIs, public-client and API settings,
+directory roles, token policies, look-alikes. Read-only: the identity needs
 {", ".join(READ_PERMISSIONS)} (application permissions).
 Exit status: 0 clean, 3 findings, 1 error (wins over findings), 2 usage."""
 

@@ -14,7 +14,7 @@ from association_tools import jsondoc
 from association_tools.audit.compare import SEVERITIES, StackAudit, exit_code, overall_status
 from association_tools.escape import md_code, md_text, visible
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 """Of the JSON document; raised when a key changes meaning or goes away."""
 
 STATUSES: Final = ("clean", "findings", "error")
