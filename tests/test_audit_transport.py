@@ -24,7 +24,7 @@ from test_audit import APP, OWNER, Setup, audit, setup  # noqa: F401 - `setup` i
 from test_hostile_input import hang_guard  # noqa: F401 - an autouse fixture
 
 from association_tools.audit import cli, signin, transport
-from association_tools.audit.graph import GraphClient
+from association_tools.audit.graph import GraphClient, Request, Response
 from association_tools.audit.transport import Endpoint, GraphError, check_endpoint
 from association_tools.cli import UsageError
 from association_tools.safe_read import InputError, load_json
@@ -273,3 +273,36 @@ def test_the_authority_is_the_endpoints_cloud(monkeypatch: pytest.MonkeyPatch) -
     assert made[0]["authority"] == "https://login.microsoftonline.us"
     with pytest.raises(UsageError, match="no known Entra ID authority"):
         signin.azure_identity(check_endpoint("https://graph.example"))
+
+
+def test_a_page_whose_value_is_not_a_list_adds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    pages = iter(
+        [
+            {
+                "a": Response(
+                    200, {"value": [1], "@odata.nextLink": "https://graph.microsoft.com/v1.0/x?p=2"}
+                )
+            },
+            {"a": Response(200, {"value": 5})},
+        ]
+    )
+    monkeypatch.setattr(GraphClient, "_batch", lambda self, chunk: next(pages))
+    client = GraphClient(check_endpoint("https://graph.microsoft.com"), lambda: TOKEN)
+
+    assert client.get_all([Request("a", "/x")])["a"].body["value"] == [1]
+
+
+def test_an_id_that_would_steer_the_next_batch_is_an_error(
+    setup: Setup,  # noqa: F811 - the imported fixture
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    setup.graph.tenants[APP].policies["claimsMappingPolicies"] = [
+        {"id": "../../users?$select=id", "displayName": "x", "appliesTo": []}
+    ]
+
+    code, out, _, _ = audit(setup, capsys)
+
+    assert code == 1
+    assert out.startswith(
+        "contoso: error - Graph listed a policy whose id is not a GUID: '../../users?$select=id'"
+    )

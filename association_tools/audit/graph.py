@@ -95,7 +95,7 @@ class GraphClient:
                 earlier = results.get(request_id)
                 response = page
                 if earlier is not None:  # a further page of a list
-                    values = [*earlier.body.get("value", []), *page.body.get("value", [])]
+                    values = [*_listed(earlier.body), *_listed(page.body)]
                     response = Response(page.status, {**page.body, "value": values})
                 results[request_id] = response
                 next_link = page.body.get("@odata.nextLink")
@@ -236,6 +236,12 @@ def _responses(document: Any) -> list[_Item]:
             )
         )
     return parsed
+
+
+def _listed(body: Mapping[str, Any]) -> list[Any]:
+    """A page's `value`, if it is a list (Graph's answers are input: it may not be)."""
+    value = body.get("value")
+    return value if isinstance(value, list) else []
 
 
 def error_code(body: Mapping[str, Any]) -> str:

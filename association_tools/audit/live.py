@@ -28,6 +28,7 @@ from association_tools.audit.answers import (
     values,
 )
 from association_tools.audit.graph import GraphClient, GraphError, Request, Response, error_code
+from association_tools.audit.inputs import GUID
 from association_tools.audit.tenant import LiveTenant, LookAlike, Named
 
 APPLICATION_READ: Final = ("Application.Read.All",)
@@ -160,6 +161,11 @@ def read_tenant(
     exchange = text(answers["exchange"].body, "id").lower() or None
     found = look_alikes(answers["lookAlikes"], service_principal_id, display_name)
     policies = [(kind, policy) for kind in POLICY_KINDS for policy in named(answers[kind], kind)]
+    for what, object_id in [("policy", p.id) for _, p in policies] + [
+        ("service principal", other.principal.id) for other in found
+    ]:
+        if not GUID.fullmatch(object_id):  # it goes into the next batch's URLs
+            raise GraphError(f"Graph listed a {what} whose id is not a GUID: {object_id!r}")
     follow_up = [
         (
             Request(f"appliesTo{index}", f"/policies/{kind}/{policy.id}/appliesTo?$select=id"),
