@@ -88,9 +88,10 @@ def _parts(url: str) -> Endpoint:
 
 def check_endpoint(url: str) -> Endpoint:
     """The endpoint; ValueError unless https://HOST[:PORT], or plain http on loopback."""
+    if "@" in url.split("/")[2 if "//" in url else 0]:  # never echo what may be a password
+        raise ValueError("--graph-endpoint holds a user name or password: give https://HOST")
     try:
-        endpoint = _parts(url)
-        parts = urlsplit(url)
+        endpoint, parts = _parts(url), urlsplit(url)
     except ValueError:
         endpoint = None
     if (
@@ -99,8 +100,6 @@ def check_endpoint(url: str) -> Endpoint:
         or parts.query
         or parts.fragment
         or parts.path.strip("/")
-        or parts.username
-        or parts.password
     ):
         raise ValueError(
             f"{url!r} is not a Graph endpoint: give https://HOST (plain http only for "
