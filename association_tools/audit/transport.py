@@ -179,22 +179,18 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-class _WatchedHTTPS(urllib.request.HTTPSHandler):
-    def __init__(self, watchdog: _Watchdog) -> None:
-        super().__init__()
-        self.watchdog = watchdog
+class _Watched(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
+    """urllib's HTTP and HTTPS handlers (certificates verified), with watched connections."""
 
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(self.watchdog.connection(http.client.HTTPSConnection), req)
-
-
-class _WatchedHTTP(urllib.request.HTTPHandler):
     def __init__(self, watchdog: _Watchdog) -> None:
         super().__init__()
         self.watchdog = watchdog
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self.do_open(self.watchdog.connection(http.client.HTTPConnection), req)
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(self.watchdog.connection(http.client.HTTPSConnection), req)
 
 
 TRANSPORT_ERRORS: Final = (OSError, http.client.HTTPException, ValueError)
@@ -215,7 +211,7 @@ def post(
     if remaining <= 0:
         raise budget.out_of_time()
     watchdog = _Watchdog()
-    handlers: list[Any] = [_NoRedirects(), _WatchedHTTPS(watchdog), _WatchedHTTP(watchdog)]
+    handlers: list[Any] = [_NoRedirects(), _Watched(watchdog)]
     if endpoint.host in LOOPBACK:  # a proxy from the environment must not see local traffic
         handlers.append(urllib.request.ProxyHandler({}))
     opener = urllib.request.build_opener(*handlers)
