@@ -8,6 +8,7 @@ refuse about a well-formed certificate is judged in `association.certificate_che
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import re
 import uuid
@@ -41,12 +42,12 @@ _KEY_TYPES: tuple[tuple[type, str], ...] = (
     (dsa.DSAPublicKey, "DSA"),
 )
 
-_INLINE_BASE64 = re.compile(
-    r"\s*(?:[A-Za-z0-9+/]{4}\s*){32,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\s*"
-)
-"""At least 96 bytes of base64 (a certificate is far longer; a file path is not base64-shaped)."""
+_INLINE_BASE64 = re.compile(r"[A-Za-z0-9+/]{128,}={0,2}")
+"""At least 96 bytes of base64 once whitespace is dropped, wherever it was (a certificate is
+far longer; a file path is not base64-shaped: it has a dot)."""
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
+_PEM_BODY = re.compile(rb"-----BEGIN [A-Z0-9 ]+-----(.*?)(?:-----END|\Z)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,11 @@ def parse_certificate(data: bytes, source: str, key: str | None = None) -> Certi
     if not data.strip():
         raise CertificateError("certificate-empty", key, f"{source} is empty. {FIX_GET_CURRENT}")
     blocks = [label.decode("ascii") for label in _PEM_BLOCK.findall(data)]
-    if any("PRIVATE KEY" in label for label in blocks) or is_key_der(data):
+    if (
+        any("PRIVATE KEY" in label for label in blocks)
+        or is_key_der(data)
+        or any(is_key_der(_base64(body)) for body in _PEM_BODY.findall(data))  # any label
+    ):
         raise _private_key(key, source)
     if blocks:
         certificates = [label for label in blocks if label == "CERTIFICATE"]
@@ -177,11 +182,11 @@ def parse_certificate(data: bytes, source: str, key: str | None = None) -> Certi
         loader = x509.load_der_x509_certificate
     try:
         cert = loader(data)
-    except ValueError as error:
+    except ValueError:  # never cryptography's text: it can quote the input
         raise CertificateError(
             "certificate-not-x509",
             key,
-            f"{source} is not an X.509 certificate in PEM or DER form ({error}). {FIX_GET_CURRENT}",
+            f"{source} is not an X.509 certificate in PEM or DER form. {FIX_GET_CURRENT}",
         ) from None
     subject = cert.subject.rfc4514_string()
     if holds_key_material(subject):
@@ -201,6 +206,14 @@ def parse_certificate(data: bytes, source: str, key: str | None = None) -> Certi
         key_bits=public_key.key_size if isinstance(public_key, rsa.RSAPublicKey) else 0,
         key=key,
     )
+
+
+def _base64(body: bytes) -> bytes:
+    """A PEM block's body decoded, or nothing if it is not base64."""
+    try:
+        return base64.b64decode(b"".join(body.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return b""
 
 
 def _private_key(key: str | None, source: str) -> CertificateError:
@@ -227,14 +240,30 @@ def load_certificate(entry: str, key: str, project_dir: Path) -> Certificate:
     base64 is what the guide's manifest `value` holds (DER without PEM lines); it is read,
     never taken for a path, so a pasted private key is refused rather than echoed.
     """
+    if not entry.strip():
+        raise CertificateError(
+            "certificate-empty",
+            key,
+            f"{key} is empty. Give the path of Mimecast's certificate in the project "
+            f"(certs/<name>.pem) or paste it as inline PEM. {FIX_GET_CURRENT}",
+        )
     if "-----BEGIN" not in entry and holds_key_material(entry):
         raise _private_key(key, f"{key} (inline)")
     if "-----BEGIN" in entry:
         return parse_certificate(
             _dedent_pem(entry).encode("ascii", "replace"), f"{key} (inline)", key
         )
-    if _INLINE_BASE64.fullmatch(entry):
-        return parse_certificate(base64.b64decode("".join(entry.split())), f"{key} (inline)", key)
+    compact = "".join(entry.split())
+    if _INLINE_BASE64.fullmatch(compact):
+        decoded = _base64(compact.encode("ascii"))
+        if not decoded:
+            raise CertificateError(
+                "certificate-not-base64",
+                key,
+                f"{key} (inline) looks like base64 but does not decode (a character missing or "
+                f"added?). Paste the certificate again, or give its path. {FIX_GET_CURRENT}",
+            )
+        return parse_certificate(decoded, f"{key} (inline)", key)
     source = f"{key} file {_path_text(entry)}"
     if Path(entry).suffix.lower() in {".pfx", ".p12"}:
         raise CertificateError(

@@ -58,6 +58,10 @@ class MimecastAssociation(pulumi.ComponentResource):
     """Per certificate: customKeyIdentifier, thumbprint, keyId, notBefore, notAfter, subject, to
     compare with Mimecast's console and the app's manifest, and `managed` (false: a credential
     made by hand that the stack leaves as it is) [`certificates`]."""
+    owners: list[str]
+    """Object IDs of the application's and service principal's owners: `owners`, or the
+    deploying identity when it is unset; the audit compares the live owners with it
+    [`owners`]."""
     permissions: list[str]
     """What the stack grants, in words [`permissions`]."""
     exchange_online: pulumi.Output[dict[str, str]]
@@ -152,6 +156,7 @@ class MimecastAssociation(pulumi.ComponentResource):
         self.tenant_id = args.tenant_id
         self.tenant_domain = tenant.initial_domain
         self.certificates = [certificate_output(cert, adopt) for cert in args.certificates]
+        self.owners = owners
         self.permissions = permissions(args)
         self.exchange_online = pulumi.Output.all(
             application.client_id, service_principal.object_id
@@ -168,6 +173,7 @@ class MimecastAssociation(pulumi.ComponentResource):
                 "applicationObjectId": self.application_object_id,
                 "servicePrincipalObjectId": self.service_principal_object_id,
                 "certificates": self.certificates,
+                "owners": self.owners,
                 "permissions": self.permissions,
                 "exchangeOnline": self.exchange_online,
             }

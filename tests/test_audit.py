@@ -14,7 +14,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from certfactory import NOW, der, make_certificate, pem
 from fakegraph import (
+    EXCHANGE_SP,
+    FULL_ACCESS_AS_APP,
     GRAPH_APP_ID,
     MAIL_READ,
     TOKEN,
@@ -31,13 +33,16 @@ from fakegraph import (
     key_credential,
     serve,
 )
-from tenant import assignment_id, copy_program
+from tenant import DEPLOYER, TENANT_DIRECTORY, assignment_id, copy_program
+from tenant import TENANT as PROGRAM_TENANT
 
 from association.clock import evaluated_at
 from association.ews import EWS_SHUTDOWN
-from association_tools.audit import cli, graph
+from association_tools.audit import cli, graph, live
 from association_tools.audit.graph import GraphClient, GraphError
 from association_tools.audit.live import read_tenant
+from association_tools.audit.transport import check_endpoint
+from association_tools.offline import run_program
 
 REPO = Path(__file__).resolve().parents[1]
 TENANT = "4f1a2b3c-5d6e-4f70-8a9b-0c1d2e3f4a5b"
@@ -138,6 +143,7 @@ def write_stack_file(
     settings: str = "",
     tenant: str = TENANT,
     certificates: tuple[str, ...] = ("certs/contoso.pem",),
+    owners: bool = True,
 ) -> None:
     """contoso's stack file: its tenant, certificates and owner, then `settings` (YAML lines)."""
     (project / "Pulumi.contoso.yaml").write_text(
@@ -145,7 +151,7 @@ def write_stack_file(
         + (f"  azuread:tenantId: {tenant}\n" if tenant else "")
         + "  mimecast-association:certificates:\n"
         + "".join(f"    - {entry}\n" for entry in certificates)
-        + f"  mimecast-association:owners:\n    - {OWNER}\n"
+        + (f"  mimecast-association:owners:\n    - {OWNER}\n" if owners else "")
         + settings,
         encoding="utf-8",
     )
@@ -250,7 +256,7 @@ def test_reports_in_markdown_and_json(
     assert lines[4] == f"| `contoso` | `{TENANT}` | 🚨 findings | 5 findings (5 high) |"
     assert "| high | service principal | `app-role-assignment` |" in lines[-1]
     report = json.loads(summary.read_text(encoding="utf-8"))
-    assert (report["schemaVersion"], report["status"], report["exitCode"]) == (1, "findings", 3)
+    assert (report["schemaVersion"], report["status"], report["exitCode"]) == (2, "findings", 3)
     (stack,) = report["stacks"]
     assert (stack["stack"], stack["status"], stack["requests"], stack["error"]) == (
         "contoso",
@@ -258,7 +264,7 @@ def test_reports_in_markdown_and_json(
         1,
         None,
     )
-    assert [f["check"] for f in stack["findings"]] == [
+    assert [f["code"] for f in stack["findings"]] == [
         "password-credential",
         "unknown-certificate",
         "federated-credential",
@@ -313,28 +319,52 @@ def test_throttled_out_is_an_error_after_bounded_retries(
 
 
 @pytest.mark.parametrize(
-    ("token", "status", "permission"),
+    ("token", "statuses", "message"),
     [
-        ("expired", None, "permissions Application.Read.All and Directory.Read.All"),
-        (TOKEN, 403, "permission Directory.Read.All (read-only)"),
+        (
+            "expired",
+            {},
+            "contoso: error - Graph rejected the token (401 InvalidAuthenticationToken Access "
+            "token validation failure.): it has expired, or is for another tenant or another "
+            "cloud's Graph; sign in again",
+        ),
+        (
+            TOKEN,
+            {"grants": 401},
+            f"contoso: error - Graph rejected the token for /servicePrincipals/{SP}/"
+            "oauth2PermissionGrants (401 InvalidAuthenticationToken)",
+        ),
+        (
+            TOKEN,
+            {"grants": 403},
+            f"contoso: error - Graph refused /servicePrincipals/{SP}/oauth2PermissionGrants "
+            "(403 Authorization_RequestDenied). The audit's identity needs the Microsoft Graph "
+            "application permission Directory.Read.All (read-only)",
+        ),
+        (
+            TOKEN,
+            {"tokenLifetimePolicies": 403},
+            "contoso: error - Graph refused /policies/tokenLifetimePolicies (403 "
+            "Authorization_RequestDenied). The audit's identity needs the Microsoft Graph "
+            "application permission Policy.Read.All (read-only)",
+        ),
     ],
 )
-def test_refused_access_names_the_permission_to_grant(
+def test_a_rejected_token_and_a_missing_permission_are_told_apart(
     setup: Setup,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     token: str,
-    status: int | None,
-    permission: str,
+    statuses: dict[str, int],
+    message: str,
 ) -> None:
     monkeypatch.setenv("T", token)
-    if status:
-        setup.graph.statuses = {"grants": status}
+    setup.graph.statuses = statuses
 
     code, out, _, _ = audit(setup, capsys)
 
     assert code == 1
-    assert f"The audit's identity needs the Microsoft Graph application {permission}" in out
+    assert out.startswith(message), out
 
 
 def test_an_application_deleted_outside_pulumi_is_an_error(
@@ -368,7 +398,13 @@ def test_other_findings(setup: Setup, capsys: pytest.CaptureFixture[str]) -> Non
             "consentType": "AllPrincipals",
         }
     )
-    tenant.namesakes.append({"id": "c0ffee00-0000-4000-8000-000000000001", "appId": GRAPH_SP})
+    tenant.namesakes.append(
+        {
+            "id": "c0ffee00-0000-4000-8000-000000000001",
+            "appId": GRAPH_SP,
+            "displayName": "Mimecast Cloud Synchronization",
+        }
+    )
     tenant.application["keyCredentials"] = [
         # Someone else's certificate, its customKeyIdentifier set to the stack's thumbprint.
         key_credential(der(OTHER_CERT), "6f7e", claimed=hashlib.sha1(der(CERT)).digest())
@@ -387,6 +423,7 @@ def test_other_findings(setup: Setup, capsys: pytest.CaptureFixture[str]) -> Non
         "redirect-uri",
         "identifier-uri",
         "found-twice",
+        "instance-lock-off",  # multi-tenant now, and nothing locks its credentials
         "password-credential",
         "oauth2-permission-grant",
         "account-disabled",
@@ -421,6 +458,9 @@ def test_hostile_values_from_the_tenant_are_escaped(
         (["--graph-endpoint=http://graph.example"], "plain http only for localhost"),
         (["--outputs=contoso"], "--outputs 'contoso' is not STACK=FILE"),
         (["--concurrency=0"], "argument --concurrency: must be 1 or more, not 0"),
+        (["--tenant-timeout=0"], "argument --tenant-timeout: must be more than 0 and at most"),
+        (["--tenant-timeout=soon"], "argument --tenant-timeout: 'soon' is not a number"),
+        (["--graph-endpoint=https://user:pw@graph.example"], "holds a user name or password"),
         (["--token-env=UNSET_VARIABLE"], "--token-env UNSET_VARIABLE: the environment variable"),
         (["fabrikam"], "no stack file for 'fabrikam'"),
     ],
@@ -663,8 +703,8 @@ def test_retry_after_as_an_http_date_is_waited_until(
     setup.graph.throttle_requests = {"grants": 1}  # the header inside the batch
     slept: list[float] = []
     client = GraphClient(
-        setup.endpoint,
-        TOKEN,
+        check_endpoint(setup.endpoint),
+        lambda: TOKEN,
         sleep=slept.append,
         now=lambda: datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
     )
@@ -704,3 +744,337 @@ def test_a_list_that_never_ends_stops_at_the_page_limit(
         f"contoso: error - Graph's list /servicePrincipals/{SP}/owners goes on past 2 pages: "
         "stopped paging [2 Graph requests]"
     )
+
+
+# --- every way in (issue 17) ---------------------------------------------------------------
+
+LOOK_ALIKE_SP = "5b1e0c7d-9a2f-4d3e-8b6a-7c0d1e2f3a4b"
+ROLE_ID = "62e90394-69f5-4237-9190-012177145e10"
+"""Global Administrator's role template ID."""
+
+
+def plant_owner_takeover(setup: Setup, tenant: FakeTenant) -> None:
+    """The deployer replaced as the sole owner, with `owners` unset."""
+    write_stack_file(setup.project, owners=False)
+    outputs = json.loads(setup.outputs.read_text(encoding="utf-8"))
+    setup.outputs.write_text(json.dumps({**outputs, "owners": [OWNER]}), encoding="utf-8")
+    tenant.application_owners[:] = [INTRUDER]
+    tenant.service_principal_owners[:] = [INTRUDER]
+
+
+def plant_look_alike(setup: Setup, tenant: FakeTenant, mail_access: bool = False) -> None:
+    """A multi-tenant app named like ours, consented here: only its service principal shows."""
+    tenant.service_principals.append(
+        {
+            "id": LOOK_ALIKE_SP,
+            "appId": "9e8d7c6b-5a4f-4e3d-9c2b-1a0f9e8d7c6b",
+            "displayName": "Mimecast Cloud Synchronisation",
+            "appOwnerOrganizationId": "f00dfeed-0000-4000-8000-00000000beef",
+        }
+    )
+    consent = {
+        "id": "lookalike-consent",
+        "appRoleId": FULL_ACCESS_AS_APP,
+        "resourceId": EXCHANGE_SP,
+    }
+    tenant.other_assignments[LOOK_ALIKE_SP] = [consent] if mail_access else []
+
+
+def plant_directory_role(setup: Setup, tenant: FakeTenant) -> None:
+    tenant.member_of.append(
+        {
+            "@odata.type": "#microsoft.graph.directoryRole",
+            "id": "7d1f0e2c-3b4a-4c5d-8e6f-0a1b2c3d4e5f",
+            "displayName": "Global Administrator",
+            "roleTemplateId": ROLE_ID,
+        }
+    )
+    tenant.role_assignments.append(
+        {
+            "id": "assignment1",
+            "roleDefinitionId": ROLE_ID,
+            "principalId": SP,
+            "directoryScopeId": "/",
+        }
+    )
+
+
+def plant_token_policy(setup: Setup, tenant: FakeTenant) -> None:
+    tenant.policies["tokenLifetimePolicies"] = [
+        {
+            "id": "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+            "displayName": "Day-long",
+            "appliesTo": [APP],
+        },
+        {"id": "1d2e3f4a-5b6c-4d7e-8f9a-0b1c2d3e4f5a", "displayName": "Others", "appliesTo": []},
+    ]
+
+
+def change(path: str, value: object) -> Callable[[Setup, FakeTenant], None]:
+    """Set a property of the app (`application.x.y`) or service principal (`sp.x`)."""
+
+    def plant(setup: Setup, tenant: FakeTenant) -> None:
+        first, *keys = path.split(".")
+        target = tenant.application if first == "application" else tenant.service_principal
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = value
+
+    return plant
+
+
+Plant = Callable[[Setup, FakeTenant], None]
+
+BACKDOORS: list[tuple[str, Plant, list[tuple[str, str, str]]]] = [
+    (
+        "sole-owner-replaced",
+        plant_owner_takeover,
+        [
+            ("high", "application", "owner"),
+            ("low", "application", "owner-missing"),
+            ("high", "service principal", "owner"),
+            ("low", "service principal", "owner-missing"),
+        ],
+    ),
+    (
+        "fallback-public-client",
+        change("application.isFallbackPublicClient", True),
+        [("medium", "application", "fallback-public-client")],
+    ),
+    (
+        "pre-authorized-application",
+        change(
+            "application.api.preAuthorizedApplications",
+            [{"appId": GRAPH_SP, "delegatedPermissionIds": ["x"]}],
+        ),
+        [("medium", "application", "pre-authorized-application")],
+    ),
+    (
+        "known-client",
+        change("application.api.knownClientApplications", [GRAPH_SP]),
+        [("medium", "application", "known-client-application")],
+    ),
+    (
+        "app-role",
+        change("application.appRoles", [{"id": "r1", "value": "Mail.Export", "isEnabled": True}]),
+        [("medium", "application", "app-role-defined")],
+    ),
+    (
+        "implicit-grant",
+        change("application.web.implicitGrantSettings.enableAccessTokenIssuance", True),
+        [("medium", "application", "implicit-grant")],
+    ),
+    (
+        "renamed",
+        change("application.displayName", "Mimecast Cloud Synchronization (old)"),
+        [("medium", "application", "renamed")],
+    ),
+    ("look-alike", plant_look_alike, [("medium", "service principal", "look-alike")]),
+    (
+        "look-alike-reading-mail",
+        lambda setup, tenant: plant_look_alike(setup, tenant, mail_access=True),
+        [("high", "service principal", "look-alike")],
+    ),
+    ("directory-role", plant_directory_role, [("high", "service principal", "directory-role")]),
+    (
+        "token-lifetime-policy",
+        plant_token_policy,
+        [("medium", "service principal", "token-policy")],
+    ),
+    (
+        "hidden",
+        change("sp.tags", ["HideApp", "WindowsAzureActiveDirectoryIntegratedApp"]),
+        [("medium", "service principal", "hidden")],
+    ),
+    (
+        "reply-url",
+        change("sp.replyUrls", ["https://evil.example/callback"]),
+        [("medium", "service principal", "reply-url")],
+    ),
+    (
+        "assignment-required",
+        change("sp.appRoleAssignmentRequired", True),
+        [("medium", "service principal", "assignment-required")],
+    ),
+    (
+        "certificate-without-key",
+        lambda setup, tenant: tenant.application["keyCredentials"].append(
+            {**key_credential(der(CERT), "7a8b"), "key": None}
+        ),
+        [("high", "application", "unverifiable-certificate")],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("plant", "expected"),
+    [case[1:] for case in BACKDOORS],
+    ids=[case[0] for case in BACKDOORS],
+)
+def test_each_way_in_is_named_and_exits_3(
+    setup: Setup,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    plant: Plant,
+    expected: list[tuple[str, str, str]],
+) -> None:
+    tenant = clean_tenant()
+    plant(setup, tenant)
+    setup.graph.add(tenant)
+    summary = tmp_path / "audit.json"
+
+    code, out, _, _ = audit(setup, capsys, "--json", str(summary))
+
+    assert code == 3, out
+    (stack,) = json.loads(summary.read_text(encoding="utf-8"))["stacks"]
+    found = [(f["severity"], f["target"], f["code"]) for f in stack["findings"]]
+    assert found == expected, out
+
+
+def test_the_findings_say_what_was_planted(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant = clean_tenant()
+    for plant, *_ in (case[1:] for case in BACKDOORS):
+        plant(setup, tenant)
+    setup.graph.add(tenant)
+
+    code, out, _, _ = audit(setup, capsys)
+
+    assert code == 3
+    for line in (
+        f"  high    application  owner: owner {INTRUDER} is not among the stack output "
+        "`owners` (the deployer)",
+        f"  low     application  owner-missing: {OWNER}, of the stack output `owners` (the "
+        "deployer), is not an owner",
+        "  medium  application  renamed: is named 'Mimecast Cloud Synchronization (old)', not "
+        "'Mimecast Cloud Synchronization' as the stack declares",
+        "  high    service principal  directory-role: holds the directory role 'Global "
+        "Administrator' (7d1f0e2c-3b4a-4c5d-8e6f-0a1b2c3d4e5f): it can act on the directory "
+        "with that role's rights",
+        "  medium  service principal  token-policy: the token lifetime policy 'Day-long' "
+        "(0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f) applies to it or its application: its tokens "
+        "are shaped by a policy the stack does not declare",
+        "  high    service principal  look-alike: another service principal is named 'Mimecast "
+        f"Cloud Synchronisation' (object {LOOK_ALIKE_SP}, appId "
+        "9e8d7c6b-5a4f-4e3d-9c2b-1a0f9e8d7c6b, registered in tenant "
+        "f00dfeed-0000-4000-8000-00000000beef) and holds Exchange Online full_access_as_app: "
+        "it can read every mailbox",
+    ):
+        assert line in out.splitlines(), out
+    assert "'Others'" not in out  # a policy that applies to other apps is none of ours
+    # A policy or look-alike costs one more batch; nothing else does.
+    assert out.splitlines()[0].endswith("[2 Graph requests]")
+
+
+def test_a_property_read_but_not_selected_is_not_seen(
+    setup: Setup, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fake returns only what `$select` names, so the tests prove what is asked."""
+    tenant = clean_tenant()
+    tenant.application["isFallbackPublicClient"] = True
+    setup.graph.add(tenant)
+    monkeypatch.setattr(
+        live,
+        "APPLICATION_PROPERTIES",
+        live.APPLICATION_PROPERTIES.replace(",isFallbackPublicClient", ""),
+    )
+
+    code, out, _, _ = audit(setup, capsys)
+
+    assert (code, out.splitlines()[0]) == (
+        0,
+        "contoso: clean - nothing undeclared [1 Graph request]",
+    )
+
+
+def test_a_property_the_type_lacks_is_graphs_400(
+    setup: Setup, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """servicePrincipalLockConfiguration is the application's: on a service principal, Graph
+    answers 400, and so does the fake."""
+    monkeypatch.setattr(
+        live,
+        "SERVICE_PRINCIPAL_PROPERTIES",
+        live.SERVICE_PRINCIPAL_PROPERTIES + ",servicePrincipalLockConfiguration",
+    )
+
+    code, out, _, _ = audit(setup, capsys)
+
+    assert code == 1
+    assert out.startswith("contoso: error - Graph answered 400 to servicePrincipal: BadRequest")
+
+
+def test_a_look_alike_is_judged_on_its_name_not_its_prefix(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant = clean_tenant()
+    for index, name in enumerate(
+        ["Mimecast Personal Portal", "Mimecast for Outlook", "MIMECAST cloud-synchronization"]
+    ):
+        tenant.service_principals.append(
+            {
+                "id": f"{index}b1e0c7d-9a2f-4d3e-8b6a-7c0d1e2f3a4b",
+                "appId": CLIENT,
+                "displayName": name,
+            }
+        )
+    setup.graph.add(tenant)
+
+    code, out, _, _ = audit(setup, capsys)
+
+    assert code == 3
+    assert [line.split("'")[1] for line in out.splitlines()[1:-1]] == [
+        "MIMECAST cloud-synchronization"
+    ]
+
+
+def test_without_the_owners_output_a_sole_owner_is_a_note(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outputs saved before `owners` was exported: the old rule, and a note that says so."""
+    write_stack_file(setup.project, owners=False)
+    tenant = clean_tenant()
+    tenant.application_owners[:] = [INTRUDER]
+    setup.graph.add(tenant)
+
+    code, out, _, _ = audit(setup, capsys)
+
+    assert code == 0
+    assert out.splitlines()[1] == (
+        "  note    mimecast-association:owners is unset and the outputs have no owners "
+        "(deployed before it was exported): a sole owner replaced by someone else cannot be "
+        "told from the deployer until `pulumi up` exports owners"
+    )
+
+
+def test_an_owners_output_that_is_not_ids_is_refused(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = json.loads(setup.outputs.read_text(encoding="utf-8"))
+    setup.outputs.write_text(json.dumps({**outputs, "owners": ["../../x"]}), encoding="utf-8")
+
+    code, out, _, _ = audit(setup, capsys)
+
+    assert code == 1
+    assert "output owners is not a list of object IDs (GUIDs)" in out
+    assert setup.graph.batches == 0
+
+
+def test_the_program_exports_the_deployer_as_owners(tmp_path: Path) -> None:
+    """The stack output the audit compares with: the deployer, as Graph spells object IDs."""
+    project = tmp_path / "project"
+    project.mkdir()
+    copy_program(project)
+    (project / "certs").mkdir()
+    (project / "certs" / "contoso.pem").write_bytes(pem(CERT))
+    config = {
+        "azuread:tenantId": PROGRAM_TENANT,
+        "mimecast-association:certificates": '["certs/contoso.pem"]',
+    }
+
+    run = run_program(
+        project / "__main__.py", "contoso", config, TENANT_DIRECTORY, preview=False, now=NOW
+    )
+
+    assert run.outputs["owners"] == [DEPLOYER]

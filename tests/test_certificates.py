@@ -96,19 +96,35 @@ def test_inline_base64_der_loads_like_the_guides_manifest_value() -> None:
     assert (cert.thumbprint, cert.source) == (guide.thumbprint, f"{KEY} (inline)")
 
 
+def test_inline_base64_with_spaces_anywhere_loads_as_base64() -> None:
+    """Copied from a console that wraps at its width: spaces and newlines at any column."""
+    value = base64.b64encode(der(make_certificate())).decode()
+    spaced = " ".join(value[i : i + 50] for i in range(0, len(value), 50)) + "\n"
+    cert = load_certificate(spaced, KEY, Path("/nonexistent"))
+    assert cert.der == der(make_certificate())
+
+
+def key_under_certificate_label() -> str:
+    body = base64.b64encode(private_key_der()).decode()
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return "\n".join(["-----BEGIN CERTIFICATE-----", *lines, "-----END CERTIFICATE-----", ""])
+
+
 @pytest.mark.parametrize(
     "entry",
     [
         base64.b64encode(private_key_der()).decode(),
         "\n".join(private_key_pem().decode().splitlines()[1:-1]),
+        key_under_certificate_label(),
     ],
-    ids=["base64-der-key", "pem-body-without-lines"],
+    ids=["base64-der-key", "pem-body-without-lines", "key-under-certificate-label"],
 )
 def test_a_pasted_private_key_without_pem_lines_is_refused_not_echoed(entry: str) -> None:
     with pytest.raises(CertificateError) as caught:
         load_certificate(entry, KEY, Path("/nonexistent"))
     assert caught.value.problem.code == "certificate-private-key"
-    assert entry.split(maxsplit=1)[0][:40] not in str(caught.value)
+    body = [line for line in entry.splitlines() if "-----" not in line]
+    assert body[0][:40] not in str(caught.value)
 
 
 def test_other_certificates_get_a_key_id_derived_from_the_thumbprint() -> None:
@@ -134,8 +150,20 @@ def test_dates_are_utc_rfc3339() -> None:
         (private_key_der(), "certificate-private-key"),
         (pem(make_certificate()) + private_key_pem(), "certificate-private-key"),
         (pem(make_certificate()) * 2, "certificate-pem-blocks"),
+        (key_under_certificate_label().encode(), "certificate-private-key"),
+        (pem(make_certificate())[:-80] + b"\n-----END CERTIFICATE-----\n", "certificate-not-x509"),
     ],
-    ids=["empty", "blank", "garbage", "key-pem", "key-der", "cert-and-key", "two-certs"],
+    ids=[
+        "empty",
+        "blank",
+        "garbage",
+        "key-pem",
+        "key-der",
+        "cert-and-key",
+        "two-certs",
+        "key-under-certificate-label",
+        "truncated-pem",
+    ],
 )
 def test_bad_files_are_refused(tmp_path: Path, content: bytes, code: str) -> None:
     (tmp_path / "bad.pem").write_bytes(content)
@@ -210,3 +238,19 @@ def test_expiry_warning_gives_the_date_and_days_left() -> None:
     assert expiry_warnings([cert], NOW, 10)
     assert not expiry_warnings([cert], NOW, 9)
     assert not expiry_warnings([cert], NOW, 0)
+
+
+def test_a_certificate_that_does_not_parse_is_said_without_the_librarys_text(
+    tmp_path: Path,
+) -> None:
+    """cryptography's error text can quote the input (a key's first line): never passed on."""
+    (tmp_path / "bad.pem").write_bytes(
+        pem(make_certificate())[:-80] + b"\n-----END CERTIFICATE-----\n"
+    )
+    with pytest.raises(CertificateError) as caught:
+        load_certificate("bad.pem", KEY, tmp_path)
+    assert str(caught.value).split(". ")[0] == (
+        f"{KEY} file bad.pem is not an X.509 certificate in PEM or DER form"
+    )
+    assert "asn1" not in str(caught.value).lower()
+    assert "ParseError" not in str(caught.value)

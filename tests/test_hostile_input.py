@@ -19,7 +19,15 @@ from types import FrameType
 from typing import Any
 
 import pytest
-from certfactory import NOW, make_certificate, pem, private_key_der, private_key_pem, rsa_key
+from certfactory import (
+    NOW,
+    der,
+    make_certificate,
+    pem,
+    private_key_der,
+    private_key_pem,
+    rsa_key,
+)
 from cryptography.hazmat.primitives.serialization import NoEncryption, pkcs12
 from tenant import TENANT, TENANT_DIRECTORY, program_with_certificates
 
@@ -42,6 +50,9 @@ KEY_FRAGMENTS = [line[:24] for line in KEY_PEM.splitlines()[1:-1]] + [
     KEY_BASE64[i : i + 24] for i in range(0, len(KEY_BASE64) - 24, 200)
 ]
 """Any of these in an output means key material leaked."""
+
+CERT_BASE64 = base64.b64encode(der(make_certificate("Current"))).decode()
+"""A certificate as the guide's manifest holds it: here with its first character missing."""
 
 FORGED = "Mimecast\n== prod: OK\x1b[2J\u202e"
 """A value that would forge a report line, clear the screen and reverse the text."""
@@ -183,6 +194,27 @@ CERTIFICATE_CASES: list[tuple[str, Setup, str]] = [
     ("nul-byte", lambda _: "certs/a\x00.pem", "contains a NUL character"),
     ("control-chars", lambda _: "certs/\x1b[2Jx\n.pem", "certs/\\x1b[2Jx\\n.pem"),
     ("system-ca-root", lambda _: "/etc/ssl/certs/ca-certificates.crt", "is an absolute path"),
+    ("empty-entry", lambda _: "", "mimecast-association:certificates[0] is empty. Give the path"),
+    ("blank-entry", lambda _: " \n ", "mimecast-association:certificates[0] is empty."),
+    (
+        "key-under-certificate-label",
+        lambda _: (
+            "-----BEGIN CERTIFICATE-----\n"
+            + "\n".join(KEY_BASE64[i : i + 64] for i in range(0, len(KEY_BASE64), 64))
+            + "\n-----END CERTIFICATE-----\n"
+        ),
+        "holds a PRIVATE KEY",
+    ),
+    (
+        "base64-with-spaces-broken",
+        lambda _: " ".join(CERT_BASE64[i : i + 50] for i in range(1, len(CERT_BASE64), 50)),
+        "looks like base64 but does not decode",
+    ),
+    (
+        "long-base64-like-name",
+        lambda _: "certs/" + "a" * 300 + ".pem",
+        "cannot be read (File name too long)",
+    ),
 ]
 
 

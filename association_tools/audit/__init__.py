@@ -2,9 +2,10 @@
 
 `pulumi preview --refresh` cannot see most of what an attacker would add to an app holding
 `full_access_as_app` (a secret, a certificate, a federated credential, a grant on the service
-principal); this reads them from Microsoft Graph v1.0. One job a module: `inputs` (stack files
-and outputs), `graph` (HTTP, batching, paging, retries), `live` (what to ask Graph),
-`tenant` (the answers, typed), `compare` (findings), `render` (text, Markdown, JSON), `cli`
-(the command). Standard library HTTP; azure-identity only to sign in, imported only when no
-token is given.
+principal, a directory role, a look-alike); this reads them from Microsoft Graph v1.0. One
+job a module: `inputs` (stack files and outputs), `transport` (one POST within a tenant's
+deadline and byte budget), `graph` (batching, paging, retries), `live` (what to ask Graph),
+`answers` and `tenant` (the answers, typed), `compare` and `exposure` (findings), `render`
+(text, Markdown, JSON), `signin` (tokens), `cli` (the command). Standard library HTTP;
+azure-identity only to sign in, imported only when no token is given.
 """

@@ -8,11 +8,10 @@ Exit status: 0 nothing undeclared, 3 findings (none failed), 1 some stack could 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
@@ -22,12 +21,14 @@ from typing import Final
 from association.clock import current_time
 from association_tools import options
 from association_tools.audit.compare import StackAudit, compare, exit_code
-from association_tools.audit.graph import GraphClient, GraphError, check_endpoint
+from association_tools.audit.graph import DEFAULT_TENANT_SECONDS, GraphClient, GraphError
 from association_tools.audit.inputs import Declared, declared, outputs_arguments
 from association_tools.audit.live import READ_PERMISSIONS, read_tenant
 from association_tools.audit.render import render_markdown, render_text, to_json
+from association_tools.audit.signin import SignedIn, TokenSource, azure_identity, from_environment
+from association_tools.audit.transport import Budget, Endpoint, check_endpoint
 from association_tools.cli import UsageError, publish, run
-from association_tools.project import Project, load_project, one_line
+from association_tools.project import Project, load_project
 from association_tools.safe_read import InputError
 
 PROG: Final = "python -m association audit"
@@ -36,8 +37,9 @@ DEFAULT_ENDPOINT: Final = "https://graph.microsoft.com"
 DESCRIPTION: Final = f"""\
 Read each stack's live application and service principal from Microsoft Graph
 and report what the stack does not declare: credentials, federated credentials,
-owners, permissions, grants, audience, URIs. Read-only: the identity needs
-{" and ".join(READ_PERMISSIONS)} (application permissions).
+owners, permissions, grants, audience, URIs, public-client and API settings,
+directory roles, token policies, look-alikes. Read-only: the identity needs
+{", ".join(READ_PERMISSIONS)} (application permissions).
 Exit status: 0 clean, 3 findings, 1 error (wins over findings), 2 usage."""
 
 EPILOG: Final = f"""example:
@@ -45,9 +47,6 @@ EPILOG: Final = f"""example:
   {PROG} contoso --outputs contoso=contoso-outputs.json \\
       --markdown "$GITHUB_STEP_SUMMARY" --json audit.json
 """
-
-TokenSource = Callable[[str], str]
-"""Tenant ID -> bearer token for Microsoft Graph in that tenant."""
 
 
 def main(argv: Sequence[str] | None = None, *, sleep: Callable[[float], None] = time.sleep) -> int:
@@ -91,10 +90,29 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="tenants audited at once (default 8)",
     )
+    parser.add_argument(
+        "--tenant-timeout",
+        type=_seconds,
+        default=DEFAULT_TENANT_SECONDS,
+        metavar="SECONDS",
+        help="give up on a tenant after this long: every request, page, retry and wait "
+        f"(default {DEFAULT_TENANT_SECONDS:g}, at most 3600)",
+    )
     options.add_markdown(parser, "a summary")
     options.add_json(parser, "every stack's verdict")
     options.add_max_input_bytes(parser, "an input file")
     return parser
+
+
+def _seconds(text: str) -> float:
+    """`--tenant-timeout`: more than 0 and at most an hour."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 3600, not {text}")
+    return seconds
 
 
 def _command(args: argparse.Namespace, sleep: Callable[[float], None]) -> int:
@@ -112,14 +130,20 @@ def _command(args: argparse.Namespace, sleep: Callable[[float], None]) -> int:
             raise UsageError(f"no stack file for {stack!r} in {project.directory}")
         if stack not in outputs:
             raise UsageError(f"stack {stack!r} needs --outputs {stack}=FILE")
-    tokens = _token_source(args.token_env, endpoint)
     now = current_time()
+    wanted = {stack: _declared(project, stack, outputs[stack], now, args) for stack in stacks}
+    tokens = _token_source(args.token_env, endpoint, wanted.values(), args.concurrency)
     progress = _Progress(len(stacks), enabled=sys.stderr.isatty())
 
     def audit(stack: str) -> StackAudit:
-        result = _audit_stack(
-            project, stack, outputs[stack], now, args.max_input_bytes, tokens, endpoint, sleep
-        )
+        stack_wanted = wanted[stack]
+        if isinstance(stack_wanted, StackAudit):
+            result = stack_wanted
+        else:  # the settings' notes go with any verdict, an error included: they may explain it
+            result = replace(
+                _against_tenant(stack_wanted, tokens, endpoint, args.tenant_timeout, sleep),
+                notes=stack_wanted.notes,
+            )
         progress.advance()
         return result
 
@@ -130,34 +154,26 @@ def _command(args: argparse.Namespace, sleep: Callable[[float], None]) -> int:
     return exit_code(results)
 
 
-def _audit_stack(
-    project: Project,
-    stack: str,
-    outputs_file: Path,
-    now: datetime,
-    max_bytes: int,
-    tokens: TokenSource,
-    endpoint: str,
-    sleep: Callable[[float], None],
-) -> StackAudit:
-    """One stack's verdict; any failure is that stack's error, the others go on."""
+def _declared(
+    project: Project, stack: str, outputs_file: Path, now: datetime, args: argparse.Namespace
+) -> Declared | StackAudit:
+    """What the stack declares, or its error verdict when there is nothing to compare."""
     try:
-        wanted = declared(project, stack, outputs_file, now, max_bytes)
+        return declared(project, stack, outputs_file, now, args.max_input_bytes)
     except InputError as error:
         return StackAudit(stack, error=str(error))
-    # The settings' notes go with any verdict, an error included: they may explain it.
-    return replace(_against_tenant(wanted, tokens, endpoint, sleep), notes=wanted.notes)
 
 
 def _against_tenant(
-    wanted: Declared, tokens: TokenSource, endpoint: str, sleep: Callable[[float], None]
+    wanted: Declared,
+    tokens: TokenSource,
+    endpoint: Endpoint,
+    seconds: float,
+    sleep: Callable[[float], None],
 ) -> StackAudit:
     """Read the live objects the stack's outputs name and compare them with `wanted`."""
     stack, tenant = wanted.stack, wanted.tenant_id
-    try:
-        client = GraphClient(endpoint, tokens(tenant), sleep=sleep)
-    except GraphError as error:
-        return StackAudit(stack, tenant, error=str(error))
+    client = GraphClient(endpoint, lambda: tokens(tenant), budget=Budget(seconds), sleep=sleep)
     try:
         live = read_tenant(
             client,
@@ -178,46 +194,20 @@ def _against_tenant(
     return StackAudit(stack, tenant, compare(wanted, live), requests=client.sent)
 
 
-def _token_source(variable: str | None, endpoint: str) -> TokenSource:
-    """A bearer token per tenant: the one in `variable`, or one azure-identity signs in for."""
+def _token_source(
+    variable: str | None,
+    endpoint: Endpoint,
+    stacks: Iterable[Declared | StackAudit],
+    concurrency: int,
+) -> TokenSource:
+    """The token in `variable`, or azure-identity's for every stack's tenant, taken now."""
     if variable is not None:
-        token = os.environ.get(variable, "").strip()
-        if not token:
-            raise UsageError(f"--token-env {variable}: the environment variable is empty or unset")
-        return lambda tenant: token
-    try:  # imported only here: a run with --token-env needs no azure-identity installed
-        from azure.core.exceptions import ClientAuthenticationError  # noqa: PLC0415
-        from azure.identity import DefaultAzureCredential  # noqa: PLC0415
-    except ImportError:
-        raise UsageError(
-            "signing in needs azure-identity: `pip install -r requirements-audit.txt`, or "
-            "pass --token-env VAR with a bearer token"
-        ) from None
-    # Azure CLI, workload identity (a federated token file), environment variables; never a
-    # browser prompt from an unattended run. Any tenant: one token per stack's tenant.
-    credential = DefaultAzureCredential(
-        exclude_interactive_browser_credential=True, additionally_allowed_tenants=["*"]
+        return from_environment(variable)
+    tokens = SignedIn(azure_identity(endpoint), f"{endpoint.url}/.default")
+    tokens.take_all(
+        (stack.tenant_id for stack in stacks if isinstance(stack, Declared)), concurrency
     )
-    cache: dict[str, str] = {}
-    locks: dict[str, threading.Lock] = {}
-    guard = threading.Lock()
-
-    def token_for(tenant: str) -> str:
-        with guard:
-            lock = locks.setdefault(tenant, threading.Lock())
-        with lock:  # one sign-in per tenant, tenants in parallel
-            if tenant not in cache:
-                try:
-                    cache[tenant] = credential.get_token(
-                        f"{endpoint}/.default", tenant_id=tenant
-                    ).token
-                except ClientAuthenticationError as error:
-                    raise GraphError(
-                        f"sign-in to tenant {tenant} failed: {one_line(error)}"
-                    ) from None
-            return cache[tenant]
-
-    return token_for
+    return tokens
 
 
 class _Progress:

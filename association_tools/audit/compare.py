@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Final, Literal
+from typing import ClassVar, Literal
 
 from association.identifiers import (
     APP_ROLE_TYPE,
@@ -20,11 +20,16 @@ from association.identifiers import (
     FULL_ACCESS_AS_APP_ROLE_ID,
     SINGLE_TENANT_AUDIENCE,
 )
+from association_tools.audit.exposure import (
+    SEVERITIES,
+    Severity,
+    application_exposure,
+    principal_exposure,
+)
 from association_tools.audit.inputs import Declared
 from association_tools.audit.tenant import Credential, LiveTenant
 
-Severity = Literal["high", "medium", "low"]
-SEVERITIES: Final[tuple[Severity, ...]] = ("high", "medium", "low")
+__all__ = ["SEVERITIES", "Finding", "Severity", "StackAudit", "compare", "exit_code"]
 
 
 @dataclass(frozen=True)
@@ -34,21 +39,26 @@ class Finding:
 
     severity: Severity
     target: Literal["application", "service principal"]
-    check: str
+    code: str
     """A stable name for the kind of finding, for filters: e.g. `password-credential`."""
     message: str
 
 
 def compare(declared: Declared, live: LiveTenant) -> tuple[Finding, ...]:
     """Every finding for one stack, application first, then its service principal."""
-    return (*_application(declared, live), *_service_principal(declared, live))
+    return (
+        *_application(declared, live),
+        *(Finding(s, "application", c, m) for s, c, m in application_exposure(declared, live)),
+        *_service_principal(declared, live),
+        *(Finding(s, "service principal", c, m) for s, c, m in principal_exposure(declared, live)),
+    )
 
 
 def _application(declared: Declared, live: LiveTenant) -> Iterator[Finding]:
     app = live.application
 
-    def finding(severity: Severity, check: str, message: str) -> Finding:
-        return Finding(severity, "application", check, message)
+    def finding(severity: Severity, code: str, message: str) -> Finding:
+        return Finding(severity, "application", code, message)
 
     for password in app.passwords:
         yield finding(
@@ -58,12 +68,21 @@ def _application(declared: Declared, live: LiveTenant) -> Iterator[Finding]:
         )
     declared_keys = set(declared.thumbprints)
     for key in app.keys:
-        thumbprint = key.thumbprint or key.claimed_thumbprint
-        if thumbprint not in declared_keys:
+        thumbprint = key.thumbprint
+        if thumbprint is None:
+            claim = f"claims thumbprint {key.claimed_thumbprint}" if key.claimed_thumbprint else ""
+            yield finding(
+                "high",
+                "unverifiable-certificate",
+                f"certificate {_credential(key)} cannot be verified: Graph returned no "
+                f"certificate in its `key`{', though it ' + claim if claim else ''}; whoever "
+                "holds its private key may sign in as the app",
+            )
+        elif thumbprint not in declared_keys:
             yield finding(
                 "high",
                 "unknown-certificate",
-                f"certificate {_credential(key)} (thumbprint {thumbprint or 'unknown'}) is not "
+                f"certificate {_credential(key)} (thumbprint {thumbprint}) is not "
                 "among the stack's certificates",
             )
         elif key.claimed_thumbprint and key.thumbprint and key.claimed_thumbprint != key.thumbprint:
@@ -73,7 +92,7 @@ def _application(declared: Declared, live: LiveTenant) -> Iterator[Finding]:
                 f"certificate {_credential(key)} claims thumbprint {key.claimed_thumbprint} "
                 f"(customKeyIdentifier) but is {key.thumbprint}",
             )
-    live_keys = {key.thumbprint or key.claimed_thumbprint for key in app.keys}
+    live_keys = {key.thumbprint for key in app.keys}
     for thumbprint in declared.thumbprints:
         if thumbprint not in live_keys:
             yield finding(
@@ -125,10 +144,7 @@ def _application(declared: Declared, live: LiveTenant) -> Iterator[Finding]:
         )
     for uri in app.identifier_uris:
         yield finding("medium", "identifier-uri", f"identifier URI {uri}: the stack sets none")
-    yield from (
-        finding(severity, check, message)
-        for severity, check, message in _owners(app.owners, declared.owners)
-    )
+    yield from (finding(*owner) for owner in _owners(app.owners, declared))
     others = [(object_id, app_id) for object_id, app_id in live.namesakes if object_id != app.id]
     for object_id, app_id in others:
         yield finding(
@@ -142,8 +158,8 @@ def _application(declared: Declared, live: LiveTenant) -> Iterator[Finding]:
 def _service_principal(declared: Declared, live: LiveTenant) -> Iterator[Finding]:
     sp = live.service_principal
 
-    def finding(severity: Severity, check: str, message: str) -> Finding:
-        return Finding(severity, "service principal", check, message)
+    def finding(severity: Severity, code: str, message: str) -> Finding:
+        return Finding(severity, "service principal", code, message)
 
     for password in sp.passwords:
         yield finding("high", "password-credential", f"client secret {_credential(password)}")
@@ -192,17 +208,16 @@ def _service_principal(declared: Declared, live: LiveTenant) -> Iterator[Finding
         yield finding(
             "low", "account-disabled", "is disabled (accountEnabled false): Mimecast cannot sign in"
         )
-    yield from (
-        finding(severity, check, message)
-        for severity, check, message in _owners(sp.owners, declared.owners)
-    )
+    yield from (finding(*owner) for owner in _owners(sp.owners, declared))
 
 
-def _owners(
-    live: Sequence[str], declared: Sequence[str] | None
-) -> Iterator[tuple[Severity, str, str]]:
-    """Owners other than the declared ones; with `owners` unset, any beyond the one deployer."""
-    if declared is None:
+def _owners(live: Sequence[str], declared: Declared) -> Iterator[tuple[Severity, str, str]]:
+    """Owners other than the declared ones: `owners`, or with it unset the deployer the stack
+    output `owners` names; with neither (outputs of an older deploy), any beyond one."""
+    expected, source = declared.owners, "the stack's owners"
+    if expected is None and declared.deployed_owners is not None:
+        expected, source = declared.deployed_owners, "the stack output `owners` (the deployer)"
+    if expected is None:
         if len(live) > 1:
             yield (
                 "high",
@@ -212,11 +227,11 @@ def _owners(
             )
         return
     for owner in live:
-        if owner not in declared:
-            yield "high", "owner", f"owner {owner} is not among the stack's owners"
-    for owner in declared:
+        if owner not in expected:
+            yield "high", "owner", f"owner {owner} is not among {source}"
+    for owner in expected:
         if owner not in live:
-            yield "low", "owner-missing", f"the stack's owner {owner} is not an owner"
+            yield "low", "owner-missing", f"{owner}, of {source}, is not an owner"
 
 
 def _credential(credential: Credential) -> str:

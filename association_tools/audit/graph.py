@@ -1,20 +1,20 @@
-"""Microsoft Graph v1.0 over urllib: JSON batches, `@odata.nextLink` paging, throttling retries.
+"""Graph v1.0 over `transport`: JSON batches, `@odata.nextLink` paging, throttling retries.
 
 As few HTTP requests as Graph allows: every GET of a tenant goes into one `$batch` (at most 20
 a batch, Graph's limit), and the next pages of every list go together into the next batch.
 A 429 or 503 (of the batch or of requests inside it) is retried after its `Retry-After`
-(seconds or an HTTP date), within a bounded number of attempts and a bounded total wait.
-Paging is bounded too: a `nextLink` seen before, or more than `MAX_PAGES` pages, is an error,
-never an endless loop. The bearer token goes only to the endpoint it was given for: no
-redirect is followed and a `nextLink` elsewhere is refused.
+(seconds or an HTTP date), within a bounded number of attempts per batch and a bounded total
+wait per tenant, never past the tenant's deadline (`transport.Budget`). Paging is bounded
+too: a `nextLink` seen before, or more than `MAX_PAGES` pages, is an error, never an endless
+loop. The bearer token goes only to the endpoint it was given for: no redirect is followed
+and a `nextLink` to another scheme, host or port is refused. The token is asked for before
+each batch (so a source can refresh it) and is in no `repr`.
 """
 
 from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,25 +23,19 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from association_tools.audit.transport import Budget, Endpoint, GraphError, post
 from association_tools.safe_read import InputError, load_json
+
+__all__ = ["GraphClient", "GraphError", "Request", "Response", "RetryPolicy", "error_code"]
 
 API_VERSION: Final = "v1.0"
 BATCH_LIMIT: Final = 20
 """Requests in one JSON batch (learn.microsoft.com/graph/json-batching)."""
 RETRYABLE: Final = frozenset({429, 503})
-MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
-LOOPBACK: Final = frozenset({"localhost", "127.0.0.1", "::1"})
+DEFAULT_TENANT_SECONDS: Final = 180.0
 MAX_PAGES = 100
 """Pages read of one list before it counts as endless (the audit's lists hold a handful of
 items, Graph's pages at least 100); a plain module value so tests can lower it."""
-
-
-class GraphError(Exception):
-    """Graph could not answer: unreachable, refused the token, or throttled us out."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -65,51 +59,30 @@ class RetryPolicy:
     """How long throttling may hold up one tenant before it counts as an error."""
 
     attempts: int = 5
+    """Per batch."""
     total_wait: float = 120.0
+    """Per tenant, over every batch and page: Graph's `Retry-After`s added up."""
     default_wait: float = 2.0
     """When Graph sends no usable `Retry-After`, doubled on each attempt."""
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect would carry the bearer token to wherever it points."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def check_endpoint(url: str) -> str:
-    """The endpoint without a trailing slash; ValueError unless https, or http on loopback."""
-    parts = urlsplit(url)
-    secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK)
-    if not secure or not parts.hostname or parts.query or parts.fragment or parts.path.strip("/"):
-        raise ValueError(
-            f"{url!r} is not a Graph endpoint: give https://HOST (plain http only for "
-            "localhost, 127.0.0.1 or [::1])"
-        )
-    return url.rstrip("/")
-
-
 @dataclass
 class GraphClient:
-    """Batched GETs against one endpoint with one token; `sent` counts HTTP requests."""
+    """Batched GETs against one endpoint for one tenant; `sent` counts HTTP requests."""
 
-    endpoint: str
-    token: str
+    endpoint: Endpoint
+    token: Callable[[], str] = field(repr=False)
+    """Asked before each batch: the token source refreshes a token that is about to expire."""
+    budget: Budget = field(default_factory=lambda: Budget(DEFAULT_TENANT_SECONDS))
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     """The wall clock, for a `Retry-After` given as an HTTP date."""
     timeout: float = 30.0
+    """Of each socket operation; the budget's deadline bounds the whole."""
     sent: int = 0
-
-    def __post_init__(self) -> None:
-        loopback = urlsplit(self.endpoint).hostname in LOOPBACK
-        handlers: list[Any] = [_NoRedirects()]
-        if loopback:  # a proxy from the environment must not see a local test server's traffic
-            handlers.append(urllib.request.ProxyHandler({}))
-        self._opener = urllib.request.build_opener(*handlers)
-        self._base = f"{self.endpoint}/{API_VERSION}"
+    waited: float = 0.0
+    """Seconds of `Retry-After` waited for this tenant so far."""
 
     def get_all(self, requests: Sequence[Request]) -> dict[str, Response]:
         """Each request's response, lists with all their pages, in as few batches as allowed."""
@@ -122,7 +95,7 @@ class GraphClient:
                 earlier = results.get(request_id)
                 response = page
                 if earlier is not None:  # a further page of a list
-                    values = [*earlier.body.get("value", []), *page.body.get("value", [])]
+                    values = [*_listed(earlier.body), *_listed(page.body)]
                     response = Response(page.status, {**page.body, "value": values})
                 results[request_id] = response
                 next_link = page.body.get("@odata.nextLink")
@@ -134,10 +107,16 @@ class GraphClient:
     def _next_page(self, next_link: object, asked: list[str]) -> str:
         """The next page's URL, added to `asked` (the list's URLs so far, its first one first);
         GraphError for a link elsewhere, and rather than loop forever."""
-        if not isinstance(next_link, str) or not next_link.startswith(self._base + "/"):
-            raise GraphError(f"Graph sent a nextLink outside {self._base}: {next_link!r}")
-        url = next_link[len(self._base) :]
         collection = asked[0].split("?")[0]
+        link = next_link if isinstance(next_link, str) else ""
+        parts = urlsplit(link)
+        prefix = f"/{API_VERSION}/"
+        if not self.endpoint.owns(link) or not parts.path.startswith(prefix):
+            raise GraphError(
+                f"Graph's list {collection} sent a nextLink outside "
+                f"{self.endpoint.url}/{API_VERSION}: not followed"
+            )
+        url = parts.path[len(prefix) - 1 :] + (f"?{parts.query}" if parts.query else "")
         if url in asked:
             raise GraphError(
                 f"Graph's list {collection} sent a nextLink to a page already read: "
@@ -153,7 +132,6 @@ class GraphClient:
     def _batch(self, requests: Sequence[Request]) -> dict[str, Response]:
         """One batch, retrying throttled requests (or the whole batch) as Graph asks."""
         done: dict[str, Response] = {}
-        started = self.clock()
         for attempt in range(self.policy.attempts):
             waiting = [r for r in requests if r.id not in done]
             body = {"requests": [{"id": r.id, "method": "GET", "url": r.url} for r in waiting]}
@@ -177,14 +155,18 @@ class GraphClient:
                     raise GraphError(f"Graph's batch answer left out {', '.join(missing)}")
                 return done
             wait = max(waits)
-            if attempt + 1 == self.policy.attempts or (
-                self.clock() - started + wait > self.policy.total_wait
+            if (
+                attempt + 1 == self.policy.attempts
+                or self.waited + wait > self.policy.total_wait
+                or wait >= self.budget.remaining()
             ):
                 break
             self.sleep(wait)
+            self.waited += wait
         raise GraphError(
-            f"throttled out: Graph still answered 429/503 after {self.policy.attempts} attempts "
-            f"or {self.policy.total_wait:g} s of waiting; run the audit again later",
+            f"throttled out: Graph still answered 429/503 after {attempt + 1} attempts; "
+            f"waiting longer would pass {self.policy.total_wait:g} s of waiting or the "
+            "tenant's deadline. Run the audit again later",
             429,
         )
 
@@ -193,49 +175,36 @@ class GraphClient:
         without a usable one, the policy's default, doubled on each attempt."""
         text = str(value).strip()
         try:
-            return max(0.0, float(text))
+            seconds = float(text)
         except ValueError:
             pass
+        else:
+            if seconds == seconds:  # not NaN
+                return max(0.0, seconds)
         try:
             when = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError):
             return float(self.policy.default_wait * 2**attempt)
         if when.tzinfo is None:  # `-0000`: UTC, by RFC 5322
             when = when.replace(tzinfo=UTC)
         return max(0.0, (when - self.now()).total_seconds())
 
     def _post(self, path: str, body: object) -> tuple[int, Message, Any]:
-        request = urllib.request.Request(
-            self._base + path,
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={
-                "Authorization": f"Bearer {self.token}",
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-            },
-        )
+        headers = {
+            "Authorization": f"Bearer {self.token()}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
         self.sent += 1
-        try:
-            with self._opener.open(request, timeout=self.timeout) as answer:
-                status, headers, data = (
-                    answer.status,
-                    answer.headers,
-                    answer.read(MAX_RESPONSE_BYTES + 1),
-                )
-        except urllib.error.HTTPError as error:
-            with error:
-                status, headers, data = error.code, error.headers, error.read(MAX_RESPONSE_BYTES)
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise GraphError(f"cannot reach {self.endpoint}: {reason}") from None
-        if len(data) > MAX_RESPONSE_BYTES:
-            raise GraphError(f"Graph's answer is larger than {MAX_RESPONSE_BYTES} bytes")
+        url = f"{self.endpoint.url}/{API_VERSION}{path}"
+        status, answer_headers, data = post(
+            self.endpoint, url, json.dumps(body).encode(), headers, self.budget, self.timeout
+        )
         try:
             document = load_json(data, "Graph's answer") if data.strip() else {}
         except InputError as error:
             raise GraphError(str(error), status) from None
-        return status, headers, document
+        return status, answer_headers, document
 
 
 @dataclass(frozen=True)
@@ -269,6 +238,12 @@ def _responses(document: Any) -> list[_Item]:
     return parsed
 
 
+def _listed(body: Mapping[str, Any]) -> list[Any]:
+    """A page's `value`, if it is a list (Graph's answers are input: it may not be)."""
+    value = body.get("value")
+    return value if isinstance(value, list) else []
+
+
 def error_code(body: Mapping[str, Any]) -> str:
     """Graph's `error.code` (e.g. `Authorization_RequestDenied`), or an empty string."""
     error = body.get("error")
@@ -281,4 +256,9 @@ def _error_text(status: int, document: Any) -> str:
     error = body.get("error")
     message = error.get("message") if isinstance(error, dict) else None
     detail = " ".join(part for part in (error_code(body), message) if isinstance(part, str))
+    if status == 401:
+        return (
+            f"Graph rejected the token (401{' ' + detail if detail else ''}): it has expired, "
+            "or is for another tenant or another cloud's Graph; sign in again"
+        )
     return f"Graph answered {status}" + (f": {detail}" if detail else "")

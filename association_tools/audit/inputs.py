@@ -43,15 +43,22 @@ OUTPUT_KEYS: Final = {
 
 DISPLAY_NAME_KEY: Final = settings_key("displayName")
 ADOPT_KEY: Final = settings_key("adopt")
+OWNERS_KEY: Final = settings_key("owners")
 AUDITED_KEYS: Final = frozenset(
     {
         TENANT_KEY,
         DISPLAY_NAME_KEY,
         ADOPT_KEY,
-        *map(settings_key, ("certificates", "owners", "mailboxScope")),
+        OWNERS_KEY,
+        *map(settings_key, ("certificates", "mailboxScope")),
     }
 )
 """The settings the audit reads; stored encrypted, one leaves it nothing to compare against."""
+
+
+OWNERS_OUTPUT: Final = "owners"
+"""The owners the last `pulumi up` set (the deployer when `owners` is unset); older deploys
+have no such output."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class StackOutputs:
     application_object_id: str
     service_principal_object_id: str
     tenant_id: str
+    owners: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,8 @@ class Declared:
     owners: tuple[str, ...] | None
     """Lower-case object IDs; None when `owners` is unset (the deploying identity owns it)."""
     outputs: StackOutputs
+    deployed_owners: tuple[str, ...] | None = None
+    """The stack output `owners`: whom the last deploy made owner, the deployer included."""
     tenant_wide_consent: bool = True
     """False with `mailboxScope.enforce`: then the program requests no permission and grants
     no app role, so any of either in the tenant is undeclared."""
@@ -95,7 +105,18 @@ def parse_outputs(document: Any, source: str) -> StackOutputs:
                 "`pulumi stack output --json --stack STACK > FILE` after `pulumi up`"
             )
         values[field] = value.lower()
-    return StackOutputs(**values)
+    owners = document.get(OWNERS_OUTPUT)
+    if owners is not None and (
+        not isinstance(owners, list)
+        or not all(isinstance(owner, str) and GUID.fullmatch(owner) for owner in owners)
+    ):
+        raise InputError(
+            f"{source}: output {OWNERS_OUTPUT} is not a list of object IDs (GUIDs); save the "
+            "outputs with `pulumi stack output --json --stack STACK > FILE` after `pulumi up`"
+        )
+    return StackOutputs(
+        **values, owners=None if owners is None else tuple(owner.lower() for owner in owners)
+    )
 
 
 def declared(
@@ -138,11 +159,13 @@ def declared(
         thumbprints=tuple(cert.thumbprint for cert in settings.certificates),
         owners=tuple(owner.lower() for owner in owners) if owners else None,
         outputs=outputs,
+        deployed_owners=outputs.owners,
         tenant_wide_consent=settings.tenant_wide_consent,
         notes=(
             *(f"would not deploy: {message}" for message in _messages(problems)),
             *_messages(parsed.warnings),
             *_adoption_notes(settings.adopt, outputs),
+            *_owner_notes(bool(owners), outputs),
         ),
     )
 
@@ -175,6 +198,17 @@ def _adoption_notes(adopt: Adoption | None, outputs: StackOutputs) -> list[str]:
         "the object the outputs name"
         for name, adopted, actual in pairs
         if adopted != actual
+    ]
+
+
+def _owner_notes(owners_set: bool, outputs: StackOutputs) -> list[str]:
+    """Without `owners` and the output, a replaced sole owner looks like the deployer."""
+    if owners_set or outputs.owners is not None:
+        return []
+    return [
+        f"{OWNERS_KEY} is unset and the outputs have no {OWNERS_OUTPUT} (deployed before it "
+        "was exported): a sole owner replaced by someone else cannot be told from the deployer "
+        f"until `pulumi up` exports {OWNERS_OUTPUT}"
     ]
 
 

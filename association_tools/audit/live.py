@@ -1,67 +1,90 @@
-"""What the audit asks Graph about one tenant, and the answers as typed values.
+"""What the audit asks Graph about one tenant, and in which permission's name.
 
-Nine GETs, all in one `$batch` (so one HTTP request per tenant while nothing is paged or
-throttled). Each names the least-privileged application permission Graph's reference gives
-for it, so a 401/403 says exactly what to grant. Graph's answers are input like any other:
-every field is type-checked and a missing one is empty, never an exception.
+Fifteen GETs in one `$batch` (one HTTP request per tenant while nothing is paged, throttled
+or found): the app, its service principal and what hangs off them, the service principals
+named like ours, and the tenant's token and claims policies. Only when the tenant holds a
+policy or a look-alike does a second batch follow, with each policy's `appliesTo` and each
+look-alike's app role assignments. Assigned policies are read from the policy side because
+`/applications/{id}/tokenLifetimePolicies` and the like need Application.ReadWrite.OwnedBy
+(a write permission); `/policies/.../appliesTo` needs only Policy.Read.All and
+Application.Read.All. Each GET names the least-privileged application permission Graph's
+reference gives for it, so a 403 says exactly what to grant; a 401 says the token was
+rejected.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Final
 from urllib.parse import quote
 
-from association.identifiers import EXCHANGE_ONLINE_APP_ID
-from association_tools.audit.graph import GraphClient, GraphError, Request, Response, error_code
-from association_tools.audit.tenant import (
-    Assignment,
-    Credential,
-    FederatedCredential,
-    Grant,
-    LiveApplication,
-    LiveServicePrincipal,
-    LiveTenant,
-    Permission,
+from association.identifiers import EXCHANGE_ONLINE_APP_ID, FULL_ACCESS_AS_APP_ROLE_ID
+from association_tools.audit.answers import (
+    application,
+    look_alikes,
+    named,
+    service_principal,
+    text,
+    values,
 )
+from association_tools.audit.graph import GraphClient, GraphError, Request, Response, error_code
+from association_tools.audit.inputs import GUID
+from association_tools.audit.tenant import LiveTenant, LookAlike, Named
 
-APPLICATION_READ: Final = "Application.Read.All"
-DIRECTORY_READ: Final = "Directory.Read.All"
+APPLICATION_READ: Final = ("Application.Read.All",)
+DIRECTORY_READ: Final = ("Directory.Read.All",)
 """Graph's least-privileged application permission to list a service principal's delegated
-permission grants; no Application.* permission covers them."""
+permission grants (no Application.* permission covers them) and its role assignments."""
+POLICY_READ: Final = ("Policy.Read.All",)
+"""To list the tenant's token lifetime, token issuance and claims-mapping policies."""
+APPLIES_TO_READ: Final = ("Policy.Read.All", "Application.Read.All")
+"""To list the objects a policy applies to."""
 
-READ_PERMISSIONS: Final = (APPLICATION_READ, DIRECTORY_READ)
+READ_PERMISSIONS: Final = (*APPLICATION_READ, *DIRECTORY_READ, *POLICY_READ)
+
+APPLICATION_PROPERTIES: Final = (
+    "id,appId,displayName,signInAudience,identifierUris,web,spa,publicClient,"
+    "requiredResourceAccess,keyCredentials,passwordCredentials,isFallbackPublicClient,api,"
+    "appRoles,servicePrincipalLockConfiguration"
+)
+"""`servicePrincipalLockConfiguration` is the application's (Graph's application resource),
+though it locks its service principals."""
+SERVICE_PRINCIPAL_PROPERTIES: Final = (
+    "id,appId,displayName,accountEnabled,keyCredentials,passwordCredentials,replyUrls,tags,"
+    "appRoleAssignmentRequired"
+)
+POLICY_KINDS: Final = {
+    "tokenLifetimePolicies": "token lifetime policy",
+    "tokenIssuancePolicies": "token issuance policy",
+    "claimsMappingPolicies": "claims-mapping policy",
+}
+LOOK_ALIKE_PREFIX: Final = 4
+"""Characters of the display name Graph filters service principals by (`startswith`);
+near-identical names are then judged here (`answers.look_alikes`)."""
+
+
+def _odata_string(value: str) -> str:
+    """A string literal for `$filter`: quotes doubled, then percent-encoded whole."""
+    return quote(value.replace("'", "''"), safe="")
 
 
 def requests_for(
     application_id: str, service_principal_id: str, display_name: str
-) -> list[tuple[Request, str]]:
-    """The GETs for one tenant, each with the permission it needs."""
+) -> list[tuple[Request, tuple[str, ...]]]:
+    """The first batch's GETs for one tenant, each with the permission it needs."""
     app = f"/applications/{application_id}"
     sp = f"/servicePrincipals/{service_principal_id}"
-    name = quote(display_name.replace("'", "''"), safe="")
-    return [
-        (
-            Request(
-                "application",
-                f"{app}?$select=id,appId,displayName,signInAudience,identifierUris,web,spa,"
-                "publicClient,requiredResourceAccess,keyCredentials,passwordCredentials",
-            ),
-            APPLICATION_READ,
-        ),
+    name = _odata_string(display_name)
+    prefix = _odata_string(display_name.strip()[:LOOK_ALIKE_PREFIX])
+    requests: list[tuple[Request, tuple[str, ...]]] = [
+        (Request("application", f"{app}?$select={APPLICATION_PROPERTIES}"), APPLICATION_READ),
         (Request("applicationOwners", f"{app}/owners?$select=id"), APPLICATION_READ),
         (
             Request("federated", f"{app}/federatedIdentityCredentials?$select=name,issuer,subject"),
             APPLICATION_READ,
         ),
         (
-            Request(
-                "servicePrincipal",
-                f"{sp}?$select=id,appId,accountEnabled,keyCredentials,passwordCredentials",
-            ),
+            Request("servicePrincipal", f"{sp}?$select={SERVICE_PRINCIPAL_PROPERTIES}"),
             APPLICATION_READ,
         ),
         (Request("servicePrincipalOwners", f"{sp}/owners?$select=id"), APPLICATION_READ),
@@ -78,6 +101,15 @@ def requests_for(
             ),
             DIRECTORY_READ,
         ),
+        (Request("memberOf", f"{sp}/memberOf?$select=id,displayName"), APPLICATION_READ),
+        (
+            Request(
+                "roleAssignments",
+                "/roleManagement/directory/roleAssignments?$filter=principalId%20eq%20"
+                f"'{service_principal_id}'&$select=id,roleDefinitionId,directoryScopeId",
+            ),
+            DIRECTORY_READ,
+        ),
         (
             Request("exchange", f"/servicePrincipals(appId='{EXCHANGE_ONLINE_APP_ID}')?$select=id"),
             APPLICATION_READ,
@@ -88,7 +120,20 @@ def requests_for(
             ),
             APPLICATION_READ,
         ),
+        (
+            Request(
+                "lookAlikes",
+                f"/servicePrincipals?$filter=startswith(displayName,'{prefix}')"
+                "&$select=id,appId,displayName,appOwnerOrganizationId&$top=999",
+            ),
+            APPLICATION_READ,
+        ),
     ]
+    requests += [
+        (Request(kind, f"/policies/{kind}?$select=id,displayName"), POLICY_READ)
+        for kind in POLICY_KINDS
+    ]
+    return requests
 
 
 class NotFound(GraphError):
@@ -98,23 +143,10 @@ class NotFound(GraphError):
 def read_tenant(
     client: GraphClient, application_id: str, service_principal_id: str, display_name: str
 ) -> LiveTenant:
-    """Read the live app and service principal; GraphError naming the permission on 401/403."""
+    """Read the live app and service principal and what could reach them; GraphError saying
+    the token was rejected (401) or naming the permission to grant (403)."""
     asked = requests_for(application_id, service_principal_id, display_name)
-    try:
-        answers = client.get_all([request for request, _ in asked])
-    except GraphError as error:
-        if error.status in (401, 403):
-            raise GraphError(f"{error}. {_grant_hint(READ_PERMISSIONS)}", error.status) from None
-        raise
-    for request, permission in asked:
-        answer = answers[request.id]
-        if answer.status in (401, 403):
-            code = error_code(answer.body) or "Forbidden"
-            raise GraphError(
-                f"Graph refused {request.url.split('?')[0]} ({answer.status} {code}). "
-                + _grant_hint((permission,)),
-                answer.status,
-            )
+    answers = _get(client, asked)
     for key, what, object_id in (
         ("application", "application", application_id),
         ("servicePrincipal", "service principal", service_principal_id),
@@ -125,17 +157,96 @@ def read_tenant(
                 "tenant (deleted outside Pulumi, or the outputs are another stack's)",
                 404,
             )
-    for key, response in answers.items():
-        if response.status != 200 and key != "exchange":
-            raise GraphError(
-                f"Graph answered {response.status} to {key}: {error_code(response.body)}"
-            )
-    return LiveTenant(
-        _application(answers),
-        _service_principal(answers),
-        _text(answers["exchange"].body, "id").lower() or None,
-        tuple((_text(item, "id"), _text(item, "appId")) for item in _values(answers["namesakes"])),
+    _check_statuses(answers, optional={"exchange"})
+    exchange = text(answers["exchange"].body, "id").lower() or None
+    found = look_alikes(answers["lookAlikes"], service_principal_id, display_name)
+    policies = [(kind, policy) for kind in POLICY_KINDS for policy in named(answers[kind], kind)]
+    for what, object_id in [("policy", p.id) for _, p in policies] + [
+        ("service principal", other.principal.id) for other in found
+    ]:
+        if not GUID.fullmatch(object_id):  # it goes into the next batch's URLs
+            raise GraphError(f"Graph listed a {what} whose id is not a GUID: {object_id!r}")
+    follow_up = [
+        (
+            Request(f"appliesTo{index}", f"/policies/{kind}/{policy.id}/appliesTo?$select=id"),
+            APPLIES_TO_READ,
+        )
+        for index, (kind, policy) in enumerate(policies)
+    ] + [
+        (
+            Request(
+                f"lookAlike{index}",
+                f"/servicePrincipals/{other.principal.id}/appRoleAssignments?$select=id,appRoleId,resourceId",
+            ),
+            APPLICATION_READ,
+        )
+        for index, other in enumerate(found)
+    ]
+    more = _get(client, follow_up) if follow_up else {}
+    _check_statuses(more, optional=set())
+    ours = {application_id.lower(), service_principal_id.lower()}
+    applying = tuple(
+        Named(policy.id, policy.name, POLICY_KINDS[kind])
+        for index, (kind, policy) in enumerate(policies)
+        if any(text(item, "id").lower() in ours for item in values(more[f"appliesTo{index}"]))
     )
+    return LiveTenant(
+        application(answers),
+        service_principal(answers),
+        exchange,
+        tuple((text(item, "id"), text(item, "appId")) for item in values(answers["namesakes"])),
+        tuple(
+            _with_mail_access(other, more[f"lookAlike{index}"], exchange)
+            for index, other in enumerate(found)
+        ),
+        applying,
+    )
+
+
+def _get(
+    client: GraphClient, asked: Sequence[tuple[Request, tuple[str, ...]]]
+) -> dict[str, Response]:
+    """The answers, a 401 or 403 of the batch or of any request said as what to do."""
+    try:
+        answers = client.get_all([request for request, _ in asked])
+    except GraphError as error:
+        if error.status == 403:
+            raise GraphError(f"{error}. {_grant_hint(READ_PERMISSIONS)}", 403) from None
+        raise
+    for request, permission in asked:
+        answer = answers[request.id]
+        code = error_code(answer.body)
+        path = request.url.split("?")[0]
+        if answer.status == 401:
+            raise GraphError(
+                f"Graph rejected the token for {path} (401 {code or 'Unauthorized'}): it has "
+                "expired, or is for another tenant or cloud; sign in again",
+                401,
+            )
+        if answer.status == 403:
+            raise GraphError(
+                f"Graph refused {path} (403 {code or 'Forbidden'}). " + _grant_hint(permission),
+                403,
+            )
+    return answers
+
+
+def _check_statuses(answers: Mapping[str, Response], optional: set[str]) -> None:
+    for key, response in answers.items():
+        if response.status != 200 and key not in optional:
+            raise GraphError(
+                f"Graph answered {response.status} to {key}: {error_code(response.body)}",
+                response.status,
+            )
+
+
+def _with_mail_access(other: LookAlike, response: Response, exchange: str | None) -> LookAlike:
+    holds = exchange is not None and any(
+        text(item, "resourceId").lower() == exchange
+        and text(item, "appRoleId").lower() == FULL_ACCESS_AS_APP_ROLE_ID
+        for item in values(response)
+    )
+    return LookAlike(other.principal, other.app_id, other.owner_tenant, mail_access=holds)
 
 
 def _grant_hint(permissions: Sequence[str]) -> str:
@@ -144,127 +255,3 @@ def _grant_hint(permissions: Sequence[str]) -> str:
         f"The audit's identity needs the Microsoft Graph application permission{plural} "
         f"{' and '.join(permissions)} (read-only) with admin consent in this tenant"
     )
-
-
-def _application(answers: Mapping[str, Response]) -> LiveApplication:
-    app = answers["application"].body
-    uris = [
-        (platform, uri)
-        for platform in ("web", "spa", "publicClient")
-        for uri in _strings(_object(app, platform), "redirectUris")
-    ]
-    return LiveApplication(
-        id=_text(app, "id"),
-        app_id=_text(app, "appId"),
-        display_name=_text(app, "displayName"),
-        sign_in_audience=_text(app, "signInAudience"),
-        passwords=tuple(_credential(item) for item in _list(app, "passwordCredentials")),
-        keys=tuple(_credential(item) for item in _list(app, "keyCredentials")),
-        federated=tuple(
-            FederatedCredential(_text(item, "name"), _text(item, "issuer"), _text(item, "subject"))
-            for item in _values(answers["federated"])
-        ),
-        permissions=tuple(
-            Permission(_text(resource, "resourceAppId"), _text(access, "id"), _text(access, "type"))
-            for resource in _list(app, "requiredResourceAccess")
-            for access in _list(resource, "resourceAccess")
-        ),
-        redirect_uris=tuple(uris),
-        identifier_uris=_strings(app, "identifierUris"),
-        owners=_owners(answers["applicationOwners"]),
-    )
-
-
-def _service_principal(answers: Mapping[str, Response]) -> LiveServicePrincipal:
-    sp = answers["servicePrincipal"].body
-    return LiveServicePrincipal(
-        id=_text(sp, "id"),
-        app_id=_text(sp, "appId"),
-        account_enabled=sp.get("accountEnabled") is not False,
-        passwords=tuple(_credential(item) for item in _list(sp, "passwordCredentials")),
-        keys=tuple(_credential(item) for item in _list(sp, "keyCredentials")),
-        assignments=tuple(
-            Assignment(
-                _text(item, "id"),
-                _text(item, "resourceId").lower(),
-                _text(item, "resourceDisplayName"),
-                _text(item, "appRoleId").lower(),
-            )
-            for item in _values(answers["assignments"])
-        ),
-        grants=tuple(
-            Grant(
-                _text(item, "id"),
-                _text(item, "resourceId"),
-                _text(item, "scope"),
-                _text(item, "consentType"),
-            )
-            for item in _values(answers["grants"])
-        ),
-        owners=_owners(answers["servicePrincipalOwners"]),
-    )
-
-
-def _credential(item: Mapping[str, Any]) -> Credential:
-    return Credential(
-        key_id=_text(item, "keyId"),
-        display_name=_text(item, "displayName"),
-        start=_text(item, "startDateTime"),
-        end=_text(item, "endDateTime"),
-        thumbprint=_sha1(_text(item, "key")),
-        claimed_thumbprint=_claimed(_text(item, "customKeyIdentifier")),
-    )
-
-
-def _sha1(key: str) -> str | None:
-    """The certificate's thumbprint, from the DER that Graph returns base64-encoded in `key`."""
-    if not key:
-        return None
-    try:
-        return hashlib.sha1(base64.b64decode(key, validate=True)).hexdigest().upper()
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _claimed(identifier: str) -> str | None:
-    """`customKeyIdentifier` is Edm.Binary, so JSON carries it base64-encoded: by default the
-    20 bytes of the SHA-1 thumbprint (the guide's `1N9EZLBeqS9JkNwLr4JQX9VhrdI=`). Some tools
-    store the hex thumbprint as text instead, so 40 hex characters are read as that."""
-    try:
-        raw = base64.b64decode(identifier, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    if len(raw) == 20:
-        return raw.hex().upper()
-    text = raw.decode("ascii", "replace")
-    if len(text) == 40 and all(char in "0123456789abcdefABCDEF" for char in text):
-        return text.upper()
-    return None
-
-
-def _owners(response: Response) -> tuple[str, ...]:
-    return tuple(_text(item, "id").lower() for item in _values(response))
-
-
-def _values(response: Response) -> list[Mapping[str, Any]]:
-    return _list(response.body, "value")
-
-
-def _object(item: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = item.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _list(item: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
-    value = item.get(key)
-    return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
-
-
-def _strings(item: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    value = item.get(key)
-    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
-
-
-def _text(item: Mapping[str, Any], key: str) -> str:
-    value = item.get(key)
-    return value if isinstance(value, str) else ""

@@ -14,7 +14,7 @@ from association_tools import jsondoc
 from association_tools.audit.compare import SEVERITIES, StackAudit, exit_code, overall_status
 from association_tools.escape import md_code, md_text, visible
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 """Of the JSON document; raised when a key changes meaning or goes away."""
 
 STATUSES: Final = ("clean", "findings", "error")
@@ -44,7 +44,7 @@ def render_text(results: Sequence[StackAudit]) -> str:
             f"[{_requests(result)}]"
         )
         lines += [
-            f"  {f.severity:<6}  {f.target}  {f.check}: {visible(f.message)}"
+            f"  {f.severity:<6}  {f.target}  {f.code}: {visible(f.message)}"
             for f in result.findings
         ]
         lines += [f"  note    {visible(note)}" for note in result.notes]
@@ -75,11 +75,11 @@ def render_markdown(results: Sequence[StackAudit]) -> str:
         if result.findings:
             lines += [
                 *([""] if result.notes else []),
-                "| Severity | Object | Check | Finding |",
+                "| Severity | Object | Code | Finding |",
                 "| --- | --- | --- | --- |",
             ]
             lines += [
-                f"| {f.severity} | {f.target} | {md_code(f.check)} | {md_text(f.message)} |"
+                f"| {f.severity} | {f.target} | {md_code(f.code)} | {md_text(f.message)} |"
                 for f in result.findings
             ]
     return "\n".join(lines) + "\n"

@@ -61,6 +61,35 @@ class Grant:
 
 
 @dataclass(frozen=True)
+class Named:
+    """A directory object the audit names in a finding: its ID, display name and kind."""
+
+    id: str
+    name: str
+    kind: str = ""
+    """`@odata.type` without its namespace (`directoryRole`, `group`), or what the list holds."""
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """How else than by a credential the app can be reached (each off in what `pulumi up`
+    leaves; the provider's defaults, as the stack sets none of them)."""
+
+    fallback_public_client: bool = False
+    implicit_grant: tuple[str, ...] = ()
+    """Token kinds the implicit grant issues: `access token`, `ID token`."""
+    pre_authorized: tuple[str, ...] = ()
+    """appIds of applications pre-authorized for this app's API (no consent asked)."""
+    known_clients: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    """The delegated permissions (oauth2PermissionScopes) the app's API exposes."""
+    app_roles: tuple[str, ...] = ()
+    """`value` (or id) of each app role the app defines."""
+    instance_lock: bool = True
+    """servicePrincipalLockConfiguration locks the credentials of its service principals."""
+
+
+@dataclass(frozen=True)
 class LiveApplication:
     id: str
     app_id: str
@@ -74,6 +103,7 @@ class LiveApplication:
     """(platform, URI): web, spa or publicClient."""
     identifier_uris: tuple[str, ...]
     owners: tuple[str, ...]
+    exposure: Exposure = Exposure()
 
 
 @dataclass(frozen=True)
@@ -86,6 +116,27 @@ class LiveServicePrincipal:
     assignments: tuple[Assignment, ...]
     grants: tuple[Grant, ...]
     owners: tuple[str, ...]
+    display_name: str = ""
+    reply_urls: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    assignment_required: bool = False
+    member_of: tuple[Named, ...] = ()
+    """Directory roles and groups it is a direct member of."""
+    role_assignments: tuple[Named, ...] = ()
+    """Directory role assignments: `id` the assignment, `name` the role definition ID, `kind`
+    the directory scope (`/` for the whole tenant)."""
+
+
+@dataclass(frozen=True)
+class LookAlike:
+    """A service principal named like ours, and what it holds."""
+
+    principal: Named
+    app_id: str
+    owner_tenant: str
+    """appOwnerOrganizationId: the tenant that registered its app (another one: multi-tenant)."""
+    mail_access: bool = False
+    """Holds Exchange Online full_access_as_app in this tenant."""
 
 
 @dataclass(frozen=True)
@@ -96,3 +147,7 @@ class LiveTenant:
     """Object ID of Exchange Online's service principal in the tenant."""
     namesakes: tuple[tuple[str, str], ...]
     """(object ID, appId) of every application with the stack's display name."""
+    look_alikes: tuple[LookAlike, ...] = ()
+    policies: tuple[Named, ...] = ()
+    """Token lifetime, token issuance and claims-mapping policies that apply to the app or
+    its service principal (`kind` says which)."""
