@@ -1078,3 +1078,36 @@ def test_the_program_exports_the_deployer_as_owners(tmp_path: Path) -> None:
     )
 
     assert run.outputs["owners"] == [DEPLOYER]
+
+
+def test_a_hand_made_credential_named_in_adopt_is_a_removal_to_do_not_a_backdoor(
+    setup: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = make_certificate("Mimecast 2019", NOW - timedelta(days=900), NOW + timedelta(days=20))
+    old_thumbprint = hashlib.sha1(der(old)).hexdigest().upper()
+    hand_key_id = "6b1f0f3e-2b7a-4c7e-9a55-0c5b1f6d2e11"
+    tenant = clean_tenant()
+    tenant.application["keyCredentials"].append(key_credential(der(old), hand_key_id))
+    setup.graph.add(tenant)
+    write_stack_file(
+        setup.project,
+        "  mimecast-association:adopt:\n"
+        f"    applicationObjectId: {APP}\n"
+        f"    servicePrincipalObjectId: {SP}\n"
+        f"    appRoleAssignmentId: {assignment_id(SP)}\n"
+        "    keyIds:\n"
+        f"      {old_thumbprint}: {hand_key_id}\n",
+    )
+    code, out, _, _ = audit(setup, capsys, "--json", "-")
+    (stack,) = json.loads(out)["stacks"]
+    assert [(f["severity"], f["code"]) for f in stack["findings"]] == [
+        ("medium", "hand-made-credential")
+    ]
+    assert f"--key-id {hand_key_id}" in stack["findings"][0]["message"]
+    assert code == 3
+    # The same credential under another keyId than adopt names is not the hand-made one.
+    tenant.application["keyCredentials"][-1]["keyId"] = "0f0f0f0f-0000-4000-8000-000000000000"
+    setup.graph.add(tenant)
+    _, out, _, _ = audit(setup, capsys, "--json", "-")
+    (stack,) = json.loads(out)["stacks"]
+    assert [f["code"] for f in stack["findings"]] == ["unknown-certificate"]

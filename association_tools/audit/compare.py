@@ -78,6 +78,15 @@ def _application(declared: Declared, live: LiveTenant) -> Iterator[Finding]:
                 f"certificate in its `key`{', though it ' + claim if claim else ''}; whoever "
                 "holds its private key may sign in as the app",
             )
+        elif thumbprint not in declared_keys and key.key_id == declared.hand_made.get(thumbprint):
+            yield finding(
+                "medium",
+                "hand-made-credential",
+                f"certificate {_credential(key)} (thumbprint {thumbprint}) was made by hand "
+                "(adopt.keyIds) and is no certificate the stack lists: once Mimecast uses the "
+                "stack's certificate, delete it: `az ad app credential delete --id "
+                f"{declared.outputs.application_object_id} --key-id {key.key_id}`",
+            )
         elif thumbprint not in declared_keys:
             yield finding(
                 "high",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -90,6 +90,9 @@ class Declared:
     notes: tuple[str, ...] = ()
     """Why the program would refuse these settings today, and other caveats: shown with the
     findings, never a reason not to compare."""
+    hand_made: Mapping[str, str] = field(default_factory=dict)
+    """`adopt.keyIds`: the key credentials made by hand (thumbprint -> keyId), declared as
+    there to be removed once Mimecast uses the stack's certificate."""
 
 
 def parse_outputs(document: Any, source: str) -> StackOutputs:
@@ -157,6 +160,7 @@ def declared(
         tenant_id=outputs.tenant_id,
         display_name=settings.display_name,
         thumbprints=tuple(cert.thumbprint for cert in settings.certificates),
+        hand_made=dict(settings.adopt.key_ids) if settings.adopt else {},
         owners=tuple(owner.lower() for owner in owners) if owners else None,
         outputs=outputs,
         deployed_owners=outputs.owners,
