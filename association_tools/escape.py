@@ -4,7 +4,7 @@ Anything a report shows may come from a hostile file or a hostile tenant (a disp
 in the portal, an error message, a file name). On a terminal an escape sequence could rewrite
 the screen and a newline could forge a report line; in a GitHub job summary a backtick could
 close a code span and `<`, `[...]( )` or a bare URL could become live HTML or a link. Pure
-functions, standard library only.
+functions on top of `association.text.visible`, the one way text is put on one line.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Final
 
 from association.text import visible
 
-__all__ = ["md_code", "md_fence", "md_text", "visible", "visible_lines"]
+__all__ = ["md_code", "md_fence", "md_text", "visible_lines"]
 
 _MARKDOWN_ACTIVE: Final = re.compile(
     r"[\\`*_\[\]<>&|~@$]"  # emphasis, code, links, HTML and entities, tables, strike, math

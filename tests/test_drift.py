@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from association.problems import Problem, refusal_text
+from association.text import visible
 from association_tools.cli import EXIT_CLEAN, EXIT_FAILED, EXIT_USAGE
 from association_tools.cli import EXIT_FOUND as EXIT_DRIFT
 from association_tools.drift import cli
@@ -41,7 +42,7 @@ from association_tools.drift.preview import (
 )
 from association_tools.drift.render import describe, render_markdown, to_json
 from association_tools.drift.resources import PROGRAM_OPERATIONS, RefreshFinding
-from association_tools.escape import md_code, md_fence, md_text, visible
+from association_tools.escape import md_code, md_fence, md_text
 
 REPO = Path(__file__).parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "preview"

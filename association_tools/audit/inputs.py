@@ -14,7 +14,6 @@ encrypted) is an error.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,8 +29,6 @@ from association.settings import check_settings, parse_settings
 from association_tools.project import Project, one_line
 from association_tools.safe_read import InputError, read_bounded, read_json
 from association_tools.stack_files import StackFile, StackFileError, parse_stack_file, stack_config
-
-GUID: Final = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 OUTPUT_KEYS: Final = {
     "client_id": "clientId",
@@ -100,18 +97,18 @@ def parse_outputs(document: Any, source: str) -> StackOutputs:
     if not isinstance(document, dict):
         raise InputError(f"{source} is not the JSON object `pulumi stack output --json` prints")
     values = {}
-    for field, key in OUTPUT_KEYS.items():
+    for attribute, key in OUTPUT_KEYS.items():
         value = document.get(key)
-        if not isinstance(value, str) or not GUID.fullmatch(value):
+        if not isinstance(value, str) or not is_guid(value):
             raise InputError(
                 f"{source}: output {key} is missing or not a GUID; save the outputs with "
                 "`pulumi stack output --json --stack STACK > FILE` after `pulumi up`"
             )
-        values[field] = value.lower()
+        values[attribute] = value.lower()
     owners = document.get(OWNERS_OUTPUT)
     if owners is not None and (
         not isinstance(owners, list)
-        or not all(isinstance(owner, str) and GUID.fullmatch(owner) for owner in owners)
+        or not all(isinstance(owner, str) and is_guid(owner) for owner in owners)
     ):
         raise InputError(
             f"{source}: output {OWNERS_OUTPUT} is not a list of object IDs (GUIDs); save the "

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 from urllib.parse import quote
 
-from association.identifiers import EXCHANGE_ONLINE_APP_ID, FULL_ACCESS_AS_APP_ROLE_ID
+from association.identifiers import EXCHANGE_ONLINE_APP_ID, FULL_ACCESS_AS_APP_ROLE_ID, is_guid
 from association_tools.audit.answers import (
     application,
     look_alikes,
@@ -28,7 +28,6 @@ from association_tools.audit.answers import (
     values,
 )
 from association_tools.audit.graph import GraphClient, GraphError, Request, Response, error_code
-from association_tools.audit.inputs import GUID
 from association_tools.audit.tenant import LiveTenant, LookAlike, Named
 
 APPLICATION_READ: Final = ("Application.Read.All",)
@@ -164,7 +163,7 @@ def read_tenant(
     for what, object_id in [("policy", p.id) for _, p in policies] + [
         ("service principal", other.principal.id) for other in found
     ]:
-        if not GUID.fullmatch(object_id):  # it goes into the next batch's URLs
+        if not is_guid(object_id):  # it goes into the next batch's URLs
             raise GraphError(f"Graph listed a {what} whose id is not a GUID: {object_id!r}")
     follow_up = [
         (

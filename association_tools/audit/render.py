@@ -10,9 +10,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Final
 
+from association.text import visible
 from association_tools import jsondoc
 from association_tools.audit.compare import SEVERITIES, StackAudit, exit_code, overall_status
-from association_tools.escape import md_code, md_text, visible
+from association_tools.escape import md_code, md_text
 
 SCHEMA_VERSION: Final = 2
 """Of the JSON document; raised when a key changes meaning or goes away."""

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+from association.text import visible
 from association_tools import jsondoc
 from association_tools.drift.classify import NOT_REFRESHED, StackDrift, exit_code, overall_status
 from association_tools.drift.errors import (
@@ -20,7 +21,7 @@ from association_tools.drift.errors import (
 )
 from association_tools.drift.preview import PropertyChange
 from association_tools.drift.resources import STATE_ONLY_OPS, ResourceDrift
-from association_tools.escape import md_code, md_fence, md_text, visible
+from association_tools.escape import md_code, md_fence, md_text
 
 SCHEMA_VERSION: Final = 2
 """Of the JSON document; raised when a key changes meaning or goes away (2: `note` became
