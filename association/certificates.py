@@ -14,20 +14,15 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from association.files import FileRefused, inside_project, read_bounded
 from association.identifiers import GUIDE_CERTIFICATE_THUMBPRINT, GUIDE_KEY_ID, KEY_ID_NAMESPACE
 from association.problems import Problem
 from association.redaction import holds_key_material, is_key_der
-from association.text import quoted, visible
-
-MAX_CERTIFICATE_BYTES = 64 * 1024
-"""A certificate is a few kilobytes; anything this large is not one."""
+from association.text import visible
 
 FIX_GET_CURRENT = (
     "Download the current certificate from your Mimecast Administration Console, save it in "
@@ -41,10 +36,6 @@ _KEY_TYPES: tuple[tuple[type, str], ...] = (
     (ed448.Ed448PublicKey, "Ed448"),
     (dsa.DSAPublicKey, "DSA"),
 )
-
-_INLINE_BASE64 = re.compile(r"[A-Za-z0-9+/]{128,}={0,2}")
-"""At least 96 bytes of base64 once whitespace is dropped, wherever it was (a certificate is
-far longer; a file path is not base64-shaped: it has a dot)."""
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
 _PEM_BODY = re.compile(rb"-----BEGIN [A-Z0-9 ]+-----(.*?)(?:-----END|\Z)", re.DOTALL)
@@ -165,9 +156,9 @@ def parse_certificate(data: bytes, source: str, key: str | None = None) -> Certi
     if (
         any("PRIVATE KEY" in label for label in blocks)
         or is_key_der(data)
-        or any(is_key_der(_base64(body)) for body in _PEM_BODY.findall(data))  # any label
+        or any(is_key_der(decode_base64(body)) for body in _PEM_BODY.findall(data))  # any label
     ):
-        raise _private_key(key, source)
+        raise private_key_error(key, source)
     if blocks:
         certificates = [label for label in blocks if label == "CERTIFICATE"]
         if len(certificates) != 1 or len(blocks) != 1:
@@ -208,7 +199,7 @@ def parse_certificate(data: bytes, source: str, key: str | None = None) -> Certi
     )
 
 
-def _base64(body: bytes) -> bytes:
+def decode_base64(body: bytes) -> bytes:
     """A PEM block's body decoded, or nothing if it is not base64."""
     try:
         return base64.b64decode(b"".join(body.split()), validate=True)
@@ -216,7 +207,7 @@ def _base64(body: bytes) -> bytes:
         return b""
 
 
-def _private_key(key: str | None, source: str) -> CertificateError:
+def private_key_error(key: str | None, source: str) -> CertificateError:
     return CertificateError(
         "certificate-private-key",
         key,
@@ -231,74 +222,3 @@ def _key_type(public_key: object) -> str:
         if isinstance(public_key, kind):
             return name
     return type(public_key).__name__
-
-
-def load_certificate(entry: str, key: str, project_dir: Path) -> Certificate:
-    """Load one entry of a certificates list: inline PEM or base64, or a path in the project.
-
-    `key` names the entry in messages, e.g. `mimecast-association:certificates[0]`. Inline
-    base64 is what the guide's manifest `value` holds (DER without PEM lines); it is read,
-    never taken for a path, so a pasted private key is refused rather than echoed.
-    """
-    if not entry.strip():
-        raise CertificateError(
-            "certificate-empty",
-            key,
-            f"{key} is empty. Give the path of Mimecast's certificate in the project "
-            f"(certs/<name>.pem) or paste it as inline PEM. {FIX_GET_CURRENT}",
-        )
-    if "-----BEGIN" not in entry and holds_key_material(entry):
-        raise _private_key(key, f"{key} (inline)")
-    if "-----BEGIN" in entry:
-        return parse_certificate(
-            _dedent_pem(entry).encode("ascii", "replace"), f"{key} (inline)", key
-        )
-    compact = "".join(entry.split())
-    if _INLINE_BASE64.fullmatch(compact):
-        decoded = _base64(compact.encode("ascii"))
-        if not decoded:
-            raise CertificateError(
-                "certificate-not-base64",
-                key,
-                f"{key} (inline) looks like base64 but does not decode (a character missing or "
-                f"added?). Paste the certificate again, or give its path. {FIX_GET_CURRENT}",
-            )
-        return parse_certificate(decoded, f"{key} (inline)", key)
-    source = f"{key} file {_path_text(entry)}"
-    if Path(entry).suffix.lower() in {".pfx", ".p12"}:
-        raise CertificateError(
-            "certificate-private-key",
-            key,
-            f"{source} is a PKCS#12 bundle, which carries a private key. Give only the public "
-            "certificate (.pem, .cer or .crt).",
-        )
-    try:
-        path = inside_project(entry, project_dir)
-        data = read_bounded(path, MAX_CERTIFICATE_BYTES)
-    except FileNotFoundError:
-        raise CertificateError(
-            "certificate-file-missing",
-            key,
-            f"{source} does not exist (looked in {_path_text(str(project_dir.resolve() / entry))})."
-            f" Fix the path, which is relative to the project directory. {FIX_GET_CURRENT}",
-        ) from None
-    except FileRefused as refused:
-        raise CertificateError(
-            "certificate-file-refused",
-            key,
-            f"{source} {visible(str(refused))}. Certificates are read only from regular files "
-            "inside the project: copy Mimecast's certificate into certs/ and list it as "
-            "certs/<name>.pem.",
-        ) from None
-    return parse_certificate(data, source, key)
-
-
-def _path_text(path: str) -> str:
-    """A path as written (escaped), unless it may be key text or is too long to be a path."""
-    shown = quoted(path, limit=160)
-    return visible(path) if shown == repr(path) else shown
-
-
-def _dedent_pem(text: str) -> str:
-    """Inline PEM in YAML often keeps its indentation; PEM parsers do not accept that."""
-    return "\n".join(line.strip() for line in text.strip().splitlines()) + "\n"

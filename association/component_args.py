@@ -25,25 +25,13 @@ from association.application_checks import (
     tenant_problems,
 )
 from association.certificate_checks import certificates_problems, expiry_warnings, pending_warnings
-from association.certificates import Certificate, CertificateError, load_certificate
+from association.certificate_entries import load_certificates
+from association.certificates import Certificate
 from association.ews import ews_notices, ews_problems
 from association.identifiers import DEFAULT_DISPLAY_NAME, TENANT_KEY
 from association.mailbox_scope import MailboxScope, parse_scope, scope_notices, scope_problems
 from association.problems import Notice, Problem
 from association.setting import METADATA, Setting, setting
-
-
-def load_certificates(
-    entries: list[str], key: str, project_dir: Path
-) -> tuple[tuple[Certificate, ...], list[Problem]]:
-    """Each entry of `certificates` loaded; one that cannot be is left out and named."""
-    certificates, problems = [], []
-    for index, entry in enumerate(entries):
-        try:
-            certificates.append(load_certificate(entry, f"{key}[{index}]", project_dir))
-        except CertificateError as error:
-            problems.append(error.problem)
-    return tuple(certificates), problems
 
 
 def _owners(

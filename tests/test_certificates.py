@@ -25,10 +25,10 @@ from association.certificate_checks import (
     pending_warnings,
     validity_problems,
 )
+from association.certificate_entries import load_certificate
 from association.certificates import (
     Certificate,
     CertificateError,
-    load_certificate,
     parse_certificate,
     rfc3339,
 )

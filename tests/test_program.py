@@ -333,7 +333,7 @@ def test_component_is_usable_from_another_program(project: Path) -> None:
         "import pulumi\n"
         "from pathlib import Path\n"
         "from association import AssociationArgs, MimecastAssociation\n"
-        "from association.certificates import load_certificate\n"
+        "from association.certificate_entries import load_certificate\n"
         "cert = load_certificate('certs/current.pem', 'cert', Path(__file__).parent)\n"
         f"args = AssociationArgs(tenant_id={TENANT!r}, certificates=[cert],\n"
         "    display_name='Mimecast (Contoso)', protect=False)\n"
