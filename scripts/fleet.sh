@@ -6,17 +6,24 @@
 #   scripts/fleet.sh plan                select stacks (scripts/changed-stacks.py) and shard them
 #   scripts/fleet.sh shard MODE          a whole shard in one step (GitHub Actions)
 #   scripts/fleet.sh prepare MODE        Azure DevOps: gate the shard's stacks, queue the rest
-#   scripts/fleet.sh stack MODE N        Azure DevOps: the N-th queued stack, each in its own
-#                                        AzureCLI@2 step, so each gets a fresh id token
+#   scripts/fleet.sh stack MODE N        Azure DevOps: the N-th group of FLEET_CONCURRENCY
+#                                        queued stacks, each group in its own AzureCLI@2 step,
+#                                        so each gets a fresh id token
 #   scripts/fleet.sh finish MODE         the shard's summary; exit 1 if a stack failed
-#   scripts/fleet.sh report MODE DIR...  every shard's results (DIR/*/...) as one report;
-#                                        for drift also the drift report and the audit
+#   scripts/fleet.sh report MODE DIR     every shard's results (DIR/*/..., the latest attempt
+#                                        of each) as one report; for drift also the drift
+#                                        report and the audit; for up the deploy record
+#   scripts/fleet.sh notify              GitHub: a failed night comments on the open issue
+#                                        (or opens one)
 #
 # MODE: preview (pull requests), up (deploys: `pulumi up --refresh`), drift (nightly:
 # `pulumi preview --refresh --json` and `pulumi stack output --json` per stack).
 #
 # Per stack: preflight errors block only that stack (preview, up); a failing stack never
-# stops the others; the shard and the report fail at the end, naming the stacks.
+# stops the others; the shard and the report fail at the end, naming the stacks. Up to
+# FLEET_CONCURRENCY stacks run at once, each into its own log file; results and the
+# job's lines come in queue order, as a serial run gives them. A job that runs `up`
+# first checks that its commit is still the tip of main (a re-run keeps its old commit).
 # Pulumi's and the program's output go to files (logs/, the summaries, the artifact),
 # never to the job's log: tenants' data (a display name set in the portal) must not
 # reach the runner's command stream (`::...::`, `##vso[...]`).
@@ -26,10 +33,17 @@
 #   FLEET_STACKS        the planned stacks, a JSON list (shard, prepare, report)
 #   SHARD_INDEX, SHARD_COUNT  which shard this job runs (shard, prepare)
 #   ASSOCIATION_PYTHON  the program's interpreter (default venv/bin/python)
-#   plan: FLEET_SELECT (changed | all), FLEET_BASE (a commit, or "last-deploy"),
-#         FLEET_HEAD, FLEET_COMPARE (merge-base | two-dot), FLEET_TIP, FLEET_SHARDS
-#         (default 10), FLEET_MAX_PER_SHARD (0: none)
-#   report drift: FLEET_AUDIT_CLIENT_ID (GitHub: the audit app's client ID)
+#   FLEET_CONCURRENCY   stacks at once in a job (default 4; 1 = one after another)
+#   FLEET_STEPS         rounds of FLEET_CONCURRENCY stacks one job may run (default 40, the
+#                       Azure DevOps template's stack steps): the most stacks per job
+#   FLEET_TIP           the branch a deploy must be the tip of (plan and up; default main)
+#   plan: FLEET_SELECT (changed | all), FLEET_BASE (a commit, or "last-deploy": the deploy
+#         record, scripts/deploy-record.py), FLEET_HEAD, FLEET_COMPARE (merge-base |
+#         two-dot), FLEET_SHARDS (default 10), FLEET_MAX_PER_SHARD (0: FLEET_STEPS rounds),
+#         FLEET_CANARY (stacks a change to the CI scripts previews; default the first two)
+#   report up: FLEET_BASES, FLEET_HEAD_SHA (the plan's outputs bases and head)
+#   report drift: FLEET_AUDIT_CLIENT_ID (GitHub: the audit app's client ID),
+#         FLEET_AUDIT_CHUNK (stacks per audit process, each with a fresh token; default 50)
 # Identity: GitHub sets ARM_CLIENT_ID and id-token: write (the provider fetches its own
 # fresh OIDC tokens through ACTIONS_ID_TOKEN_REQUEST_*). Azure DevOps runs `stack` inside
 # AzureCLI@2 with addSpnToEnvironment: its $idToken becomes ARM_OIDC_TOKEN and its
@@ -44,7 +58,16 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${FLEET_OUT:-fleet-out}"
 py="${ASSOCIATION_PYTHON:-venv/bin/python}"
-stack_name='^[A-Za-z0-9_.-]+$'
+stack_name='^[A-Za-z0-9_.-]{1,100}$'
+concurrency="${FLEET_CONCURRENCY:-4}"
+[[ "$concurrency" =~ ^([1-9]|1[0-6])$ ]] ||
+  { echo "fleet: FLEET_CONCURRENCY must be 1 to 16, not '$concurrency'" >&2; exit 2; }
+audit_chunk_size="${FLEET_AUDIT_CHUNK:-50}"
+[[ "$audit_chunk_size" =~ ^[1-9][0-9]{0,3}$ ]] ||
+  { echo "fleet: FLEET_AUDIT_CHUNK must be a positive number, not '$audit_chunk_size'" >&2; exit 2; }
+steps="${FLEET_STEPS:-40}"
+[[ "$steps" =~ ^[1-9][0-9]{0,2}$ ]] ||
+  { echo "fleet: FLEET_STEPS must be a positive number, not '$steps'" >&2; exit 2; }
 
 # --- talking to the CI platform ----------------------------------------------------------
 
@@ -119,51 +142,138 @@ check_mode() {
 
 # --- plan ----------------------------------------------------------------------------------
 
-# The commit of the last successful deploy of main, from the platform's run history
-# ("" when there is none or the history cannot be read: then every stack is deployed).
-last_deploy() {
-  local api
+# api_get URL: GET from the platform's API (the job's own token), redirects followed; curl
+# sends the token to the API's host only, never to a host it is redirected to.
+api_get() {
   if [ "${GITHUB_ACTIONS-}" = true ]; then
-    api="${GITHUB_API_URL:-https://api.github.com}/repos/${GITHUB_REPOSITORY}/actions/workflows"
-    api+="/deploy.yml/runs?branch=main&status=success&per_page=100"
-    curl -fsS -H "Authorization: Bearer ${GITHUB_TOKEN-}" -H "Accept: application/vnd.github+json" \
-      "$api" | python3 "$here/fleet.py" last-deploy --platform github \
-      --repository "$GITHUB_REPOSITORY" --branch main
-  elif [ "${TF_BUILD-}" = True ]; then
-    api="${SYSTEM_COLLECTIONURI}${SYSTEM_TEAMPROJECTID}/_apis/build/builds"
-    api+="?definitions=${SYSTEM_DEFINITIONID}&branchName=refs/heads/main"
-    api+="&statusFilter=completed&resultFilter=succeeded"
-    api+="&queryOrder=finishTimeDescending&\$top=1&api-version=7.1"
-    curl -fsS -H "Authorization: Bearer ${SYSTEM_ACCESSTOKEN-}" "$api" |
-      python3 "$here/fleet.py" last-deploy --platform ado
+    curl -fsSL -H "Authorization: Bearer ${GITHUB_TOKEN-}" -H "Accept: application/vnd.github+json" "$1"
+  else
+    curl -fsSL -H "Authorization: Bearer ${SYSTEM_ACCESSTOKEN-}" "$1"
   fi
 }
 
+# The platform: github or ado (the deploy record is read from its run history).
+platform() {
+  if [ "${GITHUB_ACTIONS-}" = true ]; then echo github; elif [ "${TF_BUILD-}" = True ]; then echo ado; fi
+}
+
+runs_url() {
+  if [ "$(platform)" = github ]; then
+    printf '%s/repos/%s/actions/workflows/deploy.yml/runs?branch=main&status=completed&per_page=50' \
+      "${GITHUB_API_URL:-https://api.github.com}" "$GITHUB_REPOSITORY"
+  else
+    printf '%s%s/_apis/build/builds?definitions=%s&branchName=refs/heads/main%s' \
+      "$SYSTEM_COLLECTIONURI" "$SYSTEM_TEAMPROJECTID" "$SYSTEM_DEFINITIONID" \
+      "&statusFilter=completed&queryOrder=queueTimeDescending&\$top=50&api-version=7.1"
+  fi
+}
+
+artifacts_url() {
+  if [ "$(platform)" = github ]; then
+    printf '%s/repos/%s/actions/runs/%s/artifacts?name=deploy-bases' \
+      "${GITHUB_API_URL:-https://api.github.com}" "$GITHUB_REPOSITORY" "$1"
+  else
+    printf '%s%s/_apis/build/builds/%s/artifacts?api-version=7.1' \
+      "$SYSTEM_COLLECTIONURI" "$SYSTEM_TEAMPROJECTID" "$1"
+  fi
+}
+
+# read_record: the deploy record of the newest deploy run that kept one, into
+# $out/bases.json; prints the last successful deploy's commit (for stacks the record does
+# not name). Nothing readable: no record and no base, so every stack is deployed.
+read_record() {
+  local kind value url history
+  [ -n "$(platform)" ] || return 0
+  if ! history="$(api_get "$(runs_url)" | python3 "$here/deploy-record.py" history \
+    --platform "$(platform)" --repository "${GITHUB_REPOSITORY-}" --branch main)"; then
+    echo "fleet: the deploy history cannot be read: every stack" >&2
+    return 0
+  fi
+  while read -r kind value; do
+    case "$kind" in
+      base) printf '%s' "$value" ;;
+      run)
+        url="$(api_get "$(artifacts_url "$value")" |
+          python3 "$here/deploy-record.py" record-url --platform "$(platform)")" || url=""
+        [ -n "$url" ] || continue
+        if api_get "$url" > "$out/record.zip" &&
+          python3 "$here/deploy-record.py" bases "$out/record.zip" > "$out/bases.json"; then
+          echo "fleet: deploy record of run $value" >&2
+          return 0
+        fi
+        rm -f "$out/bases.json"
+        echo "fleet: the deploy record of run $value cannot be read; trying an older run" >&2
+        ;;
+    esac
+  done <<< "$history"
+  echo "fleet: no deploy record: every stack from the last successful deploy" >&2
+}
+
+# stale_reason HEAD: nothing when HEAD is the tip of FLEET_TIP (default main), else why not
+# (exit 1). GitHub asks the API: actions/checkout points origin/main at the run's own commit
+# when it re-runs, so the clone cannot tell (src/git-source-provider.ts, testRef/getRefSpec).
+# Azure DevOps fetches every branch head into origin/* (the agent's default refspec).
+stale_reason() {
+  local head="$1" branch="${FLEET_TIP:-main}" tip=""
+  [[ "$branch" =~ ^[A-Za-z0-9._/-]{1,200}$ ]] || { echo "FLEET_TIP is no branch name"; return 1; }
+  if [ "${GITHUB_ACTIONS-}" = true ]; then
+    tip="$(curl -fsS -H "Authorization: Bearer ${GITHUB_TOKEN-}" -H "Accept: application/vnd.github.sha" \
+      "${GITHUB_API_URL:-https://api.github.com}/repos/${GITHUB_REPOSITORY-}/commits/$branch")" || tip=""
+  else
+    tip="$(git rev-parse --verify -q "refs/remotes/origin/$branch^{commit}")" || tip=""
+  fi
+  python3 "$here/fleet.py" stale --head "$head" --tip "$tip" --branch "$branch"
+}
+
+head_commit() {
+  git rev-parse --verify -q "${FLEET_HEAD:-HEAD}^{commit}" || true
+}
+
 plan() {
-  local args=(--format json) base="${FLEET_BASE-}" stacks outputs line
+  local args=(--format json) base="${FLEET_BASE-}" stacks outputs line head why record=""
+  local max="${FLEET_MAX_PER_SHARD:-0}"
+  mkdir -p "$out"
+  head="$(head_commit)"
+  if [ -n "${FLEET_TIP-}" ] && ! why="$(stale_reason "$head")"; then
+    echo "fleet: $why" >&2
+    ci_error "Stale run" "$why"
+    exit 1
+  fi
+  rm -f "$out/bases.json"
+  if [ "$base" = last-deploy ]; then
+    base="$(read_record)"
+    echo "fleet: last successful deploy: ${base:-none}" >&2
+    if [ -f "$out/bases.json" ]; then
+      record="$(cat "$out/bases.json")"
+      args+=(--bases "$out/bases.json")
+    fi
+  fi
   if [ "${FLEET_SELECT:-changed}" = all ]; then
     args+=(--all)
   else
-    if [ "$base" = last-deploy ]; then
-      base="$(last_deploy)" || base=""
-      echo "fleet: last successful deploy: ${base:-none (every stack)}" >&2
-    fi
-    args+=(--base "$base" --head "${FLEET_HEAD:-HEAD}")
+    args+=(--base "$base" --head "${FLEET_HEAD:-HEAD}" --canary "${FLEET_CANARY-}")
     if [ "${FLEET_COMPARE:-merge-base}" = two-dot ]; then args+=(--two-dot); fi
-    if [ -n "${FLEET_TIP-}" ]; then args+=(--tip "$FLEET_TIP"); fi
   fi
-  mkdir -p "$out"
   if ! stacks="$(python3 "$here/changed-stacks.py" "${args[@]}" 2> "$out/plan.log")"; then
     cat "$out/plan.log" >&2
     ci_error "Stacks not selected" "$(grep '^error:' "$out/plan.log" | head -c 4000)"
     exit 1
   fi
   cat "$out/plan.log" >&2
+  # At most FLEET_STEPS rounds of FLEET_CONCURRENCY stacks per job: Azure DevOps has that
+  # many stack steps; on GitHub it bounds a deploy shard to 40 rounds of `up` (30-60 s):
+  # 40 minutes, inside the hour the state backend's Azure CLI token lives at least.
+  [[ "$max" =~ ^[0-9]+$ ]] || die "FLEET_MAX_PER_SHARD must be a number, not '$max'"
+  if [ "$max" -eq 0 ] || [ "$max" -gt $((steps * concurrency)) ]; then
+    max=$((steps * concurrency))
+  fi
   outputs="$(printf '%s' "$stacks" | python3 "$here/fleet.py" plan \
-    --shards "${FLEET_SHARDS:-10}" --max-per-shard "${FLEET_MAX_PER_SHARD:-0}")"
+    --shards "${FLEET_SHARDS:-10}" --max-per-shard "$max")"
   while IFS= read -r line; do
     ci_output "${line%%=*}" "${line#*=}"
   done <<< "$outputs"
+  ci_output head "$head"
+  ci_output bases "$record"
 }
 
 # --- one shard -------------------------------------------------------------------------------
@@ -173,15 +283,21 @@ record() {
 }
 
 prepare() {
-  local mode="$1" rc=0
+  local mode="$1" rc=0 why stack
   mkdir -p "$out/logs" "$out/previews" "$out/outputs"
+  rm -rf "$out/done"
   : > "$out/results.tsv"
   printf '%s' "${FLEET_STACKS:-[]}" |
     python3 "$here/fleet.py" shard --index "${SHARD_INDEX:?}" --count "${SHARD_COUNT:?}" \
       > "$out/shard.txt"
   local stacks=()
   mapfile -t stacks < "$out/shard.txt"
-  if [ "$mode" = drift ] || [ "${#stacks[@]}" -eq 0 ]; then
+  if [ "$mode" = up ] && [ "${#stacks[@]}" -gt 0 ] && ! why="$(stale_reason "$(head_commit)")"; then
+    # A re-run of an old run's shard: nothing is deployed, and every stack says why.
+    for stack in "${stacks[@]}"; do record "$stack" failed "refused: $why"; done
+    : > "$out/queue.txt"
+    ci_error "Stale run" "$why"
+  elif [ "$mode" = drift ] || [ "${#stacks[@]}" -eq 0 ]; then
     # The drift preview only reads: a stack the program refuses shows in the drift report
     # with the program's own message, and the audit still covers it.
     cp "$out/shard.txt" "$out/queue.txt"
@@ -195,8 +311,10 @@ prepare() {
   fi
   local queued
   queued="$(wc -l < "$out/queue.txt" | tr -d ' ')"
-  echo "fleet: shard ${SHARD_INDEX} of ${SHARD_COUNT}: ${#stacks[@]} stacks, $queued to run" >&2
-  ci_output FLEET_QUEUE "$queued" job
+  echo "fleet: shard ${SHARD_INDEX} of ${SHARD_COUNT}: ${#stacks[@]} stacks, $queued to run," \
+    "$concurrency at a time" >&2
+  # Azure DevOps: how many stack steps (groups of FLEET_CONCURRENCY) this shard needs.
+  ci_output FLEET_SLOTS "$(((queued + concurrency - 1) / concurrency))" job
 }
 
 # sign_in: the identity for every stack this process runs, then the backend login (once).
@@ -204,9 +322,10 @@ prepare() {
 sign_in() {
   export ARM_USE_OIDC=true ARM_USE_CLI=false
   # Only the token itself goes to the provider; never the service connection id with
-  # System.AccessToken (the Terraform provider's route, which pulumi-azuread ignores).
+  # System.AccessToken (the Terraform provider's route, which pulumi-azuread ignores), nor
+  # the job's GitHub token (the stale-commit check's only).
   unset ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID ARM_OIDC_AZURE_SERVICE_CONNECTION_ID \
-    SYSTEM_ACCESSTOKEN ARM_OIDC_TOKEN_FILE_PATH
+    SYSTEM_ACCESSTOKEN ARM_OIDC_TOKEN_FILE_PATH GITHUB_TOKEN
   if [ -n "${idToken-}" ]; then
     export ARM_OIDC_TOKEN="$idToken" ARM_CLIENT_ID="${servicePrincipalId-}"
   elif [ "${TF_BUILD-}" = True ]; then
@@ -249,10 +368,14 @@ run_stack() (
   esac
 )
 
-# run_all MODE STACK...: sign in once, then each stack; a failed sign-in fails them all.
+# run_all MODE STACK...: sign in once, then the stacks, FLEET_CONCURRENCY at a time; a
+# failed sign-in fails them all.
 run_all() {
   local mode="$1" stack
   shift
+  for stack in "$@"; do
+    [[ "$stack" =~ $stack_name ]] || die "not a stack name: '$stack'"
+  done
   if ! sign_in >> "$out/logs/sign-in.log" 2>&1; then
     for stack in "$@"; do
       record "$stack" failed "sign-in failed; see logs/sign-in.log"
@@ -260,28 +383,70 @@ run_all() {
     done
     return 0
   fi
-  for stack in "$@"; do run_one "$mode" "$stack"; done
+  run_pool "$mode" "$@"
 }
 
-# run_one MODE STACK: run one stack, record its result; never fails the caller.
+# run_pool MODE STACK...: each stack in the background, at most FLEET_CONCURRENCY at once,
+# each writing its own log; results are taken in queue order (flush), so results.tsv and
+# the job's lines read as a serial run's would, whichever stack ends first.
+run_pool() {
+  local mode="$1" running=0 flushed=0 stack
+  shift
+  mkdir -p "$out/done"
+  for stack in "$@"; do
+    if [ "$running" -ge "$concurrency" ]; then
+      wait -n || true
+      running=$((running - 1))
+      flushed="$(flush "$flushed" "$@")"
+    fi
+    run_one "$mode" "$stack" &
+    running=$((running + 1))
+  done
+  wait || true
+  flush "$flushed" "$@" > /dev/null
+}
+
+# flush FROM STACK...: record the finished stacks from index FROM on, in order, up to the
+# first one still running; print the index of that one.
+flush() {
+  local index="$1" line detail
+  shift
+  local stacks=("$@")
+  while [ "$index" -lt "${#stacks[@]}" ] && [ -e "$out/done/${stacks[$index]}" ]; do
+    line="$(cat "$out/done/${stacks[$index]}")"
+    printf '%s\n' "$line" >> "$out/results.tsv"
+    detail="${line#*$'\t'}"
+    if [ "${detail%%$'\t'*}" = ok ]; then
+      echo "fleet: ${stacks[$index]}: ok" >&2
+    else
+      echo "fleet: ${stacks[$index]}: FAILED (${line##*$'\t'})" >&2
+    fi
+    index=$((index + 1))
+  done
+  echo "$index"
+}
+
+# run_one MODE STACK: run one stack into its own log, then its result line into done/
+# (renamed into place, so flush never reads half a line); never fails the caller.
 run_one() {
-  local mode="$1" stack="$2" rc=0
-  [[ "$stack" =~ $stack_name ]] || die "not a stack name: '$stack'"
+  local mode="$1" stack="$2" rc=0 line
   run_stack "$mode" "$stack" > "$out/logs/$stack.log" 2>&1 || rc=$?
   if [ "$rc" -eq 0 ]; then
-    record "$stack" ok ""
-    echo "fleet: $stack: ok" >&2
+    line="$(printf '%s\t%s\t' "$stack" ok)"
   else
-    record "$stack" failed "exit $rc; see logs/$stack.log"
-    echo "fleet: $stack: FAILED (exit $rc)" >&2
+    line="$(printf '%s\t%s\t%s' "$stack" failed "exit $rc; see logs/$stack.log")"
   fi
+  printf '%s\n' "$line" > "$out/done/$stack.part"
+  mv "$out/done/$stack.part" "$out/done/$stack"
 }
 
+# stack_slot MODE N: the N-th group of FLEET_CONCURRENCY queued stacks (one AzureCLI@2 step).
 stack_slot() {
-  local mode="$1" slot="$2" stack
+  local mode="$1" slot="$2" group=()
   [[ "$slot" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive number, not '$slot'"
-  stack="$(sed -n "${slot}p" "$out/queue.txt")"
-  if [ -n "$stack" ]; then run_all "$mode" "$stack"; fi
+  mapfile -t group < <(sed -n "$(((slot - 1) * concurrency + 1)),$((slot * concurrency))p" \
+    "$out/queue.txt")
+  if [ "${#group[@]}" -gt 0 ]; then run_all "$mode" "${group[@]}"; fi
 }
 
 finish() {
@@ -328,16 +493,81 @@ federated_token_file() {
   )
 }
 
-drift_and_audit() {
-  local dir="$1" drift_rc=0 audit_rc=0 file stack previews=() outputs=() audited=()
-  for file in "$dir"/*/previews/*.json; do
-    [ -e "$file" ] && previews+=("$file")
+# shard_folders DIR: each shard's artifact folder under DIR, its latest attempt only.
+shard_folders() {
+  local folders=() folder
+  for folder in "$1"/*/; do
+    [ -d "$folder" ] && folders+=("${folder%/}")
   done
-  for file in "$dir"/*/outputs/*.json; do
-    [ -e "$file" ] || continue
-    stack="$(basename "$file" .json)"
-    outputs+=(--outputs "$stack=$file")
-    audited+=("$stack")
+  python3 "$here/fleet.py" latest "${folders[@]}"
+}
+
+# audit_chunk K STACK...: the audit of some stacks, as its own process with a fresh token:
+# azure-identity reads the token file once per credential (and then every 10 minutes), and
+# Entra ID checks the token at each tenant's sign-in, so no chunk may outlive its token.
+# Prints the audit's exit status.
+audit_chunk() {
+  local chunk="$1" token="$2" auditor="$3" life stack rc=0 args=()
+  shift 3
+  for stack in "$@"; do args+=(--outputs "$stack=${audit_outputs[$stack]}"); done
+  unset AZURE_CLIENT_ID AZURE_FEDERATED_TOKEN_FILE
+  if [ -n "$auditor" ]; then
+    if ! federated_token_file "$token" ||
+      ! life="$(python3 "$here/fleet.py" token-life < "$token" 2>&1)" || [ "$life" -lt 120 ]; then
+      rm -f "$token"
+      echo "The audit of $* did not run: no federated token with two minutes left (${life:-none})." \
+        "Azure DevOps: each report step's id token lives about 10 minutes." > "$out/audit-$chunk.md"
+      echo 1
+      return 0
+    fi
+    export AZURE_FEDERATED_TOKEN_FILE="$token" AZURE_CLIENT_ID="$auditor" \
+      AZURE_TENANT_ID="${tenantId:-${AZURE_TENANT_ID-}}"
+  fi
+  "$py" -m association audit --project-dir . --json "$out/audit-$chunk.json" \
+    --markdown "$out/audit-$chunk.md" "${args[@]}" -- "$@" >> "$out/audit.txt" 2>&1 || rc=$?
+  rm -f "$token"
+  echo "$rc"
+}
+
+# audit_all: every stack with outputs, in chunks of FLEET_AUDIT_CHUNK; prints the worst
+# exit status (an error wins over findings, findings over clean).
+audit_all() {
+  local size="$audit_chunk_size" chunk=0 rc worst=0 parts=() start
+  local token="${RUNNER_TEMP:-${AGENT_TEMPDIRECTORY:-${TMPDIR:-/tmp}}}/fleet-federated-token"
+  : > "$out/audit.txt"
+  for ((start = 0; start < ${#audited[@]}; start += size)); do
+    chunk=$((chunk + 1))
+    rc="$(audit_chunk "$chunk" "$token" "$auditor" "${audited[@]:start:size}")"
+    case "$rc" in
+      0) ;;
+      3) [ "$worst" -ne 0 ] || worst=3 ;;
+      *) worst=1 ;;
+    esac
+    [ ! -f "$out/audit-$chunk.json" ] || parts+=("$out/audit-$chunk.json")
+  done
+  for ((start = 1; start <= chunk; start++)); do
+    cat "$out/audit-$start.md" 2> /dev/null || echo "The audit's part $start wrote no report."
+  done > "$out/audit.md"
+  if [ "${#parts[@]}" -gt 0 ]; then
+    python3 "$here/fleet.py" audit-merge --json "$out/audit.json" "${parts[@]}" || true
+  fi
+  echo "$worst"
+}
+
+drift_and_audit() {
+  local dir="$1" drift_rc=0 audit_rc=0 file stack folder previews=() audited=() folders=()
+  local -A audit_outputs=()
+  mapfile -t folders < <(shard_folders "$dir")
+  for folder in "${folders[@]}"; do
+    for file in "$folder"/previews/*.json; do
+      [ -e "$file" ] && previews+=("$file")
+    done
+    for file in "$folder"/outputs/*.json; do
+      [ -e "$file" ] || continue
+      stack="$(basename "$file" .json)"
+      audit_outputs[$stack]="$file"
+      audited+=("$stack")
+    done
   done
   if [ "${#previews[@]}" -gt 0 ]; then
     "$py" -m association drift "${previews[@]}" --markdown "$out/drift.md" \
@@ -350,10 +580,9 @@ drift_and_audit() {
   # Pulumi), once the drift report is written, as the audit identity (Application.Read.All
   # and Directory.Read.All: the grants need the latter), never the job's ARM_CLIENT_ID.
   if [ "${#audited[@]}" -gt 0 ]; then
-    local token="${RUNNER_TEMP:-${AGENT_TEMPDIRECTORY:-${TMPDIR:-/tmp}}}/fleet-federated-token"
+    mapfile -t audited < <(printf '%s\n' "${audited[@]}" | LC_ALL=C sort)
     local auditor="${servicePrincipalId:-${FLEET_AUDIT_CLIENT_ID-}}"
     if [[ "$auditor" =~ ^\$\([A-Za-z0-9_.]+\)$ ]]; then auditor=""; fi
-    unset AZURE_CLIENT_ID AZURE_FEDERATED_TOKEN_FILE
     if [ -z "$auditor" ] && [ "${GITHUB_ACTIONS-}" = true ]; then
       audit_rc=1
       echo "No audit identity: set the variable AZURE_AUDIT_CLIENT_ID (the audit app, never" \
@@ -364,14 +593,7 @@ drift_and_audit() {
         "mimecast-association-audit with addSpnToEnvironment: true. The audit did not run." \
         > "$out/audit.md"
     else
-      if [ -n "$auditor" ] && federated_token_file "$token"; then
-        export AZURE_FEDERATED_TOKEN_FILE="$token" AZURE_CLIENT_ID="$auditor" \
-          AZURE_TENANT_ID="${tenantId:-${AZURE_TENANT_ID-}}"
-      fi
-      "$py" -m association audit --project-dir . --json "$out/audit.json" \
-        --markdown "$out/audit.md" "${outputs[@]}" -- "${audited[@]}" \
-        > "$out/audit.txt" 2>&1 || audit_rc=$?
-      rm -f "$token"
+      audit_rc="$(audit_all)"
     fi
   else
     audit_rc=1
@@ -380,19 +602,35 @@ drift_and_audit() {
   printf '%s %s\n' "$drift_rc" "$audit_rc"
 }
 
+# deploy_record: the record after this deploy (scripts/deploy-record.py), for the next
+# run's plan: the stacks deployed now at this run's commit, the others as they were.
+deploy_record() {
+  if [ -z "${FLEET_HEAD_SHA-}" ]; then
+    echo "fleet: no FLEET_HEAD_SHA (the plan's output head): no deploy record written" >&2
+    return 0
+  fi
+  python3 "$here/deploy-record.py" record --previous "${FLEET_BASES-}" \
+    --head "$FLEET_HEAD_SHA" --report "$out/fleet.json" > "$out/deploy-bases.json" || {
+    rm -f "$out/deploy-bases.json"
+    echo "fleet: the deploy record could not be written: the next run deploys from the last successful deploy" >&2
+  }
+}
+
 report() {
   local mode="$1" dir="$2" rc=0 failed expected=() status=0 codes drift_rc audit_rc results=()
+  local folder folders=()
   mkdir -p "$out"
   printf '%s' "${FLEET_STACKS:-[]}" | python3 "$here/fleet.py" shard --index 0 --count 1 \
     > "$out/expected.txt"
   mapfile -t expected < "$out/expected.txt"
-  local file
-  for file in "$dir"/*/results.tsv; do
-    [ -e "$file" ] && results+=("$file")
+  mapfile -t folders < <(shard_folders "$dir")
+  for folder in "${folders[@]}"; do
+    [ -e "$folder/results.tsv" ] && results+=("$folder/results.tsv")
   done
   failed="$(python3 "$here/fleet.py" report --mode "$mode" --expected "$out/expected.txt" \
     --markdown "$out/report.md" --json "$out/fleet.json" "${results[@]}")" || rc=$?
   [ "$rc" -le 1 ] || exit "$rc"
+  if [ "$mode" = up ]; then deploy_record; fi
   if [ "$mode" = drift ]; then
     codes="$(drift_and_audit "$dir")"
     drift_rc="${codes%% *}"
@@ -448,10 +686,27 @@ report() {
   exit "$status"
 }
 
+# --- the nightly notice ------------------------------------------------------------------
+
+# notify: a failed scheduled night comments on the open issue of that title, so one issue
+# collects the failures until someone closes it; opens it when there is none (GitHub, gh).
+notify() {
+  local title="Nightly drift check failed" number body
+  body="$(date -u +%F): drift, audit findings or a failed check: see the run summary at ${RUN_URL-}"
+  number="$(gh issue list --state open --search "\"$title\" in:title" --limit 50 \
+    --json number,title --jq ".[] | select(.title == \"$title\") | .number" | head -n 1)"
+  if [[ "$number" =~ ^[1-9][0-9]*$ ]]; then
+    gh issue comment "$number" --body "$body"
+  else
+    gh issue create --title "$title" --body "$body"
+  fi
+}
+
 main() {
   local command="${1-}"
   case "$command" in
     plan) plan ;;
+    notify) notify ;;
     shard)
       check_mode "${2-}"
       shard_all "$2"
@@ -473,7 +728,7 @@ main() {
       [ -d "${3-}" ] || die "report needs the directory that holds the shards' outputs"
       report "$2" "$3"
       ;;
-    *) die "usage: scripts/fleet.sh plan | shard|prepare|finish MODE | stack MODE N | report MODE DIR" ;;
+    *) die "usage: scripts/fleet.sh plan | notify | shard|prepare|finish MODE | stack MODE N | report MODE DIR" ;;
   esac
 }
 
