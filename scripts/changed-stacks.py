@@ -321,7 +321,7 @@ def select(
 
     Stacks that share a base (usually all but a failing few) share one ``git diff``.
     """
-    groups: dict[str, list[str]] = {}
+    groups: dict[str, list[str]] = {default_base: []}  # deletions are checked from it too
     for stack in stacks:
         groups.setdefault(bases.get(stack, default_base), []).append(stack)
     chosen: set[str] = set()
@@ -331,6 +331,8 @@ def select(
         label = f" (from {base[:12]}: {len(members)} stacks)" if len(groups) > 1 else ""
         changes = changed_entries(root, base, head, options.two_dot)
         if changes is None:
+            if not members:
+                continue
             chosen |= set(members)
             reasons.append(f"every stack{label}: base {base or '(none)'} cannot be compared")
             continue

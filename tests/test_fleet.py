@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from association_tools.project import STACK_NAME
 from tests.fake_pulumi import (
     REPO,
     FakeFleet,
@@ -132,8 +133,6 @@ def test_gate_decides_by_code_never_by_message() -> None:
 
 
 def test_stack_name_copies_match_the_product() -> None:
-    from association_tools.project import STACK_NAME
-
     record = load_script("deploy_record", REPO / "scripts" / "deploy-record.py")
     for copy in (fleet_py.STACK_NAME, record.STACK_NAME):
         assert copy.pattern == STACK_NAME.pattern
@@ -668,3 +667,54 @@ def test_ado_re_run_of_a_shard_reports_its_latest_attempt(tmp_path: Path) -> Non
     assert final.returncode == 0, final.stdout
     consolidated = json.loads((tmp_path / "report" / "fleet.json").read_text("utf-8"))
     assert consolidated["counts"] == {"ok": 3, "failed": 0, "blocked": 0}
+
+
+# --- the nightly notice ---------------------------------------------------------------------
+
+FAKE_GH = r"""#!/usr/bin/env bash
+printf '%s\n' "$*" >> "$FAKE_GH_LOG"
+if [ "$1 $2" = "issue list" ]; then cat "$FAKE_DIR/open-issues" 2> /dev/null; fi
+exit 0
+"""
+
+
+@pytest.mark.parametrize("open_issue", ["41\n", ""], ids=["open", "none"])
+def test_a_failed_night_comments_on_the_open_issue(tmp_path: Path, open_issue: str) -> None:
+    fleet = FakeFleet(tmp_path, 1)
+    gh = fleet.bin / "gh"
+    gh.write_text(FAKE_GH, "utf-8")
+    gh.chmod(0o755)
+    (fleet.canned / "open-issues").write_text(open_issue, "utf-8")
+    log = tmp_path / "gh.log"
+    env = fleet.env(FAKE_GH_LOG=str(log), RUN_URL="https://github.invalid/runs/7")
+    assert fleet.run("notify", env=env).returncode == 0
+    calls = log.read_text("utf-8").splitlines()
+    assert calls[0].startswith("issue list --state open")
+    if open_issue:
+        assert calls[1].startswith("issue comment 41 --body ")
+    else:
+        assert calls[1].startswith("issue create --title Nightly drift check failed --body ")
+    assert calls[1].endswith("see the run summary at https://github.invalid/runs/7")
+    assert len(calls) == 2
+
+
+def test_an_audit_chunk_never_starts_on_a_token_about_to_expire(tmp_path: Path) -> None:
+    # Azure DevOps: one id token for the whole report step (about 10 minutes). A chunk that
+    # would start with less than two minutes left does not run, and the audit fails.
+    fleet = FakeFleet(tmp_path, 3)
+    github_shards(fleet, "drift", shards=1)
+    env = fleet.env(
+        TF_BUILD="True",
+        FLEET_OUT=str(tmp_path / "report"),
+        FLEET_STACKS=json.dumps(fleet.stacks),
+        AGENT_TEMPDIRECTORY=str(tmp_path),
+        idToken=jwt(60),
+        servicePrincipalId="ado-audit",
+        tenantId="ado-home",
+    )
+    run = fleet.run("report", "drift", str(tmp_path / "artifacts"), env=env)
+    assert run.returncode == 1
+    assert "##vso[build.addbuildtag]audit-failed" in run.stdout
+    assert [c for c in fleet.program_calls() if c[0] == "audit"] == []
+    audit_md = (tmp_path / "report" / "audit.md").read_text("utf-8")
+    assert "no federated token with two minutes left" in audit_md
