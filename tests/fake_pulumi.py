@@ -255,6 +255,8 @@ class FakeFleet:
             "FAKE_CURL_LOG": str(self.curl_log),
             "ASSOCIATION_PYTHON": str(self.bin / "program"),
             "PULUMI_BACKEND_URL": "azblob://state?storage_account=acct",
+            "GITHUB_REPOSITORY": "acme/tenants",  # read only where GITHUB_ACTIONS is set
+            "GITHUB_TOKEN": "job-token",
         }
         return {**base, **extra}
 
@@ -301,22 +303,19 @@ def read_outputs(path: Path) -> dict[str, str]:
     return dict(pairs)
 
 
-def plan_shards(fleet: FakeFleet, shards: int, **env: str) -> tuple[list[str], list[int]]:
-    """Run `fleet.sh plan` as GitHub would; return the stacks and the shard indexes."""
+def github_plan(fleet: FakeFleet, **env: str) -> dict[str, str]:
+    """Run `fleet.sh plan` as GitHub would; return its job outputs."""
     output = fleet.root / "plan-output"
-    run = fleet.run(
-        "plan",
-        env=fleet.env(
-            GITHUB_ACTIONS="true",
-            GITHUB_OUTPUT=str(output),
-            FLEET_SELECT="all",
-            FLEET_SHARDS=str(shards),
-            FLEET_OUT=str(fleet.root / "plan"),
-            **env,
-        ),
-    )
+    output.unlink(missing_ok=True)
+    settings = {"GITHUB_OUTPUT": str(output), "FLEET_OUT": str(fleet.root / "plan"), **env}
+    run = fleet.run("plan", env=fleet.env(GITHUB_ACTIONS="true", **settings))
     assert run.returncode == 0, run.stderr
-    outputs = read_outputs(output)
+    return read_outputs(output)
+
+
+def plan_shards(fleet: FakeFleet, shards: int, **env: str) -> tuple[list[str], list[int]]:
+    """Plan every stack in `shards` shards; return the stacks and the shard indexes."""
+    outputs = github_plan(fleet, FLEET_SELECT="all", FLEET_SHARDS=str(shards), **env)
     return json.loads(outputs["stacks"]), json.loads(outputs["shards"])
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from association_tools.project import STACK_NAME
-from tests.fake_pulumi import load_script
+from tests.fake_pulumi import git, load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "changed-stacks.py"
 
@@ -162,17 +161,6 @@ def test_render_is_one_line_json() -> None:
 
 
 # --- main() against a real git history ---------------------------------------------------
-
-
-def git(repo: Path, *args: str) -> str:
-    """Run git in a throwaway repository, isolated from the user's configuration."""
-    result = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid",
-         "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main", *args],
-        cwd=repo, capture_output=True, text=True, check=True,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(repo), "GIT_CONFIG_NOSYSTEM": "1"},
-    )  # fmt: skip
-    return result.stdout.strip()
 
 
 def commit(repo: Path, files: dict[str, str], message: str) -> str:

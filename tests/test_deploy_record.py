@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.fake_pulumi import REPO, FakeFleet, load_script, read_outputs, report
+from tests.fake_pulumi import REPO, FakeFleet, github_plan, load_script, report
 
 record = load_script("deploy_record", REPO / "scripts" / "deploy-record.py")
 
@@ -153,23 +153,13 @@ class Deploys:
             if target.exists():
                 for file in sorted(target.rglob("*"), reverse=True):
                     file.unlink() if file.is_file() else file.rmdir()
-        github = {"GITHUB_REPOSITORY": "acme/tenants", "GITHUB_TOKEN": "job-token"}
-        output = fleet.root / f"plan-output-{number}"
-        plan = fleet.run(
-            "plan",
-            env=fleet.env(
-                GITHUB_ACTIONS="true",
-                GITHUB_OUTPUT=str(output),
-                FLEET_BASE="last-deploy",
-                FLEET_COMPARE="two-dot",
-                FLEET_TIP="main",
-                FLEET_SHARDS="2",
-                FLEET_OUT=str(fleet.root / "plan"),
-                **github,
-            ),
+        outputs = github_plan(
+            fleet,
+            FLEET_BASE="last-deploy",
+            FLEET_COMPARE="two-dot",
+            FLEET_TIP="main",
+            FLEET_SHARDS="2",
         )
-        assert plan.returncode == 0, plan.stderr
-        outputs = read_outputs(output)
         stacks = json.loads(outputs["stacks"])
         if not stacks:
             return [], 0
@@ -184,7 +174,6 @@ class Deploys:
                     SHARD_INDEX=str(index),
                     SHARD_COUNT=outputs["shard_count"],
                     ARM_CLIENT_ID="deploy-app",
-                    **github,
                 ),
             )
         final = report(fleet, "up", FLEET_STACKS=outputs["stacks"], FLEET_HEAD_SHA=outputs["head"],

@@ -21,6 +21,7 @@ from association_tools.project import STACK_NAME
 from tests.fake_pulumi import (
     REPO,
     FakeFleet,
+    Run,
     github_shards,
     jwt,
     load_script,
@@ -430,17 +431,23 @@ def test_without_the_audit_identity_the_audit_fails_and_never_runs_as_another(
     assert "No audit identity: set the variable AZURE_AUDIT_CLIENT_ID" in summary
 
 
+def ado_drift_report(fleet: FakeFleet, **step: str) -> Run:
+    """The Azure DevOps report job's drift step over the shards' artifacts."""
+    env = fleet.env(
+        TF_BUILD="True",
+        FLEET_OUT=str(fleet.root / "report"),
+        FLEET_STACKS=json.dumps(fleet.stacks),
+        AGENT_TEMPDIRECTORY=str(fleet.root),
+        **step,
+    )
+    return fleet.run("report", "drift", str(fleet.root / "artifacts"), env=env)
+
+
 def test_ado_report_outside_the_audit_connections_step_does_not_audit(tmp_path: Path) -> None:
     fleet = FakeFleet(tmp_path, 2)
     github_shards(fleet, "drift", shards=1)
-    env = fleet.env(
-        TF_BUILD="True",
-        FLEET_OUT=str(tmp_path / "report"),
-        FLEET_STACKS=json.dumps(fleet.stacks),
-        AGENT_TEMPDIRECTORY=str(tmp_path),
-        ARM_CLIENT_ID="ado-preview",  # a stray client ID is no audit identity
-    )
-    run = fleet.run("report", "drift", str(tmp_path / "artifacts"), env=env)
+    # A stray client ID is no audit identity.
+    run = ado_drift_report(fleet, ARM_CLIENT_ID="ado-preview")
     assert run.returncode == 1
     assert "##vso[build.addbuildtag]audit-failed" in run.stdout
     assert [c for c in fleet.program_calls() if c[0] == "audit"] == []
@@ -454,19 +461,9 @@ def test_ado_report_tags_the_run_and_signs_the_audit_in_with_the_steps_token(
     fleet.exit_status("audit", 3)
     github_shards(fleet, "drift", shards=1)
     token = jwt(600)
-    run = fleet.run(
-        "report",
-        "drift",
-        str(tmp_path / "artifacts"),
-        env=fleet.env(
-            TF_BUILD="True",
-            FLEET_OUT=str(tmp_path / "report"),
-            FLEET_STACKS=json.dumps(fleet.stacks),
-            AGENT_TEMPDIRECTORY=str(tmp_path),
-            idToken=token,
-            servicePrincipalId="ado-audit",  # the audit connection's AzureCLI@2 step
-            tenantId="ado-home",
-        ),
+    # The audit connection's AzureCLI@2 step.
+    run = ado_drift_report(
+        fleet, idToken=token, servicePrincipalId="ado-audit", tenantId="ado-home"
     )
     assert run.returncode == 3
     assert "##vso[task.logissue type=error]Audit findings: the audit found" in run.stdout
@@ -601,12 +598,11 @@ def test_a_re_run_of_an_old_runs_shard_deploys_nothing_and_says_why(tmp_path: Pa
     stacks, indexes = plan_shards(fleet, 2)
     newer = fleet.commit("main moves on", {"Pulumi.t001.yaml": "config: {}\n"})
     fleet.checkout(old)  # "Re-run failed jobs" checks out the run's own commit again
-    github_env = {"GITHUB_REPOSITORY": "acme/tenants", "GITHUB_TOKEN": "job-token"}
     (run,) = [
         fleet.run("shard", "up", env=fleet.env(
             GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(tmp_path / "s.md"),
             FLEET_OUT=str(tmp_path / "rerun"), FLEET_STACKS=json.dumps(stacks),
-            SHARD_INDEX="0", SHARD_COUNT=str(len(indexes)), ARM_CLIENT_ID="c", **github_env,
+            SHARD_INDEX="0", SHARD_COUNT=str(len(indexes)), ARM_CLIENT_ID="c",
         ))
     ]  # fmt: skip
     assert run.returncode == 1
@@ -626,7 +622,7 @@ def test_a_re_run_of_an_old_runs_shard_deploys_nothing_and_says_why(tmp_path: Pa
     # The plan of a re-run refuses too, and a preview is never refused.
     assert "Stale run" in fleet.run("plan", env=fleet.env(
         GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(tmp_path / "o"), FLEET_SELECT="all",
-        FLEET_TIP="main", FLEET_OUT=str(tmp_path / "p"), **github_env,
+        FLEET_TIP="main", FLEET_OUT=str(tmp_path / "p"),
     )).stdout  # fmt: skip
     assert {r.returncode for r in github_shards(fleet, "preview", shards=1).values()} == {0}
 
@@ -703,16 +699,7 @@ def test_an_audit_chunk_never_starts_on_a_token_about_to_expire(tmp_path: Path) 
     # would start with less than two minutes left does not run, and the audit fails.
     fleet = FakeFleet(tmp_path, 3)
     github_shards(fleet, "drift", shards=1)
-    env = fleet.env(
-        TF_BUILD="True",
-        FLEET_OUT=str(tmp_path / "report"),
-        FLEET_STACKS=json.dumps(fleet.stacks),
-        AGENT_TEMPDIRECTORY=str(tmp_path),
-        idToken=jwt(60),
-        servicePrincipalId="ado-audit",
-        tenantId="ado-home",
-    )
-    run = fleet.run("report", "drift", str(tmp_path / "artifacts"), env=env)
+    run = ado_drift_report(fleet, idToken=jwt(60), servicePrincipalId="ado-audit", tenantId="t")
     assert run.returncode == 1
     assert "##vso[build.addbuildtag]audit-failed" in run.stdout
     assert [c for c in fleet.program_calls() if c[0] == "audit"] == []
