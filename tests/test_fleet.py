@@ -9,6 +9,7 @@ the jobs report and exit with.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -131,6 +132,18 @@ def test_gate_decides_by_code_never_by_message() -> None:
         }
     )
     assert [g.status for g in fleet_py.gate(["a", "b"], preflight, 1)] == ["ok", "blocked"]
+
+
+def test_the_gate_reads_what_the_real_preflight_writes() -> None:
+    # The shipped example stack has a placeholder tenant: preflight's own JSON, gated.
+    preflight = subprocess.run(
+        [sys.executable, "-m", "association", "preflight", "--json", "-", "--", "example"],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert preflight.returncode == 1, preflight.stderr
+    (entry,) = fleet_py.gate(["example"], preflight.stdout, preflight.returncode)
+    assert entry.status == "blocked"
+    assert entry.reason.startswith("preflight: tenant-placeholder: ")
 
 
 def test_stack_name_copies_match_the_product() -> None:

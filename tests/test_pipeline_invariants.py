@@ -557,6 +557,20 @@ def test_ado_artifacts_are_named_per_attempt_and_the_report_reads_the_latest(nam
     assert fleet.stdout.split() == [published[1]]
 
 
+@pytest.mark.parametrize("name", PIPELINES)
+def test_github_uploads_can_be_repeated_by_a_re_run(name: str) -> None:
+    # upload-artifact refuses a name the run already has, and a re-run job is the same run:
+    # without `overwrite` a re-run shard could not replace its results.
+    uploads = [
+        step
+        for job in github(name)["jobs"].values()
+        for step in job.get("steps", [])
+        if str(step.get("uses", "")).startswith("actions/upload-artifact@")
+    ]
+    assert uploads
+    assert all(step["with"]["overwrite"] is True for step in uploads)
+
+
 def test_ado_stack_steps_cover_what_the_plan_puts_in_a_job() -> None:
     plan = ado_job("deploy", "Plan")
     shard = ado_job("deploy", "Shard")
