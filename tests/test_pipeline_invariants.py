@@ -13,6 +13,10 @@ YAML is well formed; these tests hold the properties that keep the tenants safe:
 * the deploy identity only inside the protected environment (GitHub) / behind the
   deploy service connection's checks (Azure DevOps), with fixed connection names;
 * every action pinned by commit SHA with its version in a comment;
+* re-runs: Azure DevOps artifacts named per attempt (the report reads the latest), GitHub
+  uploads that a re-run may replace; deploy jobs that can check their own commit and keep
+  the deploy record; one FLEET_CONCURRENCY per run; the deploy stage waiting for the
+  Exclusive Lock in order;
 * every pipeline runs scripts/fleet.sh, the same commands on both platforms; the
   `pulumi` calls themselves are checked by behaviour in tests/test_fleet.py.
 
