@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""List the Pulumi stacks (tenants) a git change touches, as JSON for a CI matrix.
+"""List the Pulumi stacks (tenants) a git change touches, as a JSON list.
 
 The pipelines preview and deploy only the tenants a change can affect:
 
@@ -344,28 +344,8 @@ def select(
     return sorted(chosen), reasons, errors
 
 
-def ado_matrix(stacks: Sequence[str]) -> dict[str, dict[str, str]]:
-    """Shape stacks as an Azure Pipelines matrix: leg name -> {"stack": name}.
-
-    Leg names may only hold letters, digits and underscores and must start with a
-    letter, so other characters become underscores and clashes get a numeric suffix.
-    """
-    matrix: dict[str, dict[str, str]] = {}
-    for stack in stacks:
-        leg = re.sub(r"[^A-Za-z0-9_]", "_", stack)
-        if not leg[:1].isalpha():
-            leg = f"stack_{leg}"
-        candidate, number = leg, 2
-        while candidate in matrix:
-            candidate, number = f"{leg}_{number}", number + 1
-        matrix[candidate] = {"stack": stack}
-    return matrix
-
-
-def render(stacks: Sequence[str], output_format: str) -> str:
-    """Serialise on one line, as GITHUB_OUTPUT and ##vso[task.setvariable] need."""
-    if output_format == "ado":
-        return json.dumps(ado_matrix(stacks), separators=(",", ":"))
+def render(stacks: Sequence[str]) -> str:
+    """A JSON list on one line, as GITHUB_OUTPUT and ##vso[task.setvariable] need."""
     return json.dumps(list(stacks), separators=(",", ":"))
 
 
@@ -397,12 +377,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="stacks (comma or space separated) that changes to the CI scripts touch; "
         f"default: the first {CANARY_DEFAULT}",
     )
-    parser.add_argument(
-        "--format",
-        choices=("json", "ado"),
-        default="json",
-        help="json: a list of names (GitHub matrix); ado: an Azure Pipelines matrix object",
-    )
     parser.add_argument("--root", type=Path, default=Path(), help="repository root")
     args = parser.parse_args(argv)
 
@@ -424,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for reason in reasons:
         print(reason, file=sys.stderr)
     print(f"{len(chosen)} of {len(stacks)} stacks touched", file=sys.stderr)
-    print(render(chosen, args.format))
+    print(render(chosen))
     return 0
 
 

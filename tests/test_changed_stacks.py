@@ -8,7 +8,6 @@ local repository.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -142,22 +141,9 @@ def test_discover_stacks_reads_only_root_stack_files(tmp_path: Path) -> None:
 # --- output --------------------------------------------------------------------------
 
 
-def test_ado_matrix_leg_names_are_valid_and_unique() -> None:
-    matrix = changed_stacks.ado_matrix(["acme-prod", "acme.prod", "9lives", "plain"])
-    assert matrix == {
-        "acme_prod": {"stack": "acme-prod"},
-        "acme_prod_2": {"stack": "acme.prod"},
-        "stack_9lives": {"stack": "9lives"},
-        "plain": {"stack": "plain"},
-    }
-    assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", leg) for leg in matrix)
-
-
 def test_render_is_one_line_json() -> None:
-    assert changed_stacks.render(["a", "b"], "json") == '["a","b"]'
-    assert changed_stacks.render([], "json") == "[]"
-    assert changed_stacks.render(["a-b"], "ado") == '{"a_b":{"stack":"a-b"}}'
-    assert changed_stacks.render([], "ado") == "{}"
+    assert changed_stacks.render(["a", "b"]) == '["a","b"]'
+    assert changed_stacks.render([]) == "[]"
 
 
 # --- main() against a real git history ---------------------------------------------------
@@ -205,9 +191,7 @@ def test_main_diffs_the_branch_against_its_merge_base(
     main_tip = commit(repo, {"association/x.py": "x = 1\n"}, "on main")
     git(repo, "checkout", "-q", "feature")
     assert run_main(repo, capsys, "--base", main_tip, "--head", head) == ["contoso"]
-    assert run_main(repo, capsys, "--base", base, "--head", head, "--format", "ado") == {
-        "contoso": {"stack": "contoso"}
-    }
+    assert run_main(repo, capsys, "--base", base, "--head", head) == ["contoso"]
 
 
 def test_main_touches_no_stack_for_tools_ci_and_docs(
@@ -254,10 +238,6 @@ def test_main_falls_back_to_every_stack_when_base_is_unusable(
 
 def test_main_all(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_main(repo, capsys, "--all") == ["contoso", "fabrikam"]
-    assert run_main(repo, capsys, "--all", "--format", "ado") == {
-        "contoso": {"stack": "contoso"},
-        "fabrikam": {"stack": "fabrikam"},
-    }
 
 
 def run_main_fails(repo: Path, capsys: pytest.CaptureFixture[str], *args: str) -> str:
