@@ -37,6 +37,8 @@ STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 """A Pulumi stack name; always used with ``fullmatch`` (``$`` would pass a trailing newline).
 A copy of association_tools/project.py STACK_NAME (this script runs before any install);
 tests/test_fleet.py pins the two together."""
+CODE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+"""A problem's code as preflight writes it (kebab-case): safe in a TSV line as it is."""
 COMMIT = re.compile(r"[0-9a-f]{40}")
 """A full git commit id, as the platforms' APIs and `git rev-parse` print it."""
 GITHUB_MATRIX_LIMIT = 256
@@ -123,8 +125,8 @@ def _problem(entry: dict[str, Any]) -> tuple[str, str]:
     Only the code decides anything; the message is shown, never matched.
     """
     code, message = entry["code"], entry["message"]
-    if not isinstance(code, str) or not isinstance(message, str) or not code:
-        raise TypeError("a problem needs a code and a message")
+    if not isinstance(code, str) or not CODE.fullmatch(code) or not isinstance(message, str):
+        raise TypeError("a problem needs a kebab-case code and a message")
     return code, message
 
 

@@ -107,8 +107,13 @@ def test_gate_blocks_only_stacks_with_errors() -> None:
 
 @pytest.mark.parametrize(
     "errors",
-    [["certificates[0] expired"], [{"message": "no code"}], [{"code": "", "message": "x"}]],
-    ids=["bare-string", "no-code", "empty-code"],
+    [
+        ["certificates[0] expired"],
+        [{"message": "no code"}],
+        [{"code": "", "message": "x"}],
+        [{"code": "a\tb", "message": "x"}],
+    ],
+    ids=["bare-string", "no-code", "empty-code", "not-kebab-case"],
 )
 def test_gate_reads_only_problems_with_a_code(errors: list[Any]) -> None:
     # A problem without its code is no shape the gate knows: the shard runs nothing.
