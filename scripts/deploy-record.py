@@ -41,6 +41,9 @@ ADO_ARTIFACT = re.compile(r"up-report-attempt-(?P<attempt>[1-9][0-9]{0,5})")
 MAX_RUNS = 10
 """Runs asked for the record before giving up (each is one API call)."""
 MAX_RECORD_BYTES = 1_000_000
+"""The record of 300 stacks is about 3 KB; anything near this is not one."""
+MAX_ARTIFACT_BYTES = 10_000_000
+"""Read at most this much of a downloaded artifact (Azure DevOps zips the whole report)."""
 
 
 class RecordError(Exception):
@@ -168,7 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "record-url":
             print(record_url(args.platform, json.load(sys.stdin)))
         elif args.command == "bases":
-            print(dumps(read_artifact(args.artifact.read_bytes()[: 10 * MAX_RECORD_BYTES])))
+            with args.artifact.open("rb") as file:
+                data = file.read(MAX_ARTIFACT_BYTES + 1)
+            if len(data) > MAX_ARTIFACT_BYTES:
+                raise RecordError(f"the artifact is larger than {MAX_ARTIFACT_BYTES} bytes")
+            print(dumps(read_artifact(data)))
         else:
             previous = checked_record(json.loads(args.previous)) if args.previous else {}
             report = json.loads(args.report.read_text(encoding="utf-8"))

@@ -227,3 +227,11 @@ def test_without_a_readable_record_every_stack_starts_from_the_last_success(
     fleet.commit("t001", {"Pulumi.t001.yaml": "config: {}\n"})
     stacks, _ = deploys.run()
     assert stacks == ["t001"]  # from the last successful run's commit, for every stack
+
+
+def test_bases_reads_a_downloaded_artifact_bounded(tmp_path: Path) -> None:
+    artifact = tmp_path / "record.zip"
+    artifact.write_bytes(zipped(json.dumps(document({SHA["a"]: ["t1"]}))))
+    assert record.main(["bases", str(artifact)]) == 0
+    artifact.write_bytes(b"x" * (record.MAX_ARTIFACT_BYTES + 1))
+    assert record.main(["bases", str(artifact)]) == 2
