@@ -8,7 +8,8 @@ or Pulumi do. Each fake is a bash script using builtins only, so 300 stacks take
 Canned behaviour, by files under `fleet.canned`:
   fail/<stack>             `pulumi preview|up` of that stack prints an error and exits
                            with the number in the file
-  sleep                    seconds every `pulumi preview|up` sleeps (benchmarks)
+  sleep                    seconds every `pulumi preview|up` sleeps (benchmarks), noting
+                           its start and end in `events`
   preflight-error/<stack>  the fake preflight reports an error for that stack
   drift-rc, audit-rc       exit status of the fake `association drift` / `audit`
   tip                      what the fake curl answers for a branch's tip (GitHub API)
@@ -70,7 +71,12 @@ case "$1" in
     [ "$2" = output ] && printf '{"clientId": "app-%s"}\n' "$stack"
     exit 0 ;;
   preview|up)
-    if [ -r "$FAKE_DIR/sleep" ]; then read -r pause < "$FAKE_DIR/sleep"; sleep "$pause"; fi
+    if [ -r "$FAKE_DIR/sleep" ]; then
+      read -r pause < "$FAKE_DIR/sleep"
+      echo "start $stack" >> "$FAKE_DIR/events"
+      sleep "$pause"
+      echo "end $stack" >> "$FAKE_DIR/events"
+    fi
     if [ -r "$FAKE_DIR/fail/$stack" ]; then
       read -r code < "$FAKE_DIR/fail/$stack"
       echo "error: canned failure of $stack"

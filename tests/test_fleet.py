@@ -580,6 +580,18 @@ def test_stacks_in_parallel_give_what_the_serial_run_gives(tmp_path: Path) -> No
     assert summary.index("<code>t001</code>") < summary.index("<code>t012</code>")
 
 
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_at_most_fleet_concurrency_stacks_run_at_once(tmp_path: Path, concurrency: int) -> None:
+    fleet = FakeFleet(tmp_path, 5)
+    (fleet.canned / "sleep").write_text("0.3\n", "utf-8")
+    github_shards(fleet, "preview", shards=1, FLEET_CONCURRENCY=str(concurrency))
+    running, most = 0, 0
+    for event in (fleet.canned / "events").read_text("utf-8").splitlines():
+        running += 1 if event.startswith("start ") else -1
+        most = max(most, running)
+    assert most == concurrency
+
+
 def test_ado_runs_each_step_a_group_of_stacks_with_that_steps_token(tmp_path: Path) -> None:
     fleet = FakeFleet(tmp_path, 5)
     fleet.preflight_error("t002")
