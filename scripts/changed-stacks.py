@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""List the Pulumi stacks (tenants) a git change touches, as JSON for a CI matrix.
+"""List the Pulumi stacks (tenants) a git change touches, as a JSON list.
 
 The pipelines preview and deploy only the tenants a change can affect:
 
@@ -13,19 +13,23 @@ The pipelines preview and deploy only the tenants a change can affect:
 * what ``pulumi up`` loads touches every stack: the product (``association/``), its entry
   point ``__main__.py``, ``Pulumi.yaml``, the pinned ``requirements.txt``, the
   certificates (``certs/``) and the policy pack (``policy/``);
+* what runs Pulumi in the pipelines (``scripts/``, ``pipelines/``, ``.github/``) touches
+  the CANARY stacks (``--canary``, default the first two): a change to the scripts is
+  previewed on a few real stacks before it reaches every tenant's deploy;
 * what ``pulumi up`` never loads touches none: the operations tools
-  (``association_tools/``, which the product never imports), the CI (``scripts/``,
-  ``pipelines/``, ``.github/``, ``.ci/``), ``benchmarks/``, ``tests/``, documentation
-  (``docs/`` and any ``*.md``, wherever it is) and developer settings;
+  (``association_tools/``, which the product never imports), ``.ci/``, ``benchmarks/``,
+  ``tests/``, documentation (``docs/`` and any ``*.md``, wherever it is) and developer
+  settings;
 * any other path touches every stack: an extra no-op preview is cheap, a tenant left
   behind is not.
 
 Comparing: pull requests compare the head with its merge base (what the branch changed);
 pushes and deploys compare ``--base`` and ``--head`` directly (``--two-dot``), so a
-force-pushed rollback selects what it rolls back. Deploys pass the commit of the last
-successful deploy as ``--base`` (stacks that failed since are retried) and ``--tip`` the
-branch's current tip: a run whose head is behind it (a re-run of an old run) is refused
-instead of rolling tenants back.
+force-pushed rollback selects what it rolls back. Deploys pass ``--bases``, the deploy
+record (scripts/deploy-record.py): each stack is compared from the commit last deployed
+to IT, so a stack whose deploy failed is retried by every later run while the others
+advance; ``--base`` (the last successful deploy) serves the stacks the record does not
+name.
 
 A base that cannot be used (empty, all zeros as on a branch's first push, or missing
 from the clone after a force push) also means every stack, for the same reason.
@@ -43,7 +47,7 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,8 +58,10 @@ This and ``STACK_NAME`` are used with ``fullmatch`` only: ``^...$`` with ``match
 trailing newline, and ``.`` without DOTALL would skip a name with a newline instead of
 refusing it."""
 
-STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-"""What Pulumi accepts as a stack name (letters, digits, ``-``, ``_``, ``.``)."""
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+"""What Pulumi accepts as a stack name (letters, digits, ``-``, ``_``, ``.``): a copy of
+association_tools/project.py STACK_NAME (this script runs before any install), pinned
+to it by tests/test_changed_stacks.py."""
 
 RETIRED = re.compile(r"^Retired-Stack:\s*(?P<stack>\S+)\s*$", re.MULTILINE)
 RENAMED = re.compile(r"^Renamed-Stack:\s*(?P<old>\S+)\s*->\s*(?P<new>\S+)\s*$", re.MULTILINE)
@@ -76,11 +82,9 @@ NO_STACK_FILES = frozenset(
         ".editorconfig",
     }
 )
+CANARY_DIRS = ("scripts/", "pipelines/", ".github/")
 NO_STACK_DIRS = (
     "association_tools/",
-    "scripts/",
-    "pipelines/",
-    ".github/",
     "benchmarks/",
     "tests/",
     "docs/",
@@ -89,12 +93,17 @@ NO_STACK_DIRS = (
 
 ALL = "*"
 """Marker returned by :func:`classify` for a path that touches every stack."""
+CANARY = "canary"
+"""Marker for a path that touches the canary stacks (what runs Pulumi in CI)."""
+CANARY_DEFAULT = 2
+"""Canary stacks when ``--canary`` names none: the first two, in sorted order."""
 
 ZERO_SHA = re.compile(r"0+")
+COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 def classify(path: str) -> str | None:
-    """Say what one changed path touches: a stack name, ALL, or None for nothing."""
+    """Say what one changed path touches: a stack name, ALL, CANARY or None for nothing."""
     if "/" not in path:
         match = STACK_FILE.fullmatch(path)
         if match:
@@ -104,12 +113,16 @@ def classify(path: str) -> str | None:
         return None
     if path in EVERY_STACK_FILES or path.startswith(EVERY_STACK_DIRS):
         return ALL
+    if path.startswith(CANARY_DIRS):
+        return CANARY
     if path in NO_STACK_FILES or path.startswith(NO_STACK_DIRS):
         return None
     return ALL
 
 
-def touched_stacks(changed: Iterable[str], stacks: Sequence[str]) -> tuple[list[str], list[str]]:
+def touched_stacks(
+    changed: Iterable[str], stacks: Sequence[str], canary: Sequence[str] = ()
+) -> tuple[list[str], list[str]]:
     """Map changed paths to the sorted stacks they touch, with one reason line per decision.
 
     Only stacks in ``stacks`` (those whose file exists at the head) are returned.
@@ -124,6 +137,10 @@ def touched_stacks(changed: Iterable[str], stacks: Sequence[str]) -> tuple[list[
         if target == ALL:
             reasons.append(f"every stack: {path} changed")
             touched |= existing
+        elif target == CANARY:
+            chosen = sorted(existing & set(canary))
+            reasons.append(f"canary stacks {' '.join(chosen) or '(none)'}: {path} changed")
+            touched |= set(chosen)
         elif target in existing:
             reasons.append(f"stack {target}: {path} changed")
             touched.add(target)
@@ -269,43 +286,66 @@ def removal_errors(root: Path, base: str, head: str, changes: Sequence[Change]) 
     return errors
 
 
-def stale_error(root: Path, head: str, tip: str) -> str | None:
-    """An error when ``head`` is strictly behind ``tip`` (an old run re-run), else None."""
-    if not tip or not (_is_commit(root, tip) and _is_commit(root, head)):
-        return None
-    head_sha = _git(root, "rev-parse", f"{head}^{{commit}}").stdout.strip()
-    tip_sha = _git(root, "rev-parse", f"{tip}^{{commit}}").stdout.strip()
-    if head_sha == tip_sha or _git(root, "merge-base", "--is-ancestor", head, tip).returncode:
-        return None
-    return (
-        f"error: this run deploys {head_sha[:12]}, but {tip} is already at {tip_sha[:12]}, "
-        "which includes it: deploying it would roll tenants back to older settings. Run the "
-        "newest deploy instead (or the manual reconcile-all run on main)."
-    )
+def read_bases(path: Path) -> dict[str, str]:
+    """The deploy record (scripts/deploy-record.py) as stack -> commit last deployed."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        bases = {
+            stack: commit
+            for commit, stacks in document["commits"].items()
+            for stack in stacks
+            if COMMIT.fullmatch(commit) and STACK_NAME.fullmatch(stack)
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise StackFileError(f"error: {path} is no deploy record: {error}") from None
+    return bases
 
 
-def ado_matrix(stacks: Sequence[str]) -> dict[str, dict[str, str]]:
-    """Shape stacks as an Azure Pipelines matrix: leg name -> {"stack": name}.
+@dataclass(frozen=True)
+class Selection:
+    """How to compare: two-dot or from the merge base, and the canary stacks."""
 
-    Leg names may only hold letters, digits and underscores and must start with a
-    letter, so other characters become underscores and clashes get a numeric suffix.
+    two_dot: bool
+    canary: tuple[str, ...]
+
+
+def select(
+    root: Path,
+    stacks: Sequence[str],
+    bases: Mapping[str, str],
+    default_base: str,
+    head: str,
+    options: Selection,
+) -> tuple[list[str], list[str], list[str]]:
+    """The stacks to run, the reasons and the errors, each stack compared from its own base.
+
+    Stacks that share a base (usually all but a failing few) share one ``git diff``.
     """
-    matrix: dict[str, dict[str, str]] = {}
+    groups: dict[str, list[str]] = {default_base: []}  # deletions are checked from it too
     for stack in stacks:
-        leg = re.sub(r"[^A-Za-z0-9_]", "_", stack)
-        if not leg[:1].isalpha():
-            leg = f"stack_{leg}"
-        candidate, number = leg, 2
-        while candidate in matrix:
-            candidate, number = f"{leg}_{number}", number + 1
-        matrix[candidate] = {"stack": stack}
-    return matrix
+        groups.setdefault(bases.get(stack, default_base), []).append(stack)
+    chosen: set[str] = set()
+    reasons: list[str] = []
+    errors: list[str] = []
+    for base, members in sorted(groups.items()):
+        label = f" (from {base[:12]}: {len(members)} stacks)" if len(groups) > 1 else ""
+        changes = changed_entries(root, base, head, options.two_dot)
+        if changes is None:
+            if not members:
+                continue
+            chosen |= set(members)
+            reasons.append(f"every stack{label}: base {base or '(none)'} cannot be compared")
+            continue
+        errors += [e for e in removal_errors(root, base, head, changes) if e not in errors]
+        paths = [p for c in changes for p in ((c.old,) if c.old else ()) + (c.path,)]
+        touched, why = touched_stacks(paths, members, options.canary)
+        chosen |= set(touched)
+        reasons += [f"{reason}{label}" for reason in why]
+    return sorted(chosen), reasons, errors
 
 
-def render(stacks: Sequence[str], output_format: str) -> str:
-    """Serialise on one line, as GITHUB_OUTPUT and ##vso[task.setvariable] need."""
-    if output_format == "ado":
-        return json.dumps(ado_matrix(stacks), separators=(",", ":"))
+def render(stacks: Sequence[str]) -> str:
+    """A JSON list on one line, as GITHUB_OUTPUT and ##vso[task.setvariable] need."""
     return json.dumps(list(stacks), separators=(",", ":"))
 
 
@@ -313,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Print the touched stacks as JSON on stdout and the reasons on stderr.
 
     Exit status 1 (nothing on stdout) for a stack file deleted or renamed without the
-    commit line that says why, for a stale deploy (``--tip``) and for an invalid stack name.
+    commit line that says why, for an invalid stack name and for an unreadable record.
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="", help="commit the change starts from")
@@ -325,47 +365,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="compare base and head directly (pushes, deploys), not from their merge base",
     )
     parser.add_argument(
-        "--tip",
-        default="",
-        metavar="REF",
-        help="refuse when head is behind this ref (e.g. origin/main): a re-run of an old run",
+        "--bases",
+        type=Path,
+        metavar="FILE",
+        help="the deploy record: compare each stack it names from its own last deployed commit",
     )
     parser.add_argument(
-        "--format",
-        choices=("json", "ado"),
-        default="json",
-        help="json: a list of names (GitHub matrix); ado: an Azure Pipelines matrix object",
+        "--canary",
+        default="",
+        metavar="STACKS",
+        help="stacks (comma or space separated) that changes to the CI scripts touch; "
+        f"default: the first {CANARY_DEFAULT}",
     )
     parser.add_argument("--root", type=Path, default=Path(), help="repository root")
     args = parser.parse_args(argv)
 
     try:
         stacks = discover_stacks(args.root)
+        bases = read_bases(args.bases) if args.bases else {}
     except StackFileError as error:
         print(error, file=sys.stderr)
         return 1
-    stale = stale_error(args.root, args.head, args.tip)
-    if stale:
-        print(stale, file=sys.stderr)
-        return 1
+    canary = tuple(args.canary.replace(",", " ").split()) or tuple(stacks[:CANARY_DEFAULT])
     if args.all:
         chosen, reasons = stacks, ["every stack: requested with --all"]
     else:
-        changes = changed_entries(args.root, args.base, args.head, args.two_dot)
-        if changes is None:
-            chosen = stacks
-            reasons = [f"every stack: base {args.base or '(none)'!s} cannot be compared"]
-        else:
-            errors = removal_errors(args.root, args.base, args.head, changes)
-            if errors:
-                print("\n".join(errors), file=sys.stderr)
-                return 1
-            paths = [p for c in changes for p in ((c.old,) if c.old else ()) + (c.path,)]
-            chosen, reasons = touched_stacks(paths, stacks)
+        options = Selection(args.two_dot, canary)
+        chosen, reasons, errors = select(args.root, stacks, bases, args.base, args.head, options)
+        if errors:
+            print("\n".join(errors), file=sys.stderr)
+            return 1
     for reason in reasons:
         print(reason, file=sys.stderr)
     print(f"{len(chosen)} of {len(stacks)} stacks touched", file=sys.stderr)
-    print(render(chosen, args.format))
+    print(render(chosen))
     return 0
 
 

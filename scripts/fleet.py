@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The data side of scripts/fleet.sh: shards, the preflight gate, results, last deploy.
+"""The data side of scripts/fleet.sh: shards, the preflight gate, results, re-runs.
 
 scripts/fleet.sh runs the commands (pulumi, the program's Python); this file does what
 needs JSON and is called a few times per job, never once per stack:
@@ -8,8 +8,10 @@ needs JSON and is called a few times per job, never once per stack:
   shard        the stacks of shard INDEX of COUNT (round robin over the sorted list)
   gate         preflight's JSON -> one line per stack: ok, or blocked with the reason
   report       every shard's results.tsv -> one Markdown summary, one JSON, the exit status
-  last-deploy  the platform's run history (JSON on stdin) -> commit of the last
-               successful deploy of main, or nothing
+  stale        refuse a deploy whose commit is not the branch's tip (a re-run of an old run)
+  latest       the shards' artifact folders, only the latest attempt of each
+  audit-merge  the audit's JSON of each chunk -> one audit JSON and its exit status
+  token-life   seconds a federated token (a JWT, on stdin) still lives
 
 Stdlib only, like changed-stacks.py: CI runs it with any Python 3.11 before installing.
 Stack names are data from the repository: anything but a valid Pulumi stack name is
@@ -19,17 +21,26 @@ refused, so that names are safe in file names, TSV lines and CI annotations.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import math
 import re
 import sys
+import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-"""A Pulumi stack name; always used with ``fullmatch`` (``$`` would pass a trailing newline)."""
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+"""A Pulumi stack name; always used with ``fullmatch`` (``$`` would pass a trailing newline).
+A copy of association_tools/project.py STACK_NAME (this script runs before any install);
+tests/test_fleet.py pins the two together."""
+CODE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+"""A problem's code as preflight writes it (kebab-case): safe in a TSV line as it is."""
+COMMIT = re.compile(r"[0-9a-f]{40}")
+"""A full git commit id, as the platforms' APIs and `git rev-parse` print it."""
 GITHUB_MATRIX_LIMIT = 256
 """GitHub Actions runs at most 256 jobs per matrix."""
 
@@ -101,8 +112,22 @@ class Gate:
 
 
 def one_line(text: str, limit: int = 300) -> str:
-    flat = " ".join(text.split())
+    """`text` on one line, control characters escaped (it reaches TSV lines and annotations)."""
+    flat = "".join(
+        f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c for c in " ".join(text.split())
+    )
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _problem(entry: dict[str, Any]) -> tuple[str, str]:
+    """A preflight problem, `{"code", "setting", "message"}`: its code and its message.
+
+    Only the code decides anything; the message is shown, never matched.
+    """
+    code, message = entry["code"], entry["message"]
+    if not isinstance(code, str) or not CODE.fullmatch(code) or not isinstance(message, str):
+        raise TypeError("a problem needs a kebab-case code and a message")
+    return code, message
 
 
 def gate(stacks: Sequence[str], preflight: str, exit_status: int) -> list[Gate]:
@@ -113,8 +138,8 @@ def gate(stacks: Sequence[str], preflight: str, exit_status: int) -> list[Gate]:
     """
     try:
         document = json.loads(preflight)
-        reports = {str(r["stack"]): list(r.get("errors", [])) for r in document["stacks"]}
-    except (ValueError, KeyError, TypeError):
+        reports = {str(r["stack"]): [_problem(e) for e in r["errors"]] for r in document["stacks"]}
+    except (ValueError, KeyError, TypeError, AttributeError):
         reason = f"preflight did not run (exit {exit_status}); see the shard's log"
         return [Gate(stack, BLOCKED, reason) for stack in stacks]
     gates = []
@@ -123,7 +148,8 @@ def gate(stacks: Sequence[str], preflight: str, exit_status: int) -> list[Gate]:
         if errors is None:
             gates.append(Gate(stack, BLOCKED, "preflight did not report this stack"))
         elif errors:
-            gates.append(Gate(stack, BLOCKED, "preflight: " + one_line(str(errors[0]))))
+            code, message = errors[0]
+            gates.append(Gate(stack, BLOCKED, f"preflight: {code}: {one_line(message)}"))
         else:
             gates.append(Gate(stack, OK, ""))
     return gates
@@ -213,28 +239,69 @@ def to_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-# --- the last successful deploy ----------------------------------------------------------
+# --- re-runs: the commit, the attempts -------------------------------------------------
 
 
-def last_deploy(platform: str, document: Any, repository: str, branch: str) -> str:
-    """Commit of the newest successful deploy run of `branch`, or "" when there is none.
+def stale_reason(head: str, tip: str, branch: str) -> str | None:
+    """Why a deploy of `head` must not run while `branch` is at `tip`; None when it may.
 
-    GitHub (workflow runs, newest first): only push and manual runs of this repository's
-    own branch count; a pull request from a fork's branch of the same name does not.
-    Azure DevOps (builds, filtered by the query): the first build's sourceVersion.
+    A re-run keeps its run's commit, so a deploy job checks that it still deploys the
+    branch's tip: anything else (an older commit, one force-pushed away) would roll
+    tenants back. What cannot be read refuses too.
     """
-    if platform == "github":
-        for run in document.get("workflow_runs", []):
-            if (
-                run.get("conclusion") == "success"
-                and run.get("event") in ("push", "workflow_dispatch")
-                and run.get("head_branch") == branch
-                and (run.get("head_repository") or {}).get("full_name") == repository
-            ):
-                return str(run["head_sha"])
-        return ""
-    builds = document.get("value", [])
-    return str(builds[0]["sourceVersion"]) if builds else ""
+    if not COMMIT.fullmatch(head):
+        return f"cannot tell which commit this job deploys ({head!r}): not deploying"
+    if not COMMIT.fullmatch(tip):
+        return f"cannot read the tip of {branch} ({tip[:80]!r}): not deploying; re-run later"
+    if head == tip:
+        return None
+    return (
+        f"this job deploys {head[:12]}, but {branch} is at {tip[:12]}: a re-run of an older "
+        "run would roll tenants back to older settings, so nothing was deployed. The newest "
+        f"run deploys {branch}; run it (or the manual deploy on {branch}) instead."
+    )
+
+
+ATTEMPT = re.compile(r"(?P<shard>.+)-attempt-(?P<number>[1-9][0-9]{0,5})")
+
+
+def latest_attempts(folders: Sequence[str]) -> list[str]:
+    """Each shard's newest attempt among artifact folders `NAME-attempt-N` (Azure DevOps
+    names an artifact once per attempt); a folder without the suffix is its own shard."""
+    best: dict[str, tuple[int, str]] = {}
+    for folder in folders:
+        name = folder.rstrip("/").rsplit("/", 1)[-1]
+        match = ATTEMPT.fullmatch(name)
+        shard, number = (match["shard"], int(match["number"])) if match else (name, 0)
+        if shard not in best or number > best[shard][0]:
+            best[shard] = (number, folder)
+    return sorted(folder for _, folder in best.values())
+
+
+# --- the audit in chunks ---------------------------------------------------------------
+
+
+def merge_audits(documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The audit JSON of every chunk as one: an error wins over findings, findings over clean."""
+    stacks = [stack for document in documents for stack in document["stacks"]]
+    statuses = {str(document["status"]) for document in documents}
+    status = next((s for s in ("error", "findings") if s in statuses), "clean")
+    return {
+        "schemaVersion": documents[0]["schemaVersion"] if documents else 1,
+        "status": status,
+        "exitCode": {"error": 1, "findings": 3, "clean": 0}[status],
+        "stacks": stacks,
+    }
+
+
+def token_life(token: str, now: float) -> int:
+    """Seconds until a JWT's `exp`; FleetError when it is no JWT."""
+    try:
+        payload = token.strip().split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return int(claims["exp"] - now)
+    except (IndexError, ValueError, KeyError, TypeError):
+        raise FleetError("the federated token is no JWT with an expiry") from None
 
 
 # --- command line --------------------------------------------------------------------
@@ -268,10 +335,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     report_p.add_argument("--json", type=Path, required=True)
     report_p.add_argument("--logs", type=Path, help="append each stack's log from this folder")
     report_p.add_argument("results", nargs="*", type=Path)
-    last_p = sub.add_parser("last-deploy", help="commit of the last successful deploy")
-    last_p.add_argument("--platform", choices=("github", "ado"), required=True)
-    last_p.add_argument("--repository", default="")
-    last_p.add_argument("--branch", default="main")
+    stale_p = sub.add_parser("stale", help="exit 1 unless HEAD is the branch's tip")
+    stale_p.add_argument("--head", required=True)
+    stale_p.add_argument("--tip", required=True)
+    stale_p.add_argument("--branch", default="main")
+    latest_p = sub.add_parser("latest", help="the latest attempt of each shard's folder")
+    latest_p.add_argument("folders", nargs="*")
+    merge_p = sub.add_parser("audit-merge", help="the chunks' audit JSON as one")
+    merge_p.add_argument("--json", type=Path, required=True)
+    merge_p.add_argument("parts", nargs="*", type=Path)
+    sub.add_parser("token-life", help="seconds the JWT on stdin still lives")
     args = parser.parse_args(argv)
 
     try:
@@ -301,8 +374,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             failed = [s["stack"] for s in report["stacks"] if s["status"] != OK]
             print(" ".join(failed))
             return 1 if failed else 0
+        elif args.command == "stale":
+            reason = stale_reason(args.head, args.tip, args.branch)
+            if reason:
+                print(reason)
+                return 1
+        elif args.command == "latest":
+            sys.stdout.write("".join(f"{folder}\n" for folder in latest_attempts(args.folders)))
+        elif args.command == "audit-merge":
+            try:
+                parts = [json.loads(p.read_text(encoding="utf-8")) for p in args.parts]
+                merged = merge_audits(parts)
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                raise FleetError(f"an audit chunk wrote no readable JSON: {error}") from None
+            args.json.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+            return int(merged["exitCode"])
         else:
-            print(last_deploy(args.platform, json.load(sys.stdin), args.repository, args.branch))
+            print(token_life(sys.stdin.read(1_000_000), time.time()))
     except FleetError as error:
         print(f"fleet: {error}", file=sys.stderr)
         return 2

@@ -6,17 +6,24 @@
 #   scripts/fleet.sh plan                select stacks (scripts/changed-stacks.py) and shard them
 #   scripts/fleet.sh shard MODE          a whole shard in one step (GitHub Actions)
 #   scripts/fleet.sh prepare MODE        Azure DevOps: gate the shard's stacks, queue the rest
-#   scripts/fleet.sh stack MODE N        Azure DevOps: the N-th queued stack, each in its own
-#                                        AzureCLI@2 step, so each gets a fresh id token
+#   scripts/fleet.sh stack MODE N        Azure DevOps: the N-th group of FLEET_CONCURRENCY
+#                                        queued stacks, each group in its own AzureCLI@2 step,
+#                                        so each gets a fresh id token
 #   scripts/fleet.sh finish MODE         the shard's summary; exit 1 if a stack failed
-#   scripts/fleet.sh report MODE DIR...  every shard's results (DIR/*/...) as one report;
-#                                        for drift also the drift report and the audit
+#   scripts/fleet.sh report MODE DIR     every shard's results (DIR/*/..., the latest attempt
+#                                        of each) as one report; for drift also the drift
+#                                        report and the audit; for up the deploy record
+#   scripts/fleet.sh notify              GitHub: a failed night comments on the open issue
+#                                        (or opens one)
 #
 # MODE: preview (pull requests), up (deploys: `pulumi up --refresh`), drift (nightly:
 # `pulumi preview --refresh --json` and `pulumi stack output --json` per stack).
 #
 # Per stack: preflight errors block only that stack (preview, up); a failing stack never
-# stops the others; the shard and the report fail at the end, naming the stacks.
+# stops the others; the shard and the report fail at the end, naming the stacks. Up to
+# FLEET_CONCURRENCY stacks run at once, each into its own log file; results and the
+# job's lines come in queue order, as a serial run gives them. A job that runs `up`
+# first checks that its commit is still the tip of main (a re-run keeps its old commit).
 # Pulumi's and the program's output go to files (logs/, the summaries, the artifact),
 # never to the job's log: tenants' data (a display name set in the portal) must not
 # reach the runner's command stream (`::...::`, `##vso[...]`).
@@ -26,10 +33,17 @@
 #   FLEET_STACKS        the planned stacks, a JSON list (shard, prepare, report)
 #   SHARD_INDEX, SHARD_COUNT  which shard this job runs (shard, prepare)
 #   ASSOCIATION_PYTHON  the program's interpreter (default venv/bin/python)
-#   plan: FLEET_SELECT (changed | all), FLEET_BASE (a commit, or "last-deploy"),
-#         FLEET_HEAD, FLEET_COMPARE (merge-base | two-dot), FLEET_TIP, FLEET_SHARDS
-#         (default 10), FLEET_MAX_PER_SHARD (0: none)
-#   report drift: FLEET_AUDIT_CLIENT_ID (GitHub: the audit app's client ID)
+#   FLEET_CONCURRENCY   stacks at once in a job (default 4; 1 = one after another)
+#   FLEET_STEPS         rounds of FLEET_CONCURRENCY stacks one job may run (default 40, the
+#                       Azure DevOps template's stack steps): the most stacks per job
+#   FLEET_TIP           the branch a deploy must be the tip of (plan and up; default main)
+#   plan: FLEET_SELECT (changed | all), FLEET_BASE (a commit, or "last-deploy": the deploy
+#         record, scripts/deploy-record.py), FLEET_HEAD, FLEET_COMPARE (merge-base |
+#         two-dot), FLEET_SHARDS (default 10), FLEET_MAX_PER_SHARD (0: FLEET_STEPS rounds),
+#         FLEET_CANARY (stacks a change to the CI scripts previews; default the first two)
+#   report up: FLEET_BASES, FLEET_HEAD_SHA (the plan's outputs bases and head)
+#   report drift: FLEET_AUDIT_CLIENT_ID (GitHub: the audit app's client ID),
+#         FLEET_AUDIT_CHUNK (stacks per audit process, each with a fresh token; default 50)
 # Identity: GitHub sets ARM_CLIENT_ID and id-token: write (the provider fetches its own
 # fresh OIDC tokens through ACTIONS_ID_TOKEN_REQUEST_*). Azure DevOps runs `stack` inside
 # AzureCLI@2 with addSpnToEnvironment: its $idToken becomes ARM_OIDC_TOKEN and its
@@ -44,7 +58,16 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${FLEET_OUT:-fleet-out}"
 py="${ASSOCIATION_PYTHON:-venv/bin/python}"
-stack_name='^[A-Za-z0-9_.-]+$'
+stack_name='^[A-Za-z0-9_.-]{1,100}$'
+concurrency="${FLEET_CONCURRENCY:-4}"
+[[ "$concurrency" =~ ^([1-9]|1[0-6])$ ]] ||
+  { echo "fleet: FLEET_CONCURRENCY must be 1 to 16, not '$concurrency'" >&2; exit 2; }
+audit_chunk_size="${FLEET_AUDIT_CHUNK:-50}"
+[[ "$audit_chunk_size" =~ ^[1-9][0-9]{0,3}$ ]] ||
+  { echo "fleet: FLEET_AUDIT_CHUNK must be a positive number, not '$audit_chunk_size'" >&2; exit 2; }
+steps="${FLEET_STEPS:-40}"
+[[ "$steps" =~ ^[1-9][0-9]{0,2}$ ]] ||
+  { echo "fleet: FLEET_STEPS must be a positive number, not '$steps'" >&2; exit 2; }
 
 # --- talking to the CI platform ----------------------------------------------------------
 
@@ -116,55 +139,11 @@ check_mode() {
     *) die "MODE must be preview, up or drift, not '${1-}'" ;;
   esac
 }
-
-# --- plan ----------------------------------------------------------------------------------
-
-# The commit of the last successful deploy of main, from the platform's run history
-# ("" when there is none or the history cannot be read: then every stack is deployed).
-last_deploy() {
-  local api
-  if [ "${GITHUB_ACTIONS-}" = true ]; then
-    api="${GITHUB_API_URL:-https://api.github.com}/repos/${GITHUB_REPOSITORY}/actions/workflows"
-    api+="/deploy.yml/runs?branch=main&status=success&per_page=100"
-    curl -fsS -H "Authorization: Bearer ${GITHUB_TOKEN-}" -H "Accept: application/vnd.github+json" \
-      "$api" | python3 "$here/fleet.py" last-deploy --platform github \
-      --repository "$GITHUB_REPOSITORY" --branch main
-  elif [ "${TF_BUILD-}" = True ]; then
-    api="${SYSTEM_COLLECTIONURI}${SYSTEM_TEAMPROJECTID}/_apis/build/builds"
-    api+="?definitions=${SYSTEM_DEFINITIONID}&branchName=refs/heads/main"
-    api+="&statusFilter=completed&resultFilter=succeeded"
-    api+="&queryOrder=finishTimeDescending&\$top=1&api-version=7.1"
-    curl -fsS -H "Authorization: Bearer ${SYSTEM_ACCESSTOKEN-}" "$api" |
-      python3 "$here/fleet.py" last-deploy --platform ado
-  fi
-}
-
-plan() {
-  local args=(--format json) base="${FLEET_BASE-}" stacks outputs line
-  if [ "${FLEET_SELECT:-changed}" = all ]; then
-    args+=(--all)
-  else
-    if [ "$base" = last-deploy ]; then
-      base="$(last_deploy)" || base=""
-      echo "fleet: last successful deploy: ${base:-none (every stack)}" >&2
-    fi
-    args+=(--base "$base" --head "${FLEET_HEAD:-HEAD}")
-    if [ "${FLEET_COMPARE:-merge-base}" = two-dot ]; then args+=(--two-dot); fi
-    if [ -n "${FLEET_TIP-}" ]; then args+=(--tip "$FLEET_TIP"); fi
-  fi
-  mkdir -p "$out"
-  if ! stacks="$(python3 "$here/changed-stacks.py" "${args[@]}" 2> "$out/plan.log")"; then
-    cat "$out/plan.log" >&2
-    ci_error "Stacks not selected" "$(grep '^error:' "$out/plan.log" | head -c 4000)"
-    exit 1
-  fi
-  cat "$out/plan.log" >&2
-  outputs="$(printf '%s' "$stacks" | python3 "$here/fleet.py" plan \
-    --shards "${FLEET_SHARDS:-10}" --max-per-shard "${FLEET_MAX_PER_SHARD:-0}")"
-  while IFS= read -r line; do
-    ci_output "${line%%=*}" "${line#*=}"
-  done <<< "$outputs"
-}
+# The plan (scripts/fleet-plan.sh) and the report across shards (scripts/fleet-report.sh).
+# shellcheck source=scripts/fleet-plan.sh
+source "$here/fleet-plan.sh"
+# shellcheck source=scripts/fleet-report.sh
+source "$here/fleet-report.sh"
 
 # --- one shard -------------------------------------------------------------------------------
 
@@ -173,15 +152,21 @@ record() {
 }
 
 prepare() {
-  local mode="$1" rc=0
+  local mode="$1" rc=0 why stack
   mkdir -p "$out/logs" "$out/previews" "$out/outputs"
+  rm -rf "$out/done"
   : > "$out/results.tsv"
   printf '%s' "${FLEET_STACKS:-[]}" |
     python3 "$here/fleet.py" shard --index "${SHARD_INDEX:?}" --count "${SHARD_COUNT:?}" \
       > "$out/shard.txt"
   local stacks=()
   mapfile -t stacks < "$out/shard.txt"
-  if [ "$mode" = drift ] || [ "${#stacks[@]}" -eq 0 ]; then
+  if [ "$mode" = up ] && [ "${#stacks[@]}" -gt 0 ] && ! why="$(stale_reason "$(head_commit)")"; then
+    # A re-run of an old run's shard: nothing is deployed, and every stack says why.
+    for stack in "${stacks[@]}"; do record "$stack" failed "refused: $why"; done
+    : > "$out/queue.txt"
+    ci_error "Stale run" "$why"
+  elif [ "$mode" = drift ] || [ "${#stacks[@]}" -eq 0 ]; then
     # The drift preview only reads: a stack the program refuses shows in the drift report
     # with the program's own message, and the audit still covers it.
     cp "$out/shard.txt" "$out/queue.txt"
@@ -195,8 +180,10 @@ prepare() {
   fi
   local queued
   queued="$(wc -l < "$out/queue.txt" | tr -d ' ')"
-  echo "fleet: shard ${SHARD_INDEX} of ${SHARD_COUNT}: ${#stacks[@]} stacks, $queued to run" >&2
-  ci_output FLEET_QUEUE "$queued" job
+  echo "fleet: shard ${SHARD_INDEX} of ${SHARD_COUNT}: ${#stacks[@]} stacks, $queued to run," \
+    "$concurrency at a time" >&2
+  # Azure DevOps: how many stack steps (groups of FLEET_CONCURRENCY) this shard needs.
+  ci_output FLEET_SLOTS "$(((queued + concurrency - 1) / concurrency))" job
 }
 
 # sign_in: the identity for every stack this process runs, then the backend login (once).
@@ -204,9 +191,10 @@ prepare() {
 sign_in() {
   export ARM_USE_OIDC=true ARM_USE_CLI=false
   # Only the token itself goes to the provider; never the service connection id with
-  # System.AccessToken (the Terraform provider's route, which pulumi-azuread ignores).
+  # System.AccessToken (the Terraform provider's route, which pulumi-azuread ignores), nor
+  # the job's GitHub token (the stale-commit check's only).
   unset ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID ARM_OIDC_AZURE_SERVICE_CONNECTION_ID \
-    SYSTEM_ACCESSTOKEN ARM_OIDC_TOKEN_FILE_PATH
+    SYSTEM_ACCESSTOKEN ARM_OIDC_TOKEN_FILE_PATH GITHUB_TOKEN
   if [ -n "${idToken-}" ]; then
     export ARM_OIDC_TOKEN="$idToken" ARM_CLIENT_ID="${servicePrincipalId-}"
   elif [ "${TF_BUILD-}" = True ]; then
@@ -249,10 +237,14 @@ run_stack() (
   esac
 )
 
-# run_all MODE STACK...: sign in once, then each stack; a failed sign-in fails them all.
+# run_all MODE STACK...: sign in once, then the stacks, FLEET_CONCURRENCY at a time; a
+# failed sign-in fails them all.
 run_all() {
   local mode="$1" stack
   shift
+  for stack in "$@"; do
+    [[ "$stack" =~ $stack_name ]] || die "not a stack name: '$stack'"
+  done
   if ! sign_in >> "$out/logs/sign-in.log" 2>&1; then
     for stack in "$@"; do
       record "$stack" failed "sign-in failed; see logs/sign-in.log"
@@ -260,28 +252,70 @@ run_all() {
     done
     return 0
   fi
-  for stack in "$@"; do run_one "$mode" "$stack"; done
+  run_pool "$mode" "$@"
 }
 
-# run_one MODE STACK: run one stack, record its result; never fails the caller.
+# run_pool MODE STACK...: each stack in the background, at most FLEET_CONCURRENCY at once,
+# each writing its own log; results are taken in queue order (flush), so results.tsv and
+# the job's lines read as a serial run's would, whichever stack ends first.
+run_pool() {
+  local mode="$1" running=0 flushed=0 stack
+  shift
+  mkdir -p "$out/done"
+  for stack in "$@"; do
+    if [ "$running" -ge "$concurrency" ]; then
+      wait -n || true
+      running=$((running - 1))
+      flushed="$(flush "$flushed" "$@")"
+    fi
+    run_one "$mode" "$stack" &
+    running=$((running + 1))
+  done
+  wait || true
+  flush "$flushed" "$@" > /dev/null
+}
+
+# flush FROM STACK...: record the finished stacks from index FROM on, in order, up to the
+# first one still running; print the index of that one.
+flush() {
+  local index="$1" line detail
+  shift
+  local stacks=("$@")
+  while [ "$index" -lt "${#stacks[@]}" ] && [ -e "$out/done/${stacks[$index]}" ]; do
+    line="$(cat "$out/done/${stacks[$index]}")"
+    printf '%s\n' "$line" >> "$out/results.tsv"
+    detail="${line#*$'\t'}"
+    if [ "${detail%%$'\t'*}" = ok ]; then
+      echo "fleet: ${stacks[$index]}: ok" >&2
+    else
+      echo "fleet: ${stacks[$index]}: FAILED (${line##*$'\t'})" >&2
+    fi
+    index=$((index + 1))
+  done
+  echo "$index"
+}
+
+# run_one MODE STACK: run one stack into its own log, then its result line into done/
+# (renamed into place, so flush never reads half a line); never fails the caller.
 run_one() {
-  local mode="$1" stack="$2" rc=0
-  [[ "$stack" =~ $stack_name ]] || die "not a stack name: '$stack'"
+  local mode="$1" stack="$2" rc=0 line
   run_stack "$mode" "$stack" > "$out/logs/$stack.log" 2>&1 || rc=$?
   if [ "$rc" -eq 0 ]; then
-    record "$stack" ok ""
-    echo "fleet: $stack: ok" >&2
+    line="$(printf '%s\t%s\t' "$stack" ok)"
   else
-    record "$stack" failed "exit $rc; see logs/$stack.log"
-    echo "fleet: $stack: FAILED (exit $rc)" >&2
+    line="$(printf '%s\t%s\t%s' "$stack" failed "exit $rc; see logs/$stack.log")"
   fi
+  printf '%s\n' "$line" > "$out/done/$stack.part"
+  mv "$out/done/$stack.part" "$out/done/$stack"
 }
 
+# stack_slot MODE N: the N-th group of FLEET_CONCURRENCY queued stacks (one AzureCLI@2 step).
 stack_slot() {
-  local mode="$1" slot="$2" stack
+  local mode="$1" slot="$2" group=()
   [[ "$slot" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive number, not '$slot'"
-  stack="$(sed -n "${slot}p" "$out/queue.txt")"
-  if [ -n "$stack" ]; then run_all "$mode" "$stack"; fi
+  mapfile -t group < <(sed -n "$(((slot - 1) * concurrency + 1)),$((slot * concurrency))p" \
+    "$out/queue.txt")
+  if [ "${#group[@]}" -gt 0 ]; then run_all "$mode" "${group[@]}"; fi
 }
 
 finish() {
@@ -305,153 +339,11 @@ shard_all() {
   if [ "${#queue[@]}" -gt 0 ]; then run_all "$mode" "${queue[@]}"; fi
   finish "$mode"
 }
-
-# --- the report across shards -------------------------------------------------------------
-
-# A fresh federated token in a file for the audit's sign-in (azure-identity's workload
-# identity credential: AZURE_CLIENT_ID, AZURE_TENANT_ID (the app's home tenant; the audit
-# asks for each stack's tenant) and AZURE_FEDERATED_TOKEN_FILE). Azure DevOps: this
-# AzureCLI@2 step's $idToken; GitHub: requested now (id-token: write). Removed on exit.
-federated_token_file() {
-  local file="$1"
-  (
-    umask 077
-    if [ -n "${idToken-}" ]; then
-      printf '%s' "$idToken" > "$file"
-    elif [ -n "${ACTIONS_ID_TOKEN_REQUEST_URL-}" ]; then
-      curl -fsS -H "Authorization: Bearer ${ACTIONS_ID_TOKEN_REQUEST_TOKEN-}" \
-        "${ACTIONS_ID_TOKEN_REQUEST_URL}&audience=api://AzureADTokenExchange" |
-        python3 -c 'import json, sys; sys.stdout.write(json.load(sys.stdin)["value"])' > "$file"
-    else
-      return 1
-    fi
-  )
-}
-
-drift_and_audit() {
-  local dir="$1" drift_rc=0 audit_rc=0 file stack previews=() outputs=() audited=()
-  for file in "$dir"/*/previews/*.json; do
-    [ -e "$file" ] && previews+=("$file")
-  done
-  for file in "$dir"/*/outputs/*.json; do
-    [ -e "$file" ] || continue
-    stack="$(basename "$file" .json)"
-    outputs+=(--outputs "$stack=$file")
-    audited+=("$stack")
-  done
-  if [ "${#previews[@]}" -gt 0 ]; then
-    "$py" -m association drift "${previews[@]}" --markdown "$out/drift.md" \
-      --json "$out/drift.json" > "$out/drift.txt" 2>&1 || drift_rc=$?
-  else
-    drift_rc=1
-    echo "No preview to report on." > "$out/drift.md"
-  fi
-  # The audit sees what a preview cannot (credentials, owners, grants added outside
-  # Pulumi), once the drift report is written, as the audit identity (Application.Read.All
-  # and Directory.Read.All: the grants need the latter), never the job's ARM_CLIENT_ID.
-  if [ "${#audited[@]}" -gt 0 ]; then
-    local token="${RUNNER_TEMP:-${AGENT_TEMPDIRECTORY:-${TMPDIR:-/tmp}}}/fleet-federated-token"
-    local auditor="${servicePrincipalId:-${FLEET_AUDIT_CLIENT_ID-}}"
-    if [[ "$auditor" =~ ^\$\([A-Za-z0-9_.]+\)$ ]]; then auditor=""; fi
-    unset AZURE_CLIENT_ID AZURE_FEDERATED_TOKEN_FILE
-    if [ -z "$auditor" ] && [ "${GITHUB_ACTIONS-}" = true ]; then
-      audit_rc=1
-      echo "No audit identity: set the variable AZURE_AUDIT_CLIENT_ID (the audit app, never" \
-        "the preview app). The audit did not run." > "$out/audit.md"
-    elif [ -z "$auditor" ] && [ "${TF_BUILD-}" = True ]; then
-      audit_rc=1
-      echo "No audit identity: run the report in AzureCLI@2 on the service connection" \
-        "mimecast-association-audit with addSpnToEnvironment: true. The audit did not run." \
-        > "$out/audit.md"
-    else
-      if [ -n "$auditor" ] && federated_token_file "$token"; then
-        export AZURE_FEDERATED_TOKEN_FILE="$token" AZURE_CLIENT_ID="$auditor" \
-          AZURE_TENANT_ID="${tenantId:-${AZURE_TENANT_ID-}}"
-      fi
-      "$py" -m association audit --project-dir . --json "$out/audit.json" \
-        --markdown "$out/audit.md" "${outputs[@]}" -- "${audited[@]}" \
-        > "$out/audit.txt" 2>&1 || audit_rc=$?
-      rm -f "$token"
-    fi
-  else
-    audit_rc=1
-    echo "No stack outputs to audit." > "$out/audit.md"
-  fi
-  printf '%s %s\n' "$drift_rc" "$audit_rc"
-}
-
-report() {
-  local mode="$1" dir="$2" rc=0 failed expected=() status=0 codes drift_rc audit_rc results=()
-  mkdir -p "$out"
-  printf '%s' "${FLEET_STACKS:-[]}" | python3 "$here/fleet.py" shard --index 0 --count 1 \
-    > "$out/expected.txt"
-  mapfile -t expected < "$out/expected.txt"
-  local file
-  for file in "$dir"/*/results.tsv; do
-    [ -e "$file" ] && results+=("$file")
-  done
-  failed="$(python3 "$here/fleet.py" report --mode "$mode" --expected "$out/expected.txt" \
-    --markdown "$out/report.md" --json "$out/fleet.json" "${results[@]}")" || rc=$?
-  [ "$rc" -le 1 ] || exit "$rc"
-  if [ "$mode" = drift ]; then
-    codes="$(drift_and_audit "$dir")"
-    drift_rc="${codes%% *}"
-    audit_rc="${codes##* }"
-    {
-      echo
-      echo "## Drift report"
-      echo
-      cat "$out/drift.md"
-      echo
-      echo "## Security audit"
-      echo
-      cat "$out/audit.md" 2> /dev/null || echo "The audit wrote no report (exit $audit_rc)."
-    } >> "$out/report.md"
-  fi
-  ci_summary "$out/report.md"
-  if [ "$rc" -ne 0 ]; then
-    case "$mode" in
-      preview) ci_error "Preview failed" "stacks: $failed" ;;
-      up) ci_error "Deploy failed" "stacks: $failed" ;;
-      drift) ci_error "Drift check failed" "stacks that could not be checked: $failed" ;;
-    esac
-    status=1
-  fi
-  if [ "$mode" = drift ]; then
-    case "$drift_rc" in
-      0) ;;
-      3)
-        ci_error "Drift detected" "${#expected[@]} stacks checked; see the run summary"
-        ci_tag drift
-        [ "$status" -eq 1 ] || status=3
-        ;;
-      *)
-        ci_error "Drift check failed" "the drift report exited $drift_rc; see the run summary"
-        ci_tag drift-check-failed
-        status=1
-        ;;
-    esac
-    case "$audit_rc" in
-      0) ;;
-      3)
-        ci_error "Audit findings" "the audit found credentials, owners or grants nobody declared; see the run summary"
-        ci_tag audit-findings
-        [ "$status" -eq 1 ] || status=3
-        ;;
-      *)
-        ci_error "Audit failed" "the audit exited $audit_rc; see the run summary"
-        ci_tag audit-failed
-        status=1
-        ;;
-    esac
-  fi
-  exit "$status"
-}
-
 main() {
   local command="${1-}"
   case "$command" in
     plan) plan ;;
+    notify) notify ;;
     shard)
       check_mode "${2-}"
       shard_all "$2"
@@ -473,7 +365,7 @@ main() {
       [ -d "${3-}" ] || die "report needs the directory that holds the shards' outputs"
       report "$2" "$3"
       ;;
-    *) die "usage: scripts/fleet.sh plan | shard|prepare|finish MODE | stack MODE N | report MODE DIR" ;;
+    *) die "usage: scripts/fleet.sh plan | notify | shard|prepare|finish MODE | stack MODE N | report MODE DIR" ;;
   esac
 }
 

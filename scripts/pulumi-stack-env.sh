@@ -23,6 +23,9 @@
 #    30 stacks logs in once (each `pulumi` start costs time).
 # 3. Export STACK_REF: the stack name, prefixed "PULUMI_ORG/" when PULUMI_ORG is set
 #    (Pulumi Cloud only: otherwise a personal token would look in the user's own account).
+#    The azblob backend takes no organization (the diy backend accepts only the literal
+#    "organization": pulumi/pulumi pkg/backend/diy/store.go), so PULUMI_ORG with azblob://
+#    is refused with the fix rather than breaking every stack.
 # 4. Export ARM_TENANT_ID from the stack's own azuread:tenantId, so the provider can only
 #    ever authenticate against the tenant the stack file names; fail if it has none or the
 #    stack does not exist in the backend (every later command passes --stack, so the
@@ -59,6 +62,10 @@ _pse_main() {
     azblob://*)
       if [ -z "${AZURE_STORAGE_ACCOUNT-}" ] && [[ "$backend" != *storage_account=* ]]; then
         _pse_fail "PULUMI_BACKEND_URL is azblob:// but neither ?storage_account= nor AZURE_STORAGE_ACCOUNT is set"
+        return 1
+      fi
+      if [ -n "${PULUMI_ORG-}" ]; then
+        _pse_fail "PULUMI_ORG is set, but the azblob:// backend takes no organization: unset the variable PULUMI_ORG (it is for Pulumi Cloud only)"
         return 1
       fi
       ;;

@@ -8,17 +8,27 @@ or Pulumi do. Each fake is a bash script using builtins only, so 300 stacks take
 Canned behaviour, by files under `fleet.canned`:
   fail/<stack>             `pulumi preview|up` of that stack prints an error and exits
                            with the number in the file
+  sleep                    seconds every `pulumi preview|up` sleeps (benchmarks), noting
+                           its start and end in `events`
   preflight-error/<stack>  the fake preflight reports an error for that stack
   drift-rc, audit-rc       exit status of the fake `association drift` / `audit`
-  api.json                 what the fake curl returns for an API call
+  tip                      what the fake curl answers for a branch's tip (GitHub API)
+  oidc-token               the federated token the fake curl hands out (a JWT)
+  runs.json, artifacts.json, record.zip   the deploy history, a run's artifacts, the
+                           downloaded deploy record
+  api.json                 what the fake curl returns for any other API call
+
+The project is a git repository (one commit; origin/main at it, as a fresh clone has).
 """
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +71,12 @@ case "$1" in
     [ "$2" = output ] && printf '{"clientId": "app-%s"}\n' "$stack"
     exit 0 ;;
   preview|up)
+    if [ -r "$FAKE_DIR/sleep" ]; then
+      read -r pause < "$FAKE_DIR/sleep"
+      echo "start $stack" >> "$FAKE_DIR/events"
+      sleep "$pause"
+      echo "end $stack" >> "$FAKE_DIR/events"
+    fi
     if [ -r "$FAKE_DIR/fail/$stack" ]; then
       read -r code < "$FAKE_DIR/fail/$stack"
       echo "error: canned failure of $stack"
@@ -96,7 +112,8 @@ case "$command" in
     printf '{"stacks": ['
     for s in "${stacks[@]}"; do
       if [ -e "$FAKE_DIR/preflight-error/$s" ]; then
-        printf '%s{"stack": "%s", "errors": ["certificates[0] expired on 2025-08-04"]}' "$sep" "$s"
+        printf '%s{"stack": "%s", "errors": [{"code": "certificate-expired", ' "$sep" "$s"
+        printf '"setting": "certificates", "message": "certificates[0] expired on 2025-08-04"}]}'
         rc=1
       else
         printf '%s{"stack": "%s", "errors": []}' "$sep" "$s"
@@ -108,25 +125,58 @@ case "$command" in
   drift)
     [ -n "${REAL_PYTHON-}" ] && exec "$REAL_PYTHON" -m association drift "$@" ;;
 esac
-prev="" rc=0
+prev="" rc=0 stacks="" seen=""
+[ -r "$FAKE_DIR/$command-rc" ] && read -r rc < "$FAKE_DIR/$command-rc"
+for arg in "$@"; do
+  if [ -n "$seen" ]; then stacks="$stacks${stacks:+,}{\"stack\": \"$arg\"}"; fi
+  [ "$arg" = -- ] && seen=1
+done
+status=clean
+case "$rc" in 0) ;; 3) status=findings ;; *) status=error ;; esac
 for arg in "$@"; do
   case "$prev" in
     --markdown) echo "fake $command report" > "$arg" ;;
-    --json) echo '{"fake": true}' > "$arg" ;;
+    --json) printf '{"schemaVersion": 1, "status": "%s", "exitCode": %s, "stacks": [%s]}\n' \
+      "$status" "$rc" "$stacks" > "$arg" ;;
   esac
   prev="$arg"
 done
-[ -r "$FAKE_DIR/$command-rc" ] && read -r rc < "$FAKE_DIR/$command-rc"
 exit "$rc"
 """
 
 FAKE_CURL = r"""#!/usr/bin/env bash
 printf '%s\n' "$*" >> "$FAKE_CURL_LOG"
-case "$*" in
-  *audience=*) echo '{"value": "github-oidc-token"}' ;;
+url="${*: -1}"
+case "$url" in
+  *audience=*) printf '{"value": "%s"}' "$(cat "$FAKE_DIR/oidc-token")" ;;
+  */commits/*) cat "$FAKE_DIR/tip" ;;
+  */actions/workflows/*|*/_apis/build/builds\?*) cat "$FAKE_DIR/runs.json" ;;
+  */artifacts\?*) cat "$FAKE_DIR/artifacts.json" ;;
+  *record.invalid*) cat "$FAKE_DIR/record.zip" ;;
   *) cat "$FAKE_DIR/api.json" ;;
 esac
 """
+
+
+def jwt(lifetime: int = 300) -> str:
+    """A token shaped like a federated token (unsigned), expiring `lifetime` s from now."""
+    claims = {"exp": int(time.time()) + lifetime, "sub": "repo:acme/tenants:ref:refs/heads/main"}
+
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'RS256'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+def git(repo: Path, *args: str) -> str:
+    """git in a throwaway repository, isolated from the user's configuration."""
+    result = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid",
+         "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main", *args],
+        cwd=repo, capture_output=True, text=True, check=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(repo), "GIT_CONFIG_NOSYSTEM": "1"},
+    )  # fmt: skip
+    return result.stdout.strip()
 
 
 def tenant_of(index: int) -> str:
@@ -176,6 +226,29 @@ class FakeFleet:
         self.pulumi_log = root / "pulumi.log"
         self.program_log = root / "program.log"
         self.curl_log = root / "curl.log"
+        self.oidc_token = jwt()
+        (self.canned / "oidc-token").write_text(self.oidc_token, "utf-8")
+        git(self.project, "init", "-q")
+        self.commit("the fleet")
+
+    def commit(self, message: str, files: Mapping[str, str] | None = None) -> str:
+        """Commit (all files, or these), move origin/main and main's tip to it; its id."""
+        for name, text in (files or {}).items():
+            (self.project / name).write_text(text, "utf-8")
+        git(self.project, "add", "-A")
+        git(self.project, "commit", "-q", "--allow-empty", "-m", message)
+        head = git(self.project, "rev-parse", "HEAD")
+        self.move_tip(head)
+        return head
+
+    def move_tip(self, commit: str) -> None:
+        """main's tip as the platforms see it: origin/main (Azure DevOps), the API (GitHub)."""
+        git(self.project, "update-ref", "refs/remotes/origin/main", commit)
+        (self.canned / "tip").write_text(commit, "utf-8")
+
+    def checkout(self, commit: str) -> None:
+        """What a re-run's checkout gives: the run's own commit."""
+        git(self.project, "checkout", "-q", "--detach", commit)
 
     def env(self, **extra: str) -> dict[str, str]:
         base = {
@@ -188,6 +261,8 @@ class FakeFleet:
             "FAKE_CURL_LOG": str(self.curl_log),
             "ASSOCIATION_PYTHON": str(self.bin / "program"),
             "PULUMI_BACKEND_URL": "azblob://state?storage_account=acct",
+            "GITHUB_REPOSITORY": "acme/tenants",  # read only where GITHUB_ACTIONS is set
+            "GITHUB_TOKEN": "job-token",
         }
         return {**base, **extra}
 
@@ -234,22 +309,19 @@ def read_outputs(path: Path) -> dict[str, str]:
     return dict(pairs)
 
 
-def plan_shards(fleet: FakeFleet, shards: int, **env: str) -> tuple[list[str], list[int]]:
-    """Run `fleet.sh plan` as GitHub would; return the stacks and the shard indexes."""
+def github_plan(fleet: FakeFleet, **env: str) -> dict[str, str]:
+    """Run `fleet.sh plan` as GitHub would; return its job outputs."""
     output = fleet.root / "plan-output"
-    run = fleet.run(
-        "plan",
-        env=fleet.env(
-            GITHUB_ACTIONS="true",
-            GITHUB_OUTPUT=str(output),
-            FLEET_SELECT="all",
-            FLEET_SHARDS=str(shards),
-            FLEET_OUT=str(fleet.root / "plan"),
-            **env,
-        ),
-    )
+    output.unlink(missing_ok=True)
+    settings = {"GITHUB_OUTPUT": str(output), "FLEET_OUT": str(fleet.root / "plan"), **env}
+    run = fleet.run("plan", env=fleet.env(GITHUB_ACTIONS="true", **settings))
     assert run.returncode == 0, run.stderr
-    outputs = read_outputs(output)
+    return read_outputs(output)
+
+
+def plan_shards(fleet: FakeFleet, shards: int, **env: str) -> tuple[list[str], list[int]]:
+    """Plan every stack in `shards` shards; return the stacks and the shard indexes."""
+    outputs = github_plan(fleet, FLEET_SELECT="all", FLEET_SHARDS=str(shards), **env)
     return json.loads(outputs["stacks"]), json.loads(outputs["shards"])
 
 

@@ -8,20 +8,20 @@ local repository.
 from __future__ import annotations
 
 import json
-import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fake_pulumi import load_script
+from association_tools.project import STACK_NAME
+from tests.fake_pulumi import git, load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "changed-stacks.py"
 
 
 changed_stacks = load_script("changed_stacks", SCRIPT)
 ALL = changed_stacks.ALL
+CANARY = changed_stacks.CANARY
 STACKS = ["contoso", "fabrikam", "northwind"]
 
 
@@ -45,11 +45,13 @@ STACKS = ["contoso", "fabrikam", "northwind"]
         # What `pulumi up` never loads touches none.
         ("association_tools/cli.py", None),
         ("association_tools/drift/report.py", None),
-        ("scripts/changed-stacks.py", None),
-        ("scripts/pulumi-stack-env.sh", None),
-        ("pipelines/deploy.yml", None),
-        (".github/workflows/deploy.yml", None),
-        (".github/CODEOWNERS", None),
+        # What runs Pulumi in CI touches the canary stacks.
+        ("scripts/changed-stacks.py", CANARY),
+        ("scripts/pulumi-stack-env.sh", CANARY),
+        ("pipelines/deploy.yml", CANARY),
+        (".github/workflows/deploy.yml", CANARY),
+        (".github/CODEOWNERS", CANARY),
+        ("scripts/README.md", None),
         ("benchmarks/bench_preflight.py", None),
         ("tests/test_component.py", None),
         ("tests/Pulumi.fake.yaml", None),
@@ -79,7 +81,8 @@ def test_classify(path: str, expected: str | None) -> None:
     [
         ([], []),
         (["README.md", "tests/test_x.py"], []),
-        (["association_tools/cli.py", "pipelines/deploy.yml", "scripts/x.py"], []),
+        (["association_tools/cli.py", "tests/x.py", ".ci/run"], []),
+        (["pipelines/deploy.yml", "scripts/x.py"], ["contoso"]),  # the canary only
         (["Pulumi.fabrikam.yaml"], ["fabrikam"]),
         (["Pulumi.northwind.yaml", "Pulumi.contoso.yaml", "README.md"], ["contoso", "northwind"]),
         (["association/component.py"], STACKS),
@@ -89,7 +92,7 @@ def test_classify(path: str, expected: str | None) -> None:
     ],
 )
 def test_touched_stacks(changed: list[str], expected: list[str]) -> None:
-    stacks, reasons = changed_stacks.touched_stacks(changed, STACKS)
+    stacks, reasons = changed_stacks.touched_stacks(changed, STACKS, ["contoso", "gone"])
     assert stacks == expected
     assert len(reasons) == sum(changed_stacks.classify(p) is not None for p in changed)
 
@@ -138,36 +141,12 @@ def test_discover_stacks_reads_only_root_stack_files(tmp_path: Path) -> None:
 # --- output --------------------------------------------------------------------------
 
 
-def test_ado_matrix_leg_names_are_valid_and_unique() -> None:
-    matrix = changed_stacks.ado_matrix(["acme-prod", "acme.prod", "9lives", "plain"])
-    assert matrix == {
-        "acme_prod": {"stack": "acme-prod"},
-        "acme_prod_2": {"stack": "acme.prod"},
-        "stack_9lives": {"stack": "9lives"},
-        "plain": {"stack": "plain"},
-    }
-    assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", leg) for leg in matrix)
-
-
 def test_render_is_one_line_json() -> None:
-    assert changed_stacks.render(["a", "b"], "json") == '["a","b"]'
-    assert changed_stacks.render([], "json") == "[]"
-    assert changed_stacks.render(["a-b"], "ado") == '{"a_b":{"stack":"a-b"}}'
-    assert changed_stacks.render([], "ado") == "{}"
+    assert changed_stacks.render(["a", "b"]) == '["a","b"]'
+    assert changed_stacks.render([]) == "[]"
 
 
 # --- main() against a real git history ---------------------------------------------------
-
-
-def git(repo: Path, *args: str) -> str:
-    """Run git in a throwaway repository, isolated from the user's configuration."""
-    result = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid",
-         "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main", *args],
-        cwd=repo, capture_output=True, text=True, check=True,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(repo), "GIT_CONFIG_NOSYSTEM": "1"},
-    )  # fmt: skip
-    return result.stdout.strip()
 
 
 def commit(repo: Path, files: dict[str, str], message: str) -> str:
@@ -212,9 +191,7 @@ def test_main_diffs_the_branch_against_its_merge_base(
     main_tip = commit(repo, {"association/x.py": "x = 1\n"}, "on main")
     git(repo, "checkout", "-q", "feature")
     assert run_main(repo, capsys, "--base", main_tip, "--head", head) == ["contoso"]
-    assert run_main(repo, capsys, "--base", base, "--head", head, "--format", "ado") == {
-        "contoso": {"stack": "contoso"}
-    }
+    assert run_main(repo, capsys, "--base", base, "--head", head) == ["contoso"]
 
 
 def test_main_touches_no_stack_for_tools_ci_and_docs(
@@ -227,11 +204,29 @@ def test_main_touches_no_stack_for_tools_ci_and_docs(
             "README.md": "more\n",
             "tests/test_a.py": "x = 1\n",
             "association_tools/cli.py": "x = 1\n",
-            "pipelines/deploy.yml": "trigger: none\n",
         },
         "no product change",
     )
     assert run_main(repo, capsys, "--base", base, "--head", head) == []
+
+
+def test_a_change_to_the_ci_scripts_previews_the_canary_stacks(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = git(repo, "rev-parse", "HEAD")
+    commit(repo, {"Pulumi.northwind.yaml": "config: {}\n"}, "a third stack")
+    head = commit(repo, {"scripts/fleet.sh": "x\n", "pipelines/deploy.yml": "y\n"}, "ci")
+    # Default: the first two stacks, sorted (a fixed set, whatever the change).
+    assert run_main(repo, capsys, "--base", f"{head}~1", "--head", head) == ["contoso", "fabrikam"]
+    chosen = run_main(repo, capsys, "--base", f"{head}~1", "--head", head, "--canary", "northwind")
+    assert chosen == ["northwind"]
+    # With the stack file's own change, the canary adds to it.
+    both = run_main(repo, capsys, "--base", base, "--head", head, "--canary", "fabrikam")
+    assert both == ["fabrikam", "northwind"]
+
+
+def test_stack_name_copy_matches_the_product() -> None:
+    assert changed_stacks.STACK_NAME.pattern == STACK_NAME.pattern
 
 
 @pytest.mark.parametrize("base", ["", "0" * 40, "1234567890abcdef1234567890abcdef12345678"])
@@ -243,10 +238,6 @@ def test_main_falls_back_to_every_stack_when_base_is_unusable(
 
 def test_main_all(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_main(repo, capsys, "--all") == ["contoso", "fabrikam"]
-    assert run_main(repo, capsys, "--all", "--format", "ado") == {
-        "contoso": {"stack": "contoso"},
-        "fabrikam": {"stack": "fabrikam"},
-    }
 
 
 def run_main_fails(repo: Path, capsys: pytest.CaptureFixture[str], *args: str) -> str:
@@ -335,12 +326,26 @@ def test_a_stack_renamed_with_pulumi_is_deployed_under_its_new_name(
     assert run_main(repo, capsys, "--base", base, "--head", "HEAD", "--two-dot") == ["contoso-eu"]
 
 
-def test_a_re_run_of_an_old_run_is_refused(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    old = git(repo, "rev-parse", "HEAD")
-    tip = commit(repo, {"Pulumi.contoso.yaml": "config: {a: 2}\n"}, "newer")
-    err = run_main_fails(repo, capsys, "--base", old, "--head", old, "--two-dot", "--tip", "main")
-    assert f"this run deploys {old[:12]}, but main is already at {tip[:12]}" in err
-    # The tip itself, and a head ahead of or beside the tip, go on.
-    assert run_main(repo, capsys, "--base", old, "--head", tip, "--two-dot", "--tip", "main") == [
-        "contoso"
-    ]
+def test_each_stack_is_compared_from_its_own_deployed_commit(
+    repo: Path, capsys: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    first = git(repo, "rev-parse", "HEAD")
+    second = commit(repo, {"Pulumi.contoso.yaml": "config: {a: 2}\n"}, "contoso")
+    head = commit(repo, {"README.md": "docs\n"}, "docs")
+    record = tmp_path_factory.mktemp("record") / "bases.json"
+    # fabrikam was last deployed at `first`, contoso at `second`: nothing since for either.
+    bases = {"schemaVersion": 1, "commits": {first: ["fabrikam"], second: ["contoso"]}}
+    record.write_text(json.dumps(bases), "utf-8")
+    args = ("--head", head, "--two-dot", "--bases", str(record))
+    assert run_main(repo, capsys, *args) == []
+    # contoso's deploy failed (the record keeps it at `first`): it alone is selected.
+    bases["commits"] = {first: ["contoso", "fabrikam"]}
+    record.write_text(json.dumps(bases), "utf-8")
+    assert run_main(repo, capsys, *args) == ["contoso"]
+    # A stack the record does not name starts from --base (none: every such stack).
+    bases["commits"] = {head: ["contoso"]}
+    record.write_text(json.dumps(bases), "utf-8")
+    assert run_main(repo, capsys, *args) == ["fabrikam"]
+    assert run_main(repo, capsys, *args, "--base", first) == []
+    record.write_text("{}", "utf-8")
+    assert "is no deploy record" in run_main_fails(repo, capsys, *args)

@@ -9,17 +9,22 @@ the jobs report and exit with.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from association_tools.project import STACK_NAME
 from tests.fake_pulumi import (
     REPO,
     FakeFleet,
+    Run,
     github_shards,
+    jwt,
     load_script,
     plan_shards,
     report,
@@ -69,13 +74,30 @@ def test_stack_names_are_checked(name: str) -> None:
         fleet_py.checked(["ok", name])
 
 
+def problem(code: str, message: str, setting: str | None = None) -> dict[str, Any]:
+    """One preflight problem as `preflight --json` writes it."""
+    return {"code": code, "setting": setting, "message": message}
+
+
 def test_gate_blocks_only_stacks_with_errors() -> None:
     preflight = json.dumps(
-        {"stacks": [{"stack": "a", "errors": []}, {"stack": "b", "errors": ["expired\n x"]}]}
+        {
+            "stacks": [
+                {"stack": "a", "errors": [], "warnings": [problem("ews-retirement", "soon")]},
+                {
+                    "stack": "b",
+                    "errors": [
+                        problem("certificate-expired", "expired\n x\x1b[31m", "certificates"),
+                        problem("owner-missing", "second"),
+                    ],
+                },
+            ]
+        }
     )
     gates = fleet_py.gate(["a", "b", "c"], preflight, 1)
     assert [(g.stack, g.status) for g in gates] == [("a", "ok"), ("b", "blocked"), ("c", "blocked")]
-    assert gates[1].reason == "preflight: expired x"
+    # The first error's code, then its whole message on one line, control characters escaped.
+    assert gates[1].reason == "preflight: certificate-expired: expired x\\x1b[31m"
     assert gates[2].reason == "preflight did not report this stack"
     # No JSON at all (a crash, a usage error): nothing runs, and it says why.
     assert {g.reason for g in fleet_py.gate(["a", "b"], "", 2)} == {
@@ -83,37 +105,99 @@ def test_gate_blocks_only_stacks_with_errors() -> None:
     }
 
 
-def github_runs(*runs: dict[str, Any]) -> dict[str, Any]:
-    return {"workflow_runs": list(runs)}
-
-
-def gh_run(sha: str, **changes: Any) -> dict[str, Any]:
-    run = {
-        "head_sha": sha,
-        "conclusion": "success",
-        "event": "push",
-        "head_branch": "main",
-        "head_repository": {"full_name": "acme/tenants"},
-    }
-    return {**run, **changes}
-
-
-def test_last_deploy_on_github_skips_runs_that_are_not_main_deploys() -> None:
-    document = github_runs(
-        gh_run("fork", head_repository={"full_name": "mallory/tenants"}),
-        gh_run("pr", event="pull_request"),
-        gh_run("failed", conclusion="failure"),
-        gh_run("dispatched", event="workflow_dispatch"),
-        gh_run("older"),
+@pytest.mark.parametrize(
+    "errors",
+    [
+        ["certificates[0] expired"],
+        [{"message": "no code"}],
+        [{"code": "", "message": "x"}],
+        [{"code": "a\tb", "message": "x"}],
+    ],
+    ids=["bare-string", "no-code", "empty-code", "not-kebab-case"],
+)
+def test_gate_reads_only_problems_with_a_code(errors: list[Any]) -> None:
+    # A problem without its code is no shape the gate knows: the shard runs nothing.
+    preflight = json.dumps({"stacks": [{"stack": "a", "errors": errors}]})
+    (entry,) = fleet_py.gate(["a"], preflight, 1)
+    assert (entry.status, entry.reason) == (
+        "blocked",
+        "preflight did not run (exit 1); see the shard's log",
     )
-    assert fleet_py.last_deploy("github", document, "acme/tenants", "main") == "dispatched"
-    assert fleet_py.last_deploy("github", github_runs(), "acme/tenants", "main") == ""
 
 
-def test_last_deploy_on_azure_devops() -> None:
-    document = {"count": 1, "value": [{"sourceVersion": "abc123"}]}
-    assert fleet_py.last_deploy("ado", document, "", "main") == "abc123"
-    assert fleet_py.last_deploy("ado", {"count": 0, "value": []}, "", "main") == ""
+def test_gate_decides_by_code_never_by_message() -> None:
+    # The same message with and without an error: only the errors list decides.
+    same = "certificates[0] expired on 2025-08-04"
+    preflight = json.dumps(
+        {
+            "stacks": [
+                {"stack": "a", "errors": [], "warnings": [problem("certificate-expiring", same)]},
+                {"stack": "b", "errors": [problem("certificate-expired", same)]},
+            ]
+        }
+    )
+    assert [g.status for g in fleet_py.gate(["a", "b"], preflight, 1)] == ["ok", "blocked"]
+
+
+def test_the_gate_reads_what_the_real_preflight_writes() -> None:
+    # The shipped example stack has a placeholder tenant: preflight's own JSON, gated.
+    preflight = subprocess.run(
+        [sys.executable, "-m", "association", "preflight", "--json", "-", "--", "example"],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert preflight.returncode == 1, preflight.stderr
+    (entry,) = fleet_py.gate(["example"], preflight.stdout, preflight.returncode)
+    assert entry.status == "blocked"
+    assert entry.reason.startswith("preflight: tenant-placeholder: ")
+
+
+def test_stack_name_copies_match_the_product() -> None:
+    record = load_script("deploy_record", REPO / "scripts" / "deploy-record.py")
+    for copy in (fleet_py.STACK_NAME, record.STACK_NAME):
+        assert copy.pattern == STACK_NAME.pattern
+    fleet_sh = (REPO / "scripts" / "fleet.sh").read_text("utf-8")
+    assert f"stack_name='^{STACK_NAME.pattern}$'" in fleet_sh
+    assert fleet_py.STACK_NAME.fullmatch("a" * 100)
+    assert not fleet_py.STACK_NAME.fullmatch("a" * 101)
+
+
+# --- re-runs: the commit, the attempts ------------------------------------------------------
+
+SHA_A, SHA_B = "a" * 40, "b" * 40
+
+
+def test_stale_reason() -> None:
+    assert fleet_py.stale_reason(SHA_A, SHA_A, "main") is None
+    reason = fleet_py.stale_reason(SHA_A, SHA_B, "main")
+    assert reason is not None
+    assert f"deploys {SHA_A[:12]}, but main is at {SHA_B[:12]}" in reason
+    # What cannot be read refuses: a deploy never goes ahead on a guess.
+    assert "cannot read the tip of main" in str(fleet_py.stale_reason(SHA_A, "", "main"))
+    assert "cannot read the tip" in str(fleet_py.stale_reason(SHA_A, "<html>", "main"))
+    assert "cannot tell which commit" in str(fleet_py.stale_reason("", SHA_A, "main"))
+
+
+def test_latest_attempts() -> None:
+    folders = [
+        "s/up-shard-0-attempt-1",
+        "s/up-shard-0-attempt-3",
+        "s/up-shard-0-attempt-2",
+        "s/up-shard-1-attempt-1",
+        "s/up-shard-10-attempt-1",
+        "s/up-shard-2",  # GitHub: one name per shard
+    ]
+    assert fleet_py.latest_attempts(folders) == [
+        "s/up-shard-0-attempt-3",
+        "s/up-shard-1-attempt-1",
+        "s/up-shard-10-attempt-1",
+        "s/up-shard-2",
+    ]
+
+
+def test_token_life() -> None:
+    assert 290 <= fleet_py.token_life(jwt(300), time.time()) <= 300
+    with pytest.raises(fleet_py.FleetError, match="no JWT"):
+        fleet_py.token_life("github-oidc-token", time.time())
 
 
 # --- 300 stacks through the shards --------------------------------------------------------
@@ -172,7 +256,10 @@ def test_300_stacks_deploy_in_10_jobs_and_one_failure_stops_nobody(tmp_path: Pat
     assert consolidated["counts"] == {"ok": 298, "failed": 1, "blocked": 1}
     summary = (tmp_path / "report-summary.md").read_text("utf-8")
     assert "300 stacks, 298 ok, 1 failed, 1 blocked by preflight" in summary
-    assert "| `t042` | blocked | preflight: certificates[0] expired on 2025-08-04 |" in summary
+    assert (
+        "| `t042` | blocked | preflight: certificate-expired: certificates[0] expired on "
+        "2025-08-04 |" in summary
+    )
 
 
 def test_a_clean_fleet_passes_and_a_missing_shard_does_not(tmp_path: Path) -> None:
@@ -211,26 +298,28 @@ def test_pulumi_output_never_reaches_the_job_log(tmp_path: Path) -> None:
 
 
 def ado_env(fleet: FakeFleet, **extra: str) -> dict[str, str]:
-    return fleet.env(
-        TF_BUILD="True",
-        FLEET_OUT=str(fleet.root / "ado"),
-        FLEET_STACKS=json.dumps(fleet.stacks),
-        SHARD_INDEX="0",
-        SHARD_COUNT="1",
-        AGENT_TEMPDIRECTORY=str(fleet.root),
+    defaults = {
+        "FLEET_CONCURRENCY": "1",
+        "TF_BUILD": "True",
+        "FLEET_OUT": str(fleet.root / "ado"),
+        "FLEET_STACKS": json.dumps(fleet.stacks),
+        "SHARD_INDEX": "0",
+        "SHARD_COUNT": "1",
+        "AGENT_TEMPDIRECTORY": str(fleet.root),
         # What Azure DevOps maps into a step by mistake must never reach the provider.
-        SYSTEM_ACCESSTOKEN="ado-system-token",
-        ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID="connection",
-        **extra,
-    )
+        "SYSTEM_ACCESSTOKEN": "ado-system-token",
+        "ARM_ADO_PIPELINE_SERVICE_CONNECTION_ID": "connection",
+    }
+    return fleet.env(**{**defaults, **extra})
 
 
 def test_ado_hands_each_stack_its_own_steps_id_token(tmp_path: Path) -> None:
+    # FLEET_CONCURRENCY 1 (ado_env): one stack per step.
     fleet = FakeFleet(tmp_path, 5)
     fleet.preflight_error("t002")
     prepared = fleet.run("prepare", "up", env=ado_env(fleet))
     assert prepared.returncode == 0, prepared.stderr
-    assert "##vso[task.setvariable variable=FLEET_QUEUE]4" in prepared.stdout
+    assert "##vso[task.setvariable variable=FLEET_SLOTS]4" in prepared.stdout
     for slot in range(1, 7):  # more slots than stacks: the extra ones do nothing
         step = ado_env(fleet, idToken=f"id-token-{slot}", servicePrincipalId="sp-client")
         assert fleet.run("stack", "up", str(slot), env=step).returncode == 0
@@ -292,15 +381,24 @@ def test_300_stacks_nightly_one_drift_report_one_audit(tmp_path: Path) -> None:
     programs = fleet.program_calls()
     (drift,) = [c for c in programs if c[0] == "drift"]
     assert len([a for a in drift[1].split(" ") if a.endswith(".json")]) == 301  # + --json FILE
-    (audit,) = [c for c in programs if c[0] == "audit"]
-    assert drift is programs[-2]  # the audit runs after the drift report
-    assert audit[1].count("--outputs ") == 300
-    assert "--outputs t001=" in audit[1]
-    assert sorted(audit[1].split(" -- ")[1].split(" ")) == fleet.stacks
+    audits = [c for c in programs if c[0] == "audit"]
+    assert programs.index(drift) == len(programs) - 7  # the audit runs after the report
+    # In chunks of 50 stacks, each its own process with a token requested for it: no
+    # chunk outlives its token (azure-identity reads the file once per process).
+    assert [a[1].count("--outputs ") for a in audits] == [50] * 6
+    assert "--outputs t001=" in audits[0][1]
+    audited = [s for a in audits for s in a[1].split(" -- ")[1].split(" ")]
+    assert audited == fleet.stacks
     # Signed in as the audit identity (never the job's ARM_CLIENT_ID, the preview app) with
     # a freshly requested federated token.
-    assert audit[2] == "github-audit-client@home-tenant:github-oidc-token"
+    assert {a[2] for a in audits} == {f"github-audit-client@home-tenant:{fleet.oidc_token}"}
+    token_requests = [c for c in fleet.curl_log.read_text("utf-8").splitlines() if "audience=" in c]
+    assert len(token_requests) == 6
     assert not (tmp_path / "fleet-federated-token").exists()
+    # One audit JSON across the chunks, shaped as the audit writes it.
+    merged = json.loads((tmp_path / "report" / "audit.json").read_text("utf-8"))
+    assert (merged["status"], merged["exitCode"]) == ("findings", 3)
+    assert [entry["stack"] for entry in merged["stacks"]] == fleet.stacks
     for label in ("Drift check failed", "Drift detected", "Audit findings"):
         assert f"::error title={label}::" in final.stdout
     summary = (tmp_path / "report-summary.md").read_text("utf-8")
@@ -351,17 +449,23 @@ def test_without_the_audit_identity_the_audit_fails_and_never_runs_as_another(
     assert "No audit identity: set the variable AZURE_AUDIT_CLIENT_ID" in summary
 
 
+def ado_drift_report(fleet: FakeFleet, **step: str) -> Run:
+    """The Azure DevOps report job's drift step over the shards' artifacts."""
+    env = fleet.env(
+        TF_BUILD="True",
+        FLEET_OUT=str(fleet.root / "report"),
+        FLEET_STACKS=json.dumps(fleet.stacks),
+        AGENT_TEMPDIRECTORY=str(fleet.root),
+        **step,
+    )
+    return fleet.run("report", "drift", str(fleet.root / "artifacts"), env=env)
+
+
 def test_ado_report_outside_the_audit_connections_step_does_not_audit(tmp_path: Path) -> None:
     fleet = FakeFleet(tmp_path, 2)
     github_shards(fleet, "drift", shards=1)
-    env = fleet.env(
-        TF_BUILD="True",
-        FLEET_OUT=str(tmp_path / "report"),
-        FLEET_STACKS=json.dumps(fleet.stacks),
-        AGENT_TEMPDIRECTORY=str(tmp_path),
-        ARM_CLIENT_ID="ado-preview",  # a stray client ID is no audit identity
-    )
-    run = fleet.run("report", "drift", str(tmp_path / "artifacts"), env=env)
+    # A stray client ID is no audit identity.
+    run = ado_drift_report(fleet, ARM_CLIENT_ID="ado-preview")
     assert run.returncode == 1
     assert "##vso[build.addbuildtag]audit-failed" in run.stdout
     assert [c for c in fleet.program_calls() if c[0] == "audit"] == []
@@ -374,25 +478,16 @@ def test_ado_report_tags_the_run_and_signs_the_audit_in_with_the_steps_token(
     fleet = FakeFleet(tmp_path, 3)
     fleet.exit_status("audit", 3)
     github_shards(fleet, "drift", shards=1)
-    run = fleet.run(
-        "report",
-        "drift",
-        str(tmp_path / "artifacts"),
-        env=fleet.env(
-            TF_BUILD="True",
-            FLEET_OUT=str(tmp_path / "report"),
-            FLEET_STACKS=json.dumps(fleet.stacks),
-            AGENT_TEMPDIRECTORY=str(tmp_path),
-            idToken="ado-id-token",
-            servicePrincipalId="ado-audit",  # the audit connection's AzureCLI@2 step
-            tenantId="ado-home",
-        ),
+    token = jwt(600)
+    # The audit connection's AzureCLI@2 step.
+    run = ado_drift_report(
+        fleet, idToken=token, servicePrincipalId="ado-audit", tenantId="ado-home"
     )
     assert run.returncode == 3
     assert "##vso[task.logissue type=error]Audit findings: the audit found" in run.stdout
     assert "##vso[build.addbuildtag]audit-findings" in run.stdout
     (audit,) = [c for c in fleet.program_calls() if c[0] == "audit"]
-    assert audit[2] == "ado-audit@ado-home:ado-id-token"
+    assert audit[2] == f"ado-audit@ado-home:{token}"
 
 
 def test_the_real_drift_report_consolidates_every_shard(tmp_path: Path) -> None:
@@ -429,3 +524,214 @@ def test_plan_on_ado_sets_output_variables(tmp_path: Path) -> None:
         '##vso[task.setvariable variable=matrix;isOutput=true]{"shard_0":{"SHARD_INDEX":"0"},'
         in run.stdout
     )
+
+
+def test_plan_caps_a_job_at_its_rounds_of_concurrent_stacks(tmp_path: Path) -> None:
+    # At most FLEET_STEPS rounds of FLEET_CONCURRENCY stacks per job: 3 x 2 = 6 here.
+    fleet = FakeFleet(tmp_path, 25)
+    _, shards = plan_shards(fleet, 2, FLEET_STEPS="3", FLEET_CONCURRENCY="2")
+    assert shards == list(range(5))
+    # A smaller FLEET_MAX_PER_SHARD wins; a larger one does not lift the cap.
+    _, shards = plan_shards(
+        fleet, 2, FLEET_STEPS="3", FLEET_CONCURRENCY="2", FLEET_MAX_PER_SHARD="5"
+    )
+    assert shards == list(range(5))
+    _, shards = plan_shards(
+        fleet, 2, FLEET_STEPS="3", FLEET_CONCURRENCY="2", FLEET_MAX_PER_SHARD="99"
+    )
+    assert len(shards) == 5
+
+
+# --- stacks in parallel within a shard --------------------------------------------------------
+
+
+def shard_outcome(tmp_path: Path, concurrency: str) -> tuple[str, str, str, list[str]]:
+    """One GitHub shard of 12 stacks (two failing, one blocked): what a reader gets."""
+    fleet = FakeFleet(tmp_path, 12)
+    fleet.fail("t003")
+    fleet.fail("t010", 7)
+    fleet.preflight_error("t006")
+    (run,) = github_shards(fleet, "up", shards=1, FLEET_CONCURRENCY=concurrency).values()
+    assert run.returncode == 1
+    out = tmp_path / "artifacts" / "shard-0"
+    lines = [line for line in run.stderr.splitlines() if line.startswith("fleet: t")]
+    logs = [p.read_text("utf-8") for p in sorted((out / "logs").glob("t*.log"))]
+    assert len(logs) == 11
+    assert all(log.count("(t") <= 1 for log in logs)  # each log holds its own stack only
+    return (
+        (out / "results.tsv").read_text("utf-8"),
+        (out / "shard.json").read_text("utf-8"),
+        (tmp_path / "summary-0.md").read_text("utf-8"),
+        lines,
+    )
+
+
+def test_stacks_in_parallel_give_what_the_serial_run_gives(tmp_path: Path) -> None:
+    serial = shard_outcome(tmp_path / "serial", "1")
+    parallel = shard_outcome(tmp_path / "parallel", "4")
+    assert parallel == serial
+    results, _, summary, lines = parallel
+    # Every stack has its line, in queue order, the failures among them: none stopped others.
+    assert [line.split(":")[1].strip() for line in lines] == [
+        f"t{i:03d}" for i in range(1, 13) if i != 6
+    ]
+    assert "fleet: t003: FAILED (exit 255; see logs/t003.log)" in lines
+    assert "t010\tfailed\texit 7; see logs/t010.log" in results
+    assert summary.index("<code>t001</code>") < summary.index("<code>t012</code>")
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_at_most_fleet_concurrency_stacks_run_at_once(tmp_path: Path, concurrency: int) -> None:
+    fleet = FakeFleet(tmp_path, 5)
+    (fleet.canned / "sleep").write_text("0.3\n", "utf-8")
+    github_shards(fleet, "preview", shards=1, FLEET_CONCURRENCY=str(concurrency))
+    running, most = 0, 0
+    for event in (fleet.canned / "events").read_text("utf-8").splitlines():
+        running += 1 if event.startswith("start ") else -1
+        most = max(most, running)
+    assert most == concurrency
+
+
+def test_ado_runs_each_step_a_group_of_stacks_with_that_steps_token(tmp_path: Path) -> None:
+    fleet = FakeFleet(tmp_path, 5)
+    fleet.preflight_error("t002")
+    prepared = fleet.run("prepare", "up", env=ado_env(fleet, FLEET_CONCURRENCY="3"))
+    assert "##vso[task.setvariable variable=FLEET_SLOTS]2" in prepared.stdout  # 4 stacks / 3
+    for slot in range(1, 4):
+        step = ado_env(fleet, FLEET_CONCURRENCY="3", idToken=f"id-{slot}", servicePrincipalId="sp")
+        assert fleet.run("stack", "up", str(slot), env=step).returncode == 0
+    ups = by_stack(fleet, "up")
+    assert {stack: call.oidc_token for stack, (call,) in ups.items()} == {
+        "t001": "id-1",
+        "t003": "id-1",
+        "t004": "id-1",
+        "t005": "id-2",
+    }
+    results = (tmp_path / "ado" / "results.tsv").read_text("utf-8").splitlines()
+    assert [line.split("\t")[0] for line in results] == ["t002", "t001", "t003", "t004", "t005"]
+
+
+@pytest.mark.parametrize("value", ["0", "17", "x", "2 "])
+def test_concurrency_must_be_1_to_16(tmp_path: Path, value: str) -> None:
+    fleet = FakeFleet(tmp_path, 1)
+    run = fleet.run("prepare", "up", env=ado_env(fleet, FLEET_CONCURRENCY=value))
+    assert run.returncode == 2
+    assert "FLEET_CONCURRENCY must be 1 to 16" in run.stderr
+
+
+# --- re-runs ------------------------------------------------------------------------------------
+
+
+def test_a_re_run_of_an_old_runs_shard_deploys_nothing_and_says_why(tmp_path: Path) -> None:
+    fleet = FakeFleet(tmp_path, 4)
+    old = fleet.commit("the run that failed")
+    stacks, indexes = plan_shards(fleet, 2)
+    newer = fleet.commit("main moves on", {"Pulumi.t001.yaml": "config: {}\n"})
+    fleet.checkout(old)  # "Re-run failed jobs" checks out the run's own commit again
+    (run,) = [
+        fleet.run("shard", "up", env=fleet.env(
+            GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(tmp_path / "s.md"),
+            FLEET_OUT=str(tmp_path / "rerun"), FLEET_STACKS=json.dumps(stacks),
+            SHARD_INDEX="0", SHARD_COUNT=str(len(indexes)), ARM_CLIENT_ID="c",
+        ))
+    ]  # fmt: skip
+    assert run.returncode == 1
+    assert fleet.calls() == []  # no pulumi at all: nothing deployed
+    why = f"this job deploys {old[:12]}, but main is at {newer[:12]}"
+    assert f"::error title=Stale run::{why}" in run.stdout
+    results = (tmp_path / "rerun" / "results.tsv").read_text("utf-8")
+    assert all(f"\tfailed\trefused: {why}" in line for line in results.splitlines())
+    # The tip came from the API (actions/checkout would have reset origin/main to `old`).
+    assert "/repos/acme/tenants/commits/main" in fleet.curl_log.read_text("utf-8")
+    # Azure DevOps: the prepare step refuses, so no stack step has anything to run.
+    prepared = fleet.run("prepare", "up", env=ado_env(fleet))
+    assert "##vso[task.setvariable variable=FLEET_SLOTS]0" in prepared.stdout
+    assert f"##vso[task.logissue type=error]Stale run: {why}" in prepared.stdout
+    assert fleet.run("finish", "up", env=ado_env(fleet)).returncode == 1
+    assert fleet.calls() == []
+    # The plan of a re-run refuses too, and a preview is never refused.
+    assert "Stale run" in fleet.run("plan", env=fleet.env(
+        GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(tmp_path / "o"), FLEET_SELECT="all",
+        FLEET_TIP="main", FLEET_OUT=str(tmp_path / "p"),
+    )).stdout  # fmt: skip
+    assert {r.returncode for r in github_shards(fleet, "preview", shards=1).values()} == {0}
+
+
+def test_a_deploy_whose_tip_cannot_be_read_refuses(tmp_path: Path) -> None:
+    fleet = FakeFleet(tmp_path, 2)
+    (fleet.canned / "tip").unlink()  # the API answers nothing
+    runs = github_shards(fleet, "up", shards=1)
+    assert runs[0].returncode == 1
+    assert "cannot read the tip of main" in runs[0].stdout
+    assert fleet.calls() == []
+
+
+def test_ado_re_run_of_a_shard_reports_its_latest_attempt(tmp_path: Path) -> None:
+    fleet = FakeFleet(tmp_path, 3)
+    artifacts = tmp_path / "artifacts"
+
+    def attempt(number: int) -> None:
+        # One Shard job attempt; its artifact is named with System.JobAttempt.
+        out = artifacts / f"up-shard-0-attempt-{number}"
+        env = ado_env(fleet, FLEET_OUT=str(out))
+        fleet.run("prepare", "up", env=env)
+        for slot in (1, 2, 3):
+            fleet.run(
+                "stack", "up", str(slot), env={**env, "idToken": "t", "servicePrincipalId": "sp"}
+            )
+        fleet.run("finish", "up", env=env)
+
+    # Attempts 9 and 10: the 10th must win although "attempt-10" sorts before "attempt-9".
+    fleet.fail("t002")
+    attempt(9)
+    (fleet.canned / "fail" / "t002").unlink()  # fixed in the tenant; "Rerun failed jobs"
+    attempt(10)
+    env = fleet.env(
+        TF_BUILD="True", FLEET_OUT=str(tmp_path / "report"), FLEET_STACKS=json.dumps(fleet.stacks)
+    )
+    final = fleet.run("report", "up", str(artifacts), env=env)
+    assert final.returncode == 0, final.stdout
+    consolidated = json.loads((tmp_path / "report" / "fleet.json").read_text("utf-8"))
+    assert consolidated["counts"] == {"ok": 3, "failed": 0, "blocked": 0}
+
+
+# --- the nightly notice ---------------------------------------------------------------------
+
+FAKE_GH = r"""#!/usr/bin/env bash
+printf '%s\n' "$*" >> "$FAKE_GH_LOG"
+if [ "$1 $2" = "issue list" ]; then cat "$FAKE_DIR/open-issues" 2> /dev/null; fi
+exit 0
+"""
+
+
+@pytest.mark.parametrize("open_issue", ["41\n", ""], ids=["open", "none"])
+def test_a_failed_night_comments_on_the_open_issue(tmp_path: Path, open_issue: str) -> None:
+    fleet = FakeFleet(tmp_path, 1)
+    gh = fleet.bin / "gh"
+    gh.write_text(FAKE_GH, "utf-8")
+    gh.chmod(0o755)
+    (fleet.canned / "open-issues").write_text(open_issue, "utf-8")
+    log = tmp_path / "gh.log"
+    env = fleet.env(FAKE_GH_LOG=str(log), RUN_URL="https://github.invalid/runs/7")
+    assert fleet.run("notify", env=env).returncode == 0
+    calls = log.read_text("utf-8").splitlines()
+    assert calls[0].startswith("issue list --state open")
+    if open_issue:
+        assert calls[1].startswith("issue comment 41 --body ")
+    else:
+        assert calls[1].startswith("issue create --title Nightly drift check failed --body ")
+    assert calls[1].endswith("see the run summary at https://github.invalid/runs/7")
+    assert len(calls) == 2
+
+
+def test_an_audit_chunk_never_starts_on_a_token_about_to_expire(tmp_path: Path) -> None:
+    # Azure DevOps: one id token for the whole report step (about 10 minutes). A chunk that
+    # would start with less than two minutes left does not run, and the audit fails.
+    fleet = FakeFleet(tmp_path, 3)
+    github_shards(fleet, "drift", shards=1)
+    run = ado_drift_report(fleet, idToken=jwt(60), servicePrincipalId="ado-audit", tenantId="t")
+    assert run.returncode == 1
+    assert "##vso[build.addbuildtag]audit-failed" in run.stdout
+    assert [c for c in fleet.program_calls() if c[0] == "audit"] == []
+    audit_md = (tmp_path / "report" / "audit.md").read_text("utf-8")
+    assert "no federated token with two minutes left" in audit_md

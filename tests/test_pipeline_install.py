@@ -193,10 +193,39 @@ def test_a_pin_file_it_cannot_read_refuses(tmp_path: Path, pins: str, message: s
     assert message in result.stderr
 
 
-def test_the_committed_pin_file_is_well_formed() -> None:
-    text = (REPO / "scripts" / "pulumi-cli.sha256").read_text("utf-8")
-    line = re.compile(r"[0-9a-f]{64}  pulumi-v\d+\.\d+\.\d+-linux-(x64|arm64)\.tar\.gz")
-    pinned = [entry for entry in text.splitlines() if entry.strip() and not entry.startswith("#")]
-    assert all(line.fullmatch(entry) for entry in pinned), pinned
-    names = [entry.split()[1] for entry in pinned]
-    assert len(names) == len(set(names))
+COMMITTED = (REPO / "scripts" / "pulumi-cli.sha256").read_text("utf-8")
+
+
+def test_the_committed_pin_file_is_enforced_or_prints_the_line_to_commit(tmp_path: Path) -> None:
+    # The install as CI runs it, with the committed pin file and a release that is not
+    # Pulumi's: a pin for this version must refuse it; without one the install must name
+    # the line to commit. A malformed committed line refuses every install (tested above).
+    data = release(tmp_path / "release")
+    result = install(tmp_path, tmp_path / "release", COMMITTED)
+    pinned = [line.split()[0] for line in COMMITTED.splitlines() if line.endswith(f"  {TARBALL}")]
+    if pinned:
+        assert_not_installed(result, tmp_path)
+        assert f"pins {pinned[0]}: not installed" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+        line = f"{sha256(data)}  {TARBALL}"
+        assert f"add this line to scripts/pulumi-cli.sha256 and commit it:\n{line}\n" in (
+            result.stderr
+        )
+
+
+def test_the_printed_line_is_one_the_committed_file_takes(tmp_path: Path) -> None:
+    # What the install prints, appended to the committed file, pins that release: the same
+    # release installs quietly, any other is refused.
+    data = release(tmp_path / "release")
+    printed = install(tmp_path, tmp_path / "release").stderr.splitlines()[-1]
+    assert printed == f"{sha256(data)}  {TARBALL}"
+    others = [line for line in COMMITTED.splitlines() if not line.endswith(f"  {TARBALL}")]
+    pins = "\n".join([*others, printed]) + "\n"
+    quiet = install(tmp_path, tmp_path / "release", pins)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "not pinned" not in quiet.stderr
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    release(tmp_path / "other", reports=f"v{PINNED} ")
+    assert_not_installed(install(fresh, tmp_path / "other", pins), fresh)

@@ -13,6 +13,10 @@ YAML is well formed; these tests hold the properties that keep the tenants safe:
 * the deploy identity only inside the protected environment (GitHub) / behind the
   deploy service connection's checks (Azure DevOps), with fixed connection names;
 * every action pinned by commit SHA with its version in a comment;
+* re-runs: Azure DevOps artifacts named per attempt (the report reads the latest), GitHub
+  uploads that a re-run may replace; deploy jobs that can check their own commit and keep
+  the deploy record; one FLEET_CONCURRENCY per run; the deploy stage waiting for the
+  Exclusive Lock in order;
 * every pipeline runs scripts/fleet.sh, the same commands on both platforms; the
   `pulumi` calls themselves are checked by behaviour in tests/test_fleet.py.
 
@@ -23,6 +27,7 @@ exactly the expressions used) and the expanded documents are schema-checked.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import subprocess
 import sys
@@ -222,9 +227,9 @@ def test_the_expander_reads_the_template_as_written() -> None:
     slots = [s for s in jobs["Shard"]["steps"] if s.get("task") == "AzureCLI@2"]
     assert len(slots) == 40
     assert slots[6]["inputs"]["arguments"] == "stack preview 7"
-    assert slots[6]["condition"] == "and(not(canceled()), le(7, variables['FLEET_QUEUE']))"
+    assert slots[6]["condition"] == "and(not(canceled()), le(7, variables['FLEET_SLOTS']))"
     plan_env = jobs["Plan"]["steps"][1]["env"]
-    assert plan_env["FLEET_MAX_PER_SHARD"] == 40
+    assert plan_env["FLEET_STEPS"] == 40
     assert plan_env["FLEET_BASE"] == "HEAD^1"
     assert "SYSTEM_ACCESSTOKEN" not in plan_env
     assert "Tests" not in [job["job"] for _, job in ado_jobs(ado("drift"))]
@@ -417,58 +422,6 @@ def test_ado_audit_connection_only_in_the_drift_report_step() -> None:
     assert declared["auditServiceConnection"]["values"] == ["none", "mimecast-association-audit"]
 
 
-# --- what the workflow comments say each identity holds ------------------------------------
-
-
-def comment_text(path: Path) -> str:
-    lines = path.read_text("utf-8").splitlines()
-    return " ".join(line.strip()[1:].strip() for line in lines if line.strip().startswith("#"))
-
-
-def permissions_after(text: str, variable: str) -> list[str]:
-    return re.findall(rf"vars\.{variable}:\s*([^)]*)\)", text)
-
-
-def test_workflow_comments_list_each_identitys_permissions_as_the_readme_does() -> None:
-    preview = "Application.Read.All, Domain.Read.All, Storage Blob Data Reader"
-    for name in ("pull-request", "drift"):
-        listed = permissions_after(
-            comment_text(GITHUB_DIR / f"{name}.yml"), "AZURE_PREVIEW_CLIENT_ID"
-        )
-        assert listed, name
-        assert all(entry.startswith(preview) for entry in listed), (name, listed)
-        assert not [entry for entry in listed if "Directory.Read.All" in entry.split(";")[0]]
-    (audit,) = permissions_after(comment_text(GITHUB_DIR / "drift.yml"), "AZURE_AUDIT_CLIENT_ID")
-    assert audit.startswith("Application.Read.All, Directory.Read.All;"), audit
-
-
-def readme_pipeline_section() -> str:
-    text = (ROOT / "README.md").read_text("utf-8")
-    start = text.index("\n## Running from a pipeline\n")
-    return text[start : text.index("\n## ", start + 1)]
-
-
-def table_row(section: str, first_cell: str) -> str:
-    (row,) = [line for line in section.splitlines() if line.strip().startswith(f"| {first_cell} |")]
-    return row
-
-
-def test_readme_setup_says_which_identity_holds_what() -> None:
-    section = readme_pipeline_section()
-    preview = table_row(section, "**read-only preview**")
-    assert "`Application.Read.All`, `Domain.Read.All`; **never** `Directory.Read.All`" in preview
-    audit = table_row(section, "**audit**")
-    assert "`Application.Read.All`, `Directory.Read.All`" in audit
-    assert audit.rstrip().endswith("| none |")  # no state access
-    # Federated credentials: the audit app trusts the main branch only.
-    assert re.findall(r"`(repo:[^`]+)`", table_row(section, "audit")) == [
-        "repo:ORG/REPO:ref:refs/heads/main"
-    ]
-    assert "repo:ORG/REPO:pull_request" in table_row(section, "read-only preview")
-    for name in ("AZURE_AUDIT_CLIENT_ID", "mimecast-association-audit"):
-        assert name in section
-
-
 def test_github_deploy_identity_only_in_the_protected_environment() -> None:
     workflow = github("deploy")
     for name, job in workflow["jobs"].items():
@@ -551,10 +504,133 @@ def test_ado_stack_steps_get_a_fresh_id_token_each() -> None:
                 assert "keepAzSessionActive" not in step["inputs"]
 
 
-def test_ado_deploy_runs_one_at_a_time() -> None:
-    pipeline = load_file(ADO_DIR / "deploy.yml")
+def test_ado_deploy_waits_for_the_exclusive_lock_in_order() -> None:
+    # The Exclusive Lock check lives on the deploy connection (README setup); the stage asks
+    # for it: every job that uses the connection is in the one stage that says `sequential`
+    # (runs wait in order; `runLatest` would drop older runs' stacks).
+    pipeline = ado("deploy")
     (stage,) = pipeline["stages"]
     assert stage["lockBehavior"] == "sequential"
+    users = [
+        job["job"]
+        for job in stage["jobs"]
+        for step in job.get("steps", [])
+        if step.get("inputs", {}).get("azureSubscription") == "mimecast-association-deploy"
+    ]
+    assert set(users) == {"Shard"}
+    assert "jobs" not in pipeline
+
+
+# --- re-runs, the deploy record, concurrency ----------------------------------------------
+
+
+def ado_job(name: str, job_name: str) -> dict[str, Any]:
+    (job,) = [job for _, job in ado_jobs(ado(name)) if job["job"] == job_name]
+    return job
+
+
+def artifact_names(job: dict[str, Any]) -> list[str]:
+    return [
+        step["inputs"]["artifact"]
+        for step in job["steps"]
+        if step.get("task") == "PublishPipelineArtifact@1"
+    ]
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+def test_ado_artifacts_are_named_per_attempt_and_the_report_reads_the_latest(name: str) -> None:
+    mode = {"pull-request": "preview", "deploy": "up", "drift": "drift"}[name]
+    (shard_artifact,) = artifact_names(ado_job(name, "Shard"))
+    (report_artifact,) = artifact_names(ado_job(name, "Report"))
+    assert report_artifact == f"{mode}-report-attempt-$(System.JobAttempt)"
+    # What two attempts of shard 3 publish, as the Report job's download finds them.
+    published = [
+        shard_artifact.replace("$(SHARD_INDEX)", "3").replace("$(System.JobAttempt)", str(n))
+        for n in (1, 2)
+    ]
+    assert len(set(published)) == 2  # a re-run never publishes a name that exists
+    (download,) = [
+        s for s in ado_job(name, "Report")["steps"] if s.get("task") == "DownloadPipelineArtifact@2"
+    ]
+    pattern = download["inputs"]["itemPattern"].removesuffix("/**")
+    assert all(fnmatch.fnmatch(artifact, pattern) for artifact in published)
+    fleet = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "fleet.py"), "latest", *published],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert fleet.stdout.split() == [published[1]]
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+def test_github_uploads_can_be_repeated_by_a_re_run(name: str) -> None:
+    # upload-artifact refuses a name the run already has, and a re-run job is the same run:
+    # without `overwrite` a re-run shard could not replace its results.
+    uploads = [
+        step
+        for job in github(name)["jobs"].values()
+        for step in job.get("steps", [])
+        if str(step.get("uses", "")).startswith("actions/upload-artifact@")
+    ]
+    assert uploads
+    assert all(step["with"]["overwrite"] is True for step in uploads)
+
+
+def test_ado_stack_steps_cover_what_the_plan_puts_in_a_job() -> None:
+    plan = ado_job("deploy", "Plan")
+    shard = ado_job("deploy", "Shard")
+    slots = [step for step in shard["steps"] if step.get("task") == "AzureCLI@2"]
+    (plan_step,) = [s for s in plan["steps"] if s.get("name") == "plan"]
+    assert plan_step["env"]["FLEET_STEPS"] == len(slots)
+    # Every step's group and the prepare step's count use the same FLEET_CONCURRENCY: a
+    # pipeline variable, so it is the same in every job of a run.
+    for name in PIPELINES:
+        variables = load_file(ADO_DIR / f"{name}.yml")["variables"]
+        assert {"name": "FLEET_CONCURRENCY", "value": "4"} in variables, name
+        for _, job in ado_jobs(ado(name)):
+            for step in job.get("steps", []):
+                assert "FLEET_CONCURRENCY" not in step.get("env", {}), (name, step)
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+def test_github_jobs_of_a_run_use_one_concurrency(name: str) -> None:
+    values = {
+        str(step.get("env", {}).get("FLEET_CONCURRENCY"))
+        for job in github(name)["jobs"].values()
+        for step in job.get("steps", [])
+        if "scripts/fleet.sh plan" in str(step.get("run"))
+        or "fleet.sh shard" in str(step.get("run"))
+    }
+    assert values == {"${{ vars.FLEET_CONCURRENCY || '4' }}"}
+
+
+def test_github_deploy_jobs_can_check_their_commit_and_keep_the_record() -> None:
+    jobs = github("deploy")["jobs"]
+    for job_name in ("plan", "deploy"):
+        (step,) = [s for s in jobs[job_name]["steps"] if "scripts/fleet.sh" in str(s.get("run"))]
+        assert step["env"]["FLEET_TIP"] == "main", job_name
+        assert step["env"]["GITHUB_TOKEN"] == "${{ github.token }}", job_name
+        assert jobs[job_name]["permissions"]["contents"] == "read"
+    assert jobs["plan"]["permissions"]["actions"] == "read"  # the run history and its artifacts
+    report_steps = jobs["report"]["steps"]
+    (run,) = [s for s in report_steps if "scripts/fleet.sh report up" in str(s.get("run"))]
+    assert run["env"]["FLEET_HEAD_SHA"] == "${{ needs.plan.outputs.head }}"
+    assert run["env"]["FLEET_BASES"] == "${{ needs.plan.outputs.bases }}"
+    assert set(jobs["plan"]["outputs"]) >= {"head", "bases"}
+    (keep,) = [s for s in report_steps if s.get("with", {}).get("name") == "deploy-bases"]
+    assert keep["if"] == "always()"  # a failed stack must not lose the others' progress
+    assert keep["with"]["path"] == "fleet-out/deploy-bases.json"
+
+
+def test_ado_deploy_report_gets_the_plans_record_and_commit() -> None:
+    variables = ado_job("deploy", "Report")["variables"]
+    assert variables["FLEET_HEAD_SHA"] == "$[ dependencies.Plan.outputs['plan.head'] ]"
+    assert variables["FLEET_BASES"] == "$[ dependencies.Plan.outputs['plan.bases'] ]"
+
+
+def test_github_nightly_failure_goes_through_fleet_notify() -> None:
+    notify = github("drift")["jobs"]["notify"]
+    assert notify["permissions"] == {"contents": "read", "issues": "write"}
+    assert [s.get("run") for s in notify["steps"] if "run" in s] == ["scripts/fleet.sh notify"]
 
 
 # --- pinned actions -----------------------------------------------------------------------

@@ -133,6 +133,11 @@ def test_helper_uses_pulumi_cloud_and_the_org(tmp_path: Path) -> None:
         ({"FAKE_TENANT": ""}, "pulumi stack init"),
         ({"PULUMI_BACKEND_URL": "azblob://state"}, "storage_account"),
         ({"PULUMI_BACKEND_URL": "s3://bucket"}, "unsupported"),
+        # The diy backend takes no organization (it would look for "acme/contoso" and fail).
+        (
+            {"PULUMI_BACKEND_URL": "azblob://state?storage_account=a", "PULUMI_ORG": "acme"},
+            "unset the variable PULUMI_ORG",
+        ),
         ({"PULUMI_ACCESS_TOKEN": ""}, "PULUMI_ACCESS_TOKEN is empty"),
         ({"ARM_USE_OIDC": "false"}, "OIDC"),
         ({"ARM_CLIENT_ID": ""}, "client ID"),
