@@ -21,7 +21,6 @@ refused, so that names are safe in file names, TSV lines and CI annotations.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import math
 import re
@@ -33,22 +32,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fleet_results import (  # beside this file: Python puts the script's folder on sys.path
+    BLOCKED,
+    OK,
+    VERBS,
+    log_sections,
+    read_results,
+    render_report,
+    to_markdown,
+)
+from fleet_runs import FleetError, latest_attempts, merge_audits, stale_reason, token_life
+
 STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 """A Pulumi stack name; always used with ``fullmatch`` (``$`` would pass a trailing newline).
 A copy of association_tools/project.py STACK_NAME (this script runs before any install);
 tests/test_fleet.py pins the two together."""
 CODE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 """A problem's code as preflight writes it (kebab-case): safe in a TSV line as it is."""
-COMMIT = re.compile(r"[0-9a-f]{40}")
-"""A full git commit id, as the platforms' APIs and `git rev-parse` print it."""
 GITHUB_MATRIX_LIMIT = 256
 """GitHub Actions runs at most 256 jobs per matrix."""
-
-OK, FAILED, BLOCKED = "ok", "failed", "blocked"
-
-
-class FleetError(Exception):
-    """Bad input: the message says what is wrong; exit status 2."""
 
 
 def checked(stacks: object) -> list[str]:
@@ -155,156 +157,69 @@ def gate(stacks: Sequence[str], preflight: str, exit_status: int) -> list[Gate]:
     return gates
 
 
-# --- results -------------------------------------------------------------------------
+# --- an application deleted outside Pulumi --------------------------------------------
+
+APPLICATION = "azuread:index/application:Application"
+CREATES = frozenset({"create", "replace", "create-replacement"})
+GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+"""A copy of association.identifiers.is_guid's rule (tests pin the two together)."""
 
 
-@dataclass(frozen=True)
-class Result:
-    stack: str
-    status: str
-    detail: str
+def deployed_application(outputs: str) -> str | None:
+    """The application object ID the stack's last deploy exported, if it has one."""
+    try:
+        document = json.loads(outputs or "{}")
+    except ValueError:
+        return None
+    value = document.get("applicationObjectId") if isinstance(document, dict) else None
+    return value.lower() if isinstance(value, str) and GUID.fullmatch(value) else None
 
 
-def read_results(paths: Sequence[Path]) -> list[Result]:
-    """Every `stack<TAB>status<TAB>detail` line of the shards' results.tsv files."""
-    results = []
-    for path in paths:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                stack, status, detail = [*line.split("\t", 2), "", ""][:3]
-                results.append(Result(stack, status, detail))
-    return results
-
-
-VERBS = {"preview": "pulumi preview", "up": "pulumi up --refresh", "drift": "drift preview"}
-
-
-def markdown_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
-
-
-def render_report(mode: str, expected: Sequence[str], results: Sequence[Result]) -> dict[str, Any]:
-    """The consolidated outcome: one entry per expected stack, last result wins.
-
-    A stack that was expected but has no result (its job died, a step was skipped) is a
-    failure: nothing may pass silently.
-    """
-    by_stack = {result.stack: result for result in results}
-    stacks = []
-    for stack in sorted(set(expected) | set(by_stack)):
-        result = by_stack.get(
-            stack, Result(stack, FAILED, "no result: its job or step did not run")
-        )
-        stacks.append({"stack": stack, "status": result.status, "detail": result.detail})
-    counts = {
-        status: sum(s["status"] == status for s in stacks) for status in (OK, FAILED, BLOCKED)
-    }
-    return {"mode": mode, "command": VERBS.get(mode, mode), "counts": counts, "stacks": stacks}
-
-
-SUMMARY_BUDGET = 800_000
-"""Characters of logs in one summary: GitHub refuses a step summary over 1 MiB."""
-
-
-def log_sections(stacks: Sequence[dict[str, Any]], logs: Path) -> str:
-    """Each stack's log, cut to its share of the budget, folded under its status."""
-    budget = SUMMARY_BUDGET // max(len(stacks), 1)
-    parts = []
-    for entry in stacks:
-        path = logs / f"{entry['stack']}.log"
-        if not path.is_file():
-            continue
-        text = path.read_text(encoding="utf-8", errors="replace")[-budget:]
-        text = text.replace("```", "` ``")  # a fence in the log would end ours early
-        parts.append(
-            f"<details><summary><code>{entry['stack']}</code>: {entry['status']}</summary>"
-            f"\n\n```diff\n{text}\n```\n</details>\n"
-        )
-    return "\n".join(parts)
-
-
-def to_markdown(report: dict[str, Any]) -> str:
-    counts = report["counts"]
-    lines = [
-        f"## {report['command']}: {len(report['stacks'])} stacks, {counts[OK]} ok, "
-        f"{counts[FAILED]} failed, {counts[BLOCKED]} blocked by preflight",
-        "",
-    ]
-    bad = [s for s in report["stacks"] if s["status"] != OK]
-    if bad:
-        lines += ["| stack | status | why |", "|---|---|---|"]
-        lines += [f"| `{s['stack']}` | {s['status']} | {markdown_cell(s['detail'])} |" for s in bad]
-    else:
-        lines.append("Every stack succeeded.")
-    return "\n".join(lines) + "\n"
-
-
-# --- re-runs: the commit, the attempts -------------------------------------------------
-
-
-def stale_reason(head: str, tip: str, branch: str) -> str | None:
-    """Why a deploy of `head` must not run while `branch` is at `tip`; None when it may.
-
-    A re-run keeps its run's commit, so a deploy job checks that it still deploys the
-    branch's tip: anything else (an older commit, one force-pushed away) would roll
-    tenants back. What cannot be read refuses too.
-    """
-    if not COMMIT.fullmatch(head):
-        return f"cannot tell which commit this job deploys ({head!r}): not deploying"
-    if not COMMIT.fullmatch(tip):
-        return f"cannot read the tip of {branch} ({tip[:80]!r}): not deploying; re-run later"
-    if head == tip:
+def new_application(stack: str, outputs: str, preview: str, allowed: Sequence[str]) -> str | None:
+    """Why `up` must not run: the stack has an application, yet the preview (`--refresh
+    --json`) creates one; the refresh dropped it from state, so it was deleted outside Pulumi
+    and `up` would give Mimecast a client ID it does not know."""
+    deployed = deployed_application(outputs)
+    if deployed is None or stack in allowed:
+        return None
+    try:
+        steps = json.loads(preview).get("steps") or []
+    except (ValueError, AttributeError):
+        return None  # a preview that did not run: `up` fails on its own, creating nothing
+    creates = any(
+        isinstance(step, dict)
+        and step.get("op") in CREATES
+        and str(step.get("urn", "")).split("::")[-2].split("$")[-1] == APPLICATION
+        for step in steps
+    )
+    if not creates:
         return None
     return (
-        f"this job deploys {head[:12]}, but {branch} is at {tip[:12]}: a re-run of an older "
-        "run would roll tenants back to older settings, so nothing was deployed. The newest "
-        f"run deploys {branch}; run it (or the manual deploy on {branch}) instead."
+        f"refused: the application {deployed} of the last deploy was deleted outside Pulumi, "
+        "and pulumi up would create a new one with a new client ID that Mimecast does not "
+        "know. Restore it from Entra ID's deleted applications within 30 days (Entra admin "
+        f"center > App registrations > Deleted applications, or `az rest --method POST --url "
+        f"https://graph.microsoft.com/v1.0/directory/deletedItems/{deployed}/restore`), then "
+        "deploy again. To accept a new application instead, run the deploy with "
+        f"FLEET_ALLOW_NEW_APPLICATION={stack} and point Mimecast at the new client ID."
     )
 
 
-ATTEMPT = re.compile(r"(?P<shard>.+)-attempt-(?P<number>[1-9][0-9]{0,5})")
-
-
-def latest_attempts(folders: Sequence[str]) -> list[str]:
-    """Each shard's newest attempt among artifact folders `NAME-attempt-N` (Azure DevOps
-    names an artifact once per attempt); a folder without the suffix is its own shard."""
-    best: dict[str, tuple[int, str]] = {}
-    for folder in folders:
-        name = folder.rstrip("/").rsplit("/", 1)[-1]
-        match = ATTEMPT.fullmatch(name)
-        shard, number = (match["shard"], int(match["number"])) if match else (name, 0)
-        if shard not in best or number > best[shard][0]:
-            best[shard] = (number, folder)
-    return sorted(folder for _, folder in best.values())
-
-
-# --- the audit in chunks ---------------------------------------------------------------
-
-
-def merge_audits(documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The audit JSON of every chunk as one: an error wins over findings, findings over clean."""
-    stacks = [stack for document in documents for stack in document["stacks"]]
-    statuses = {str(document["status"]) for document in documents}
-    status = next((s for s in ("error", "findings") if s in statuses), "clean")
-    return {
-        "schemaVersion": documents[0]["schemaVersion"] if documents else 1,
-        "status": status,
-        "exitCode": {"error": 1, "findings": 3, "clean": 0}[status],
-        "stacks": stacks,
-    }
-
-
-def token_life(token: str, now: float) -> int:
-    """Seconds until a JWT's `exp`; FleetError when it is no JWT."""
-    try:
-        payload = token.strip().split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return int(claims["exp"] - now)
-    except (IndexError, ValueError, KeyError, TypeError):
-        raise FleetError("the federated token is no JWT with an expiry") from None
-
-
 # --- command line --------------------------------------------------------------------
+
+
+MAX_JSON_BYTES = 32 * 1024 * 1024
+"""A preview or outputs file of one stack is tens of kilobytes."""
+
+
+def _bounded(path: Path) -> str:
+    """A file pulumi wrote, read bounded; a missing or oversized one reads as nothing."""
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_JSON_BYTES + 1)
+    except OSError:
+        return ""
+    return "" if len(data) > MAX_JSON_BYTES else data.decode("utf-8", "replace")
 
 
 def _stdin_stacks() -> list[str]:
@@ -345,6 +260,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     merge_p.add_argument("--json", type=Path, required=True)
     merge_p.add_argument("parts", nargs="*", type=Path)
     sub.add_parser("token-life", help="seconds the JWT on stdin still lives")
+    new_p = sub.add_parser("new-application", help="exit 1 if up would replace the app")
+    new_p.add_argument("--stack", required=True)
+    new_p.add_argument("--outputs", type=Path, required=True)
+    new_p.add_argument("--preview", type=Path)
+    new_p.add_argument("--allow", default="", help="stacks allowed a new application")
     args = parser.parse_args(argv)
 
     try:
@@ -389,6 +309,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise FleetError(f"an audit chunk wrote no readable JSON: {error}") from None
             args.json.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
             return int(merged["exitCode"])
+        elif args.command == "new-application":
+            reason = new_application(
+                args.stack,
+                _bounded(args.outputs),
+                _bounded(args.preview) if args.preview else "",
+                args.allow.split(),
+            )
+            if reason:
+                print(f"fleet: {args.stack}: {reason}")
+                return 1
         else:
             print(token_life(sys.stdin.read(1_000_000), time.time()))
     except FleetError as error:

@@ -206,6 +206,23 @@ sign_in() {
   source "$here/pulumi-stack-env.sh" --login
 }
 
+# guard_application STACK: refuse the deploy of a stack whose application was deleted outside
+# Pulumi: `up --refresh` would drop it from state (protect or not) and create a new one, with
+# a client ID Mimecast does not know. Only a stack that has deployed an application pays
+# the extra preview; FLEET_ALLOW_NEW_APPLICATION names the stacks that may get a new one.
+guard_application() {
+  local stack="$1" guard="$out/guard"
+  mkdir -p "$guard"
+  pulumi stack output --json --stack "$STACK_REF" > "$guard/$stack.outputs.json" \
+    2> /dev/null || return 0 # no stack yet: its first deploy creates the application
+  grep -q '"applicationObjectId"' "$guard/$stack.outputs.json" || return 0
+  pulumi preview --stack "$STACK_REF" --refresh --json --non-interactive \
+    > "$guard/$stack.preview.json" 2> /dev/null || true
+  python3 "$here/fleet.py" new-application --stack "$stack" \
+    --outputs "$guard/$stack.outputs.json" --preview "$guard/$stack.preview.json" \
+    --allow "${FLEET_ALLOW_NEW_APPLICATION-}"
+}
+
 # run_stack MODE STACK: Pulumi for one stack, in a subshell so that nothing one stack
 # exports (its tenant) reaches the next.
 run_stack() (
@@ -218,6 +235,7 @@ run_stack() (
         --non-interactive --color never
       ;;
     up)
+      guard_application "$stack" || return 1
       # --refresh: reconcile what changed in the tenant (a consent deleted in the portal
       # is recreated), not only what changed in the repository.
       pulumi up --yes --refresh --policy-pack policy --stack "$STACK_REF" --diff \

@@ -39,7 +39,10 @@ FLEET = REPO / "scripts" / "fleet.sh"
 
 
 def load_script(name: str, path: Path) -> ModuleType:
-    """Import a script of scripts/ (its file name need not be a module name)."""
+    """Import a script of scripts/ (its file name need not be a module name), with its folder on
+    sys.path as Python puts it there for a script it runs (for the modules beside it)."""
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None
     assert spec.loader is not None
@@ -68,7 +71,12 @@ case "$1" in
     done < "Pulumi.$stack.yaml"
     exit 1 ;;
   stack)
-    [ "$2" = output ] && printf '{"clientId": "app-%s"}\n' "$stack"
+    if [ "$2" = output ] && [ -e "$FAKE_DIR/deployed/$stack" ]; then
+      printf '{"clientId": "app-%s", "applicationObjectId": "%s"}\n' "$stack" \
+        "$(cat "$FAKE_DIR/deployed/$stack")"
+    elif [ "$2" = output ]; then
+      printf '{"clientId": "app-%s"}\n' "$stack"
+    fi
     exit 0 ;;
   preview|up)
     if [ -r "$FAKE_DIR/sleep" ]; then
@@ -85,8 +93,15 @@ case "$1" in
     case " $* " in
       *" --json "*)
         urn="urn:pulumi:$stack::mimecast-association::pulumi:pulumi:Stack::mimecast-association"
-        printf '{"steps":[{"op":"same","urn":"%s-%s"}],' "$urn" "$stack"
-        printf '"changeSummary":{"same":1}}\n' ;;
+        if [ -e "$FAKE_DIR/recreates/$stack" ]; then
+          app="urn:pulumi:$stack::mimecast-association::mimecast:index:Association"
+          printf '{"steps":[{"op":"create","urn":"%s$azuread:index/application:Application::m"}],' \
+            "$app"
+          printf '"changeSummary":{"create":1}}\n'
+        else
+          printf '{"steps":[{"op":"same","urn":"%s-%s"}],' "$urn" "$stack"
+          printf '"changeSummary":{"same":1}}\n'
+        fi ;;
       *) echo "Previewing update ($stack): 4 unchanged" ;;
     esac
     exit 0 ;;
@@ -280,6 +295,16 @@ class FakeFleet:
     def fail(self, stack: str, code: int = 255) -> None:
         (self.canned / "fail").mkdir(exist_ok=True)
         (self.canned / "fail" / stack).write_text(f"{code}\n", "utf-8")
+
+    def deployed(self, stack: str, application: str) -> None:
+        """The stack's outputs name this application (its last deploy made it)."""
+        (self.canned / "deployed").mkdir(exist_ok=True)
+        (self.canned / "deployed" / stack).write_text(application, "utf-8")
+
+    def recreates(self, stack: str) -> None:
+        """Its `preview --json` creates an Application (deleted outside Pulumi)."""
+        (self.canned / "recreates").mkdir(exist_ok=True)
+        (self.canned / "recreates" / stack).write_text("", "utf-8")
 
     def preflight_error(self, stack: str) -> None:
         (self.canned / "preflight-error").mkdir(exist_ok=True)

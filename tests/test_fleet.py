@@ -735,3 +735,60 @@ def test_an_audit_chunk_never_starts_on_a_token_about_to_expire(tmp_path: Path) 
     assert [c for c in fleet.program_calls() if c[0] == "audit"] == []
     audit_md = (tmp_path / "report" / "audit.md").read_text("utf-8")
     assert "no federated token with two minutes left" in audit_md
+
+
+def test_a_stack_whose_application_was_deleted_outside_pulumi_is_refused_alone(
+    tmp_path: Path,
+) -> None:
+    """The refresh drops a deleted application from state and `up` would create a new one:
+    a new client ID Mimecast does not know. That stack is refused; the others deploy."""
+    fleet = FakeFleet(tmp_path, 6)
+    for index, stack in enumerate(fleet.stacks):
+        fleet.deployed(stack, f"aaaaaaaa-0000-4000-8000-00000000000{index}")
+    fleet.recreates("t003")
+    fleet.recreates("t005")
+    runs = github_shards(fleet, "up", shards=1)
+    ups = by_stack(fleet, "up")
+    assert sorted(ups) == ["t001", "t002", "t004", "t006"]  # t003 and t005 never run `up`
+    assert runs[0].returncode == 1
+    final = report(fleet, "up")
+    consolidated = json.loads((tmp_path / "report" / "fleet.json").read_text("utf-8"))
+    assert consolidated["counts"] == {"ok": 4, "failed": 2, "blocked": 0}
+    log = (tmp_path / "artifacts" / "shard-0" / "logs" / "t003.log").read_text("utf-8")
+    assert "aaaaaaaa-0000-4000-8000-000000000002 of the last deploy was deleted outside" in log
+    assert "directory/deletedItems/aaaaaaaa-0000-4000-8000-000000000002/restore" in log
+    assert final.returncode == 1
+    # Named override for one run: that stack may get a new application.
+    fleet.commit("accept a new app for t003")
+    github_shards(fleet, "up", shards=1, FLEET_ALLOW_NEW_APPLICATION="t003")
+    assert len(by_stack(fleet, "up")["t003"]) == 1
+    assert "t005" not in by_stack(fleet, "up")
+
+
+def test_a_first_deploy_creates_its_application_without_an_extra_preview(tmp_path: Path) -> None:
+    fleet = FakeFleet(tmp_path, 2)
+    fleet.recreates("t001")  # no outputs yet: creating the application is the point
+    github_shards(fleet, "up", shards=1)
+    assert sorted(by_stack(fleet, "up")) == ["t001", "t002"]
+    assert by_stack(fleet, "preview") == {}
+
+
+def test_new_application_reads_only_a_create_of_the_application() -> None:
+    app = "urn:pulumi:c::mimecast-association::mimecast:index:Association$"
+    outputs = json.dumps({"applicationObjectId": "AAAAAAAA-0000-4000-8000-000000000001"})
+
+    def preview(*steps: tuple[str, str]) -> str:
+        return json.dumps({"steps": [{"op": op, "urn": app + urn} for op, urn in steps]})
+
+    creates = preview(("create", "azuread:index/application:Application::m"))
+    assert fleet_py.new_application("c", outputs, creates, [])
+    assert "aaaaaaaa-0000-4000-8000-000000000001" in fleet_py.new_application(
+        "c", outputs, creates, []
+    )
+    replaced = preview(("replace", "azuread:index/application:Application::m"))
+    assert fleet_py.new_application("c", outputs, replaced, [])
+    other = preview(("create", "azuread:index/appRoleAssignment:AppRoleAssignment::m-x"))
+    assert fleet_py.new_application("c", outputs, other, []) is None
+    assert fleet_py.new_application("c", outputs, creates, ["c"]) is None
+    assert fleet_py.new_application("c", "{}", creates, []) is None  # never deployed
+    assert fleet_py.new_application("c", outputs, "not json", []) is None

@@ -1,7 +1,7 @@
 """The stdlib scripts' own copies of the product's constants, pinned to the product's.
 
-`scripts/tenant.py` runs before anything is installed (a fresh clone, no venv), so it cannot
-import the product and keeps copies; each copy must say what the product says.
+`scripts/tenant.py` and `scripts/fleet.py` run before anything is installed (a fresh clone, no
+venv), so they cannot import the product and keep copies; each must say what the product says.
 """
 
 from __future__ import annotations
@@ -24,3 +24,9 @@ def test_tenant_script_copies_match_the_product() -> None:
     assert tenant.DEFAULT_DISPLAY_NAME == identifiers.DEFAULT_DISPLAY_NAME
     for value in ("11111111-2222-3333-4444-555555555555", "not-a-guid", "A" * 36):
         assert bool(tenant.GUID.fullmatch(value)) == identifiers.is_guid(value)
+
+
+def test_fleet_script_guid_rule_matches_the_product() -> None:
+    fleet = load_script("fleet_script", SCRIPTS / "fleet.py")
+    for value in ("11111111-2222-3333-4444-555555555555", "not-a-guid", "A" * 36, ""):
+        assert bool(fleet.GUID.fullmatch(value)) == identifiers.is_guid(value)
