@@ -45,10 +45,10 @@ class DynamicProvider:
 
     path: str
     """`module.Class`, e.g. `association.exchange_online.ews_access.EwsAccessProvider`; empty
-    when the blob could not be read."""
+    when the blob names no class (pickled by value, or unreadable)."""
 
     def __repr__(self) -> str:
-        return f"(dynamic provider {self.path or 'that cannot be read'})"
+        return f"(dynamic provider {self.path or 'not pickled by reference'})"
 
 
 @dataclass(frozen=True)

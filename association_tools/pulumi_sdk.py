@@ -115,11 +115,12 @@ def unwrap_secret(value: Any) -> tuple[bool, Any]:
 
 
 def dynamic_provider(inputs: Mapping[str, Any]) -> str | None:
-    """The class a dynamic resource's serialized provider names (`module.Class`; empty when it
-    cannot be read), or None when `inputs` hold no provider. `pulumi.dynamic` stores the
-    provider as a base64 dill pickle (`dynamic.py`, `serialize_provider`); its opcodes are
-    read, never unpickled."""
-    blob = inputs.get(PROVIDER_KEY)
+    """The class a dynamic resource's serialized provider names (`module.Class`), empty when
+    it names none (pickled by value, or unreadable), None when `inputs` hold no provider.
+    `pulumi.dynamic` stores the provider as a base64 dill pickle (`dynamic.py`,
+    `serialize_provider`): a class of an importable module by reference, anything else by
+    value, through dill's own helpers. Its opcodes are read, never unpickled."""
+    _, blob = unwrap_secret(inputs.get(PROVIDER_KEY))
     if blob is None:
         return None
     strings: list[str] = []
@@ -127,9 +128,10 @@ def dynamic_provider(inputs: Mapping[str, Any]) -> str | None:
         raw = base64.b64decode(str(blob)[:MAX_PROVIDER], validate=True)
         for opcode, argument, _ in pickletools.genops(raw):
             if opcode.name == "GLOBAL" and isinstance(argument, str):
-                return ".".join(argument.split(" ", 1))
-            if opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
-                return f"{strings[-2]}.{strings[-1]}"
+                strings += argument.split(" ", 1)
+            if opcode.name in ("GLOBAL", "STACK_GLOBAL") and len(strings) >= 2:
+                module, name = strings[-2:]
+                return "" if module.split(".")[0] == "dill" else f"{module}.{name}"
             if isinstance(argument, str):
                 strings.append(argument)
     except (binascii.Error, ValueError):
