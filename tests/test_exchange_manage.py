@@ -22,13 +22,14 @@ from tenant import (
     SERVICE_PRINCIPAL,
     TENANT,
     TENANT_DIRECTORY,
+    assignment_id,
     program_with_certificates,
 )
 
 from association.certificates import rfc3339
 from association.settings import parse_settings
 from association_tools import pulumi_sdk
-from association_tools.offline import DeclaredResource, ProgramRun, run_program
+from association_tools.offline import KNOWN_AFTER_DEPLOY, DeclaredResource, ProgramRun, run_program
 from association_tools.preflight.cli import main as preflight_main
 
 EWS_ACCESS = "pulumi-python:dynamic/mimecast:EwsAccess"
@@ -329,3 +330,21 @@ def test_preflight_without_manage_plans_nothing_in_exchange_and_warns_first(
     assert not EXCHANGE & {r["type"] for r in report["plan"]["resources"]}
     assert report["warnings"][0]["code"] == "ews-allow-list-manual"
     assert "Set-OrganizationConfig" in report["exchangeOnline"]["ewsAllowList"], "manual path"
+
+
+def test_an_adopted_app_is_named_in_exchange_by_its_known_service_principal(
+    project: Path,
+) -> None:
+    sp = "22345678-1234-4234-8234-123456789012"
+    adopt = {
+        "applicationObjectId": "12345678-1234-4234-8234-123456789012",
+        "servicePrincipalObjectId": sp,
+        "appRoleAssignmentId": assignment_id(sp),
+    }
+    run = deploy(
+        project, preview=True, exchange={"manage": True}, adopt=adopt, mailboxScope={"group": GROUP}
+    )
+    found = by_type(run)
+    assert found[POINTER].inputs["objectId"] == sp
+    assert found[ROLE_ASSIGNMENT].inputs["objectId"] == sp
+    assert found[POINTER].inputs["appId"] is KNOWN_AFTER_DEPLOY, "only the tenant knows it"
