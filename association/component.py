@@ -242,9 +242,10 @@ def permissions(args: AssociationArgs) -> list[str]:
     if args.tenant_wide_consent:
         return list(PERMISSIONS)
     assert args.mailbox_scope is not None
+    made_by = "declared by this stack, exchange.manage" if args.exchange.manage else None
     scoped = (
         "Exchange Online's RBAC for Applications grants Application EWS.AccessAsApp on the "
-        f"mailboxes of {args.mailbox_scope.group} (exchangeOnline.scope)."
+        f"mailboxes of {args.mailbox_scope.group} ({made_by or 'exchangeOnline.scope'})."
     )
     if args.adopt is not None and args.adopt.app_role_assignment_id is not None:
         return [

@@ -348,3 +348,11 @@ def test_an_adopted_app_is_named_in_exchange_by_its_known_service_principal(
     assert found[POINTER].inputs["objectId"] == sp
     assert found[ROLE_ASSIGNMENT].inputs["objectId"] == sp
     assert found[POINTER].inputs["appId"] is KNOWN_AFTER_DEPLOY, "only the tenant knows it"
+
+
+def test_the_permissions_output_says_who_makes_the_scope(project: Path) -> None:
+    scope = {"group": GROUP, "enforce": True}
+    managed = deploy(project, exchange={"manage": True}, mailboxScope=scope)
+    assert "(declared by this stack, exchange.manage)" in managed.outputs["permissions"][0]
+    by_hand = deploy(project, mailboxScope=scope)
+    assert "(exchangeOnline.scope)" in by_hand.outputs["permissions"][0]

@@ -168,9 +168,9 @@ def _scope_notes(args: AssociationArgs) -> tuple[str, ...]:
         return (
             f"{SCOPE_KEY}.enforce is true: pulumi up grants nothing tenant-wide. It makes the "
             "scope and its role assignment first and removes a consent left in the stack only "
-            "after them (never with --continue-on-error or --target). RBAC takes minutes to "
-            "hours to apply: safest is a first pulumi up without enforce, then "
-            "exchangeOnline.scopeCheck showing InScope True, then enforce.",
+            "after them (so never run that pulumi up with --continue-on-error or --target). "
+            "RBAC takes minutes to hours to apply: safest is a first pulumi up without "
+            "enforce, then exchangeOnline.scopeCheck showing InScope True, then enforce.",
         )
     return (
         f"{SCOPE_KEY}.enforce is true: pulumi up grants nothing tenant-wide. In this order: run "
