@@ -17,6 +17,7 @@ from association.certificates import Certificate
 from association.clock import current_time
 from association.component_args import AssociationArgs
 from association.exchange_commands import exchange_commands
+from association.exchange_online.declare import ExchangeTarget, declare, exchange_declarations
 from association.identifiers import (
     APP_ROLE_TYPE,
     EXCHANGE_ONLINE_APP_ID,
@@ -150,6 +151,9 @@ class MimecastAssociation(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, import_=consent_import),
             )
 
+        if args.exchange.manage:
+            self._exchange(args, application, service_principal, now)
+
         self.client_id = application.client_id
         self.application_object_id = application.object_id
         self.service_principal_object_id = service_principal.object_id
@@ -177,6 +181,36 @@ class MimecastAssociation(pulumi.ComponentResource):
                 "permissions": self.permissions,
                 "exchangeOnline": self.exchange_online,
             }
+        )
+
+    def _exchange(
+        self,
+        args: AssociationArgs,
+        application: azuread.Application,
+        service_principal: azuread.ServicePrincipal,
+        now: datetime,
+    ) -> None:
+        """The Exchange Online side (`exchange.manage`), after the service principal it names.
+
+        With `mailboxScope.enforce` the consent is no longer declared, and the engine deletes a
+        resource that left the program only after the program ended and every registration of
+        the run was applied, so the scope and its role assignment exist before the consent goes
+        (pulumi/pulumi pkg/resource/deploy/deployment_executor.go: `Execute` calls
+        `performPostSteps`, and so `GenerateDeletes`, once the source sent its last event; the
+        program ends only when each RegisterResource has answered, source_eval.go).
+        """
+        target = ExchangeTarget(
+            args.tenant_id,
+            client_id=application.client_id,
+            service_principal_object_id=service_principal.object_id,
+            display_name=args.display_name,
+            stack=pulumi.get_stack(),
+            scope=args.mailbox_scope,
+            cloud=args.exchange.cloud,
+        )
+        declare(
+            exchange_declarations(target, now),
+            pulumi.ResourceOptions(parent=self, depends_on=[service_principal]),
         )
 
     def _options(self, args: AssociationArgs, import_id: str | None) -> pulumi.ResourceOptions:
@@ -208,9 +242,10 @@ def permissions(args: AssociationArgs) -> list[str]:
     if args.tenant_wide_consent:
         return list(PERMISSIONS)
     assert args.mailbox_scope is not None
+    made_by = "declared by this stack, exchange.manage" if args.exchange.manage else None
     scoped = (
         "Exchange Online's RBAC for Applications grants Application EWS.AccessAsApp on the "
-        f"mailboxes of {args.mailbox_scope.group} (exchangeOnline.scope)."
+        f"mailboxes of {args.mailbox_scope.group} ({made_by or 'exchangeOnline.scope'})."
     )
     if args.adopt is not None and args.adopt.app_role_assignment_id is not None:
         return [

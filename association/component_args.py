@@ -28,6 +28,7 @@ from association.certificate_checks import certificates_problems, expiry_warning
 from association.certificate_entries import load_certificates
 from association.certificates import Certificate
 from association.ews import ews_notices, ews_problems
+from association.exchange_setting import ExchangeSetting, exchange_notices, parse_exchange
 from association.identifiers import DEFAULT_DISPLAY_NAME, TENANT_KEY
 from association.mailbox_scope import MailboxScope, parse_scope, scope_notices, scope_problems
 from association.problems import Notice, Problem
@@ -55,6 +56,27 @@ class AssociationArgs:
             shown_type="GUID",
             check=lambda args, key, now: tenant_problems(args.tenant_id, key),
         )
+    )
+    # Declared second, so its warning comes first (warnings follow the order of the fields):
+    # without it, Mimecast cannot sync at all. Keyword-only, so that it may precede the fields
+    # without a default.
+    exchange: ExchangeSetting = field(
+        default=ExchangeSetting(),
+        kw_only=True,
+        metadata=setting(
+            "exchange",
+            "object",
+            "The Exchange Online side: manage (true: pulumi up puts this app in the tenant's "
+            "EWS allow list and, with mailboxScope, makes the scope and its role assignment; "
+            "the deploy identity needs Exchange rights) and cloud (global, usgovernment, dod "
+            "or china). Empty: not managed; paste the exchangeOnline outputs instead.",
+            "{manage: true}",
+            {},
+            shown_type="map",
+            shown_default="`{}`: not managed, global cloud",
+            convert=parse_exchange,
+            warn=lambda args, key, now: exchange_notices(args.exchange, key, now),
+        ),
     )
     certificates: Sequence[Certificate] = field(
         metadata=setting(
@@ -180,7 +202,9 @@ class AssociationArgs:
             shown_default="`{}`: every mailbox",
             convert=parse_scope,
             check=lambda args, key, now: scope_problems(args.mailbox_scope, key),
-            warn=lambda args, key, now: scope_notices(args.mailbox_scope, key),
+            warn=lambda args, key, now: scope_notices(
+                args.mailbox_scope, key, args.exchange.manage
+            ),
         ),
     )
 

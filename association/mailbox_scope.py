@@ -91,17 +91,23 @@ def scope_problems(scope: MailboxScope | None, key: str) -> list[Problem]:
     return []
 
 
-def scope_notices(scope: MailboxScope | None, key: str) -> list[Notice]:
-    """Scoping without enforcement narrows nothing: say so, with the order that is safe."""
+def scope_notices(scope: MailboxScope | None, key: str, managed: bool = False) -> list[Notice]:
+    """Scoping without enforcement narrows nothing: say so, with the order that is safe
+    (`managed`: `pulumi up` makes the scope itself, `exchange.manage`)."""
     if scope is None or scope.enforce:
         return []
+    first = (
+        "pulumi up makes the scope and its role assignment (exchange.manage); check"
+        if managed
+        else "Run exchangeOnline.scope, check"
+    )
     return [
         Notice(
             "scope-not-enforced",
             key,
             f"{key}.group is set but not enforced: while the tenant-wide consent to "
             "full_access_as_app exists, the app still reaches every mailbox (RBAC grants add to "
-            "it). Run exchangeOnline.scope, check with exchangeOnline.scopeCheck, then set "
+            f"it). {first} with exchangeOnline.scopeCheck, then set "
             f"`pulumi config set --path '{key}.enforce' true` and `pulumi up`.",
         )
     ]

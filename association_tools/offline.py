@@ -40,6 +40,18 @@ KNOWN_AFTER_DEPLOY = KnownAfterDeploy()
 
 
 @dataclass(frozen=True)
+class DynamicProvider:
+    """A dynamic resource's serialized provider (a pickle), shown only by the class it names."""
+
+    path: str
+    """`module.Class`, e.g. `association.exchange_online.ews_access.EwsAccessProvider`; empty
+    when the blob names no class (pickled by value, or unreadable)."""
+
+    def __repr__(self) -> str:
+        return f"(dynamic provider {self.path or 'not pickled by reference'})"
+
+
+@dataclass(frozen=True)
 class Directory:
     """How the tenant answers the program's lookups (`get_client_config` and friends)."""
 
@@ -211,8 +223,17 @@ def _run_isolated(
             run.refusal = error.problems if isinstance(error, Refusal) else ()
         run.notices = notices
     for resource in run.resources:
-        resource.inputs.update(_mark_unknowns(resource.inputs))
+        resource.inputs.update(_mark_unknowns(_provider_named(resource.inputs)))
     return run
+
+
+def _provider_named(inputs: dict[str, Any]) -> dict[str, Any]:
+    """A dynamic resource's inputs with its pickled provider replaced by the class it names:
+    no plan, report or test ever holds the pickle."""
+    path = pulumi_sdk.dynamic_provider(inputs)
+    if path is None:
+        return inputs
+    return {**inputs, pulumi_sdk.PROVIDER_KEY: DynamicProvider(path)}
 
 
 def _mark_unknowns(value: Any) -> Any:

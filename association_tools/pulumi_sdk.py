@@ -10,7 +10,10 @@ contract).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+import binascii
+import pickletools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import version
 from types import ModuleType
@@ -18,6 +21,7 @@ from typing import Any, Final
 
 import pulumi
 import pulumi.output
+from pulumi.dynamic import dynamic
 from pulumi.runtime import mocks, rpc
 
 from association.identifiers import ROOT_STACK_TYPE
@@ -46,6 +50,11 @@ _UNKNOWN: Final[str] = internal(rpc, "UNKNOWN", "the wire form of an unknown val
 _SIG_KEY: Final[str] = internal(rpc, "_special_sig_key", "the key marking a special value")
 _SECRET_SIG: Final[str] = internal(rpc, "_special_secret_sig", "the marker of a secret value")
 _Unknown: type[Any] = internal(pulumi.output, "Unknown", "an unknown output value")
+PROVIDER_KEY: Final[str] = internal(
+    dynamic, "PROVIDER_KEY", "the input holding a dynamic resource's serialized provider"
+)
+MAX_PROVIDER: Final = 1024 * 1024
+"""Characters of a serialized provider read to name its class (ours are about 120)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,8 @@ class Registration:
     ignore_changes: tuple[str, ...]
     retain_on_delete: bool
     """Kept in the cloud when the engine deletes it (e.g. in an import replacement)."""
+    dependencies: tuple[str, ...]
+    """URNs it is created after: `depends_on` and the resources its inputs come from."""
     inputs: dict[str, Any]
 
 
@@ -76,6 +87,7 @@ def registration(request: Any) -> Registration:
         import_id=request.importId,
         ignore_changes=tuple(request.ignoreChanges),
         retain_on_delete=bool(request.retainOnDelete),
+        dependencies=tuple(request.dependencies),
         inputs=dict(_deserialize(request.object)),
     )
 
@@ -100,6 +112,31 @@ def unwrap_secret(value: Any) -> tuple[bool, Any]:
     if isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG and "value" in value:
         return True, value["value"]
     return False, value
+
+
+def dynamic_provider(inputs: Mapping[str, Any]) -> str | None:
+    """The class a dynamic resource's serialized provider names (`module.Class`), empty when
+    it names none (pickled by value, or unreadable), None when `inputs` hold no provider.
+    `pulumi.dynamic` stores the provider as a base64 dill pickle (`dynamic.py`,
+    `serialize_provider`): a class of an importable module by reference, anything else by
+    value, through dill's own helpers. Its opcodes are read, never unpickled."""
+    _, blob = unwrap_secret(inputs.get(PROVIDER_KEY))
+    if blob is None:
+        return None
+    strings: list[str] = []
+    try:
+        raw = base64.b64decode(str(blob)[:MAX_PROVIDER], validate=True)
+        for opcode, argument, _ in pickletools.genops(raw):
+            if opcode.name == "GLOBAL" and isinstance(argument, str):
+                strings += argument.split(" ", 1)
+            if opcode.name in ("GLOBAL", "STACK_GLOBAL") and len(strings) >= 2:
+                module, name = strings[-2:]
+                return "" if module.split(".")[0] == "dill" else f"{module}.{name}"
+            if isinstance(argument, str):
+                strings.append(argument)
+    except (binascii.Error, ValueError):
+        pass
+    return ""
 
 
 def recording_monitor(

@@ -8,11 +8,13 @@ and whether its serialized provider is secret.
 from __future__ import annotations
 
 import base64
+import pickle
 from datetime import UTC, datetime
 from typing import Any
 
 import pulumi
 import pytest
+from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime.mocks import MockMonitor
 
 from association.exchange_online.declare import (
@@ -21,6 +23,8 @@ from association.exchange_online.declare import (
     exchange_declarations,
 )
 from association.exchange_online.endpoint import CLOUDS
+from association.exchange_online.ews_access import EwsAccessProvider
+from association.exchange_online.provider_base import pickler_kept
 from association.mailbox_scope import MailboxScope
 
 TENANT = "7d9f3f2e-4b1a-4c5e-9a8b-1c2d3e4f5a6b"
@@ -126,3 +130,34 @@ def test_declare_registers_dynamic_resources_in_order(recorder: Recorder) -> Non
         assert registered["provider_is_secret"] is False, "the blob holds nothing secret"
         blob = base64.b64decode(registered["provider"])
         assert b"association.exchange_online" in blob
+
+
+def test_declaring_leaves_the_pickler_as_it_was(recorder: Recorder) -> None:
+    before = pickle._Pickler._batch_setitems  # type: ignore[attr-defined]
+    plan = exchange_declarations(target(MailboxScope("sync@contoso.com")), BEFORE)
+
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    def run() -> Any:
+        made = declare(plan)
+        return pulumi.Output.all(*(resource.urn for resource in made.values()))
+
+    run()
+    assert len(recorder.seen) == 4
+    assert pickle._Pickler._batch_setitems is before  # type: ignore[attr-defined]
+
+
+def test_thousands_of_providers_serialize_in_one_process() -> None:
+    """A program with hundreds of associations, or preflight over hundreds of stacks."""
+    for _ in range(2000):
+        with pickler_kept():
+            blob = serialize_provider(EwsAccessProvider())
+    assert b"EwsAccessProvider" in base64.b64decode(blob)
+
+
+def test_the_sdk_still_patches_the_pickler_for_good() -> None:
+    """What `pickler_kept` undoes; when this fails, pulumi fixed it and the guard can go."""
+    before = pickle._Pickler._batch_setitems  # type: ignore[attr-defined]
+    with pickler_kept():
+        serialize_provider(EwsAccessProvider())
+        assert pickle._Pickler._batch_setitems is not before  # type: ignore[attr-defined]
+    assert pickle._Pickler._batch_setitems is before  # type: ignore[attr-defined]

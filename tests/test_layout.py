@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FORWARDER = ROOT / "association" / "__main__.py"
 PRODUCT = sorted(
     path
-    for path in [ROOT / "__main__.py", *(ROOT / "association").glob("*.py")]
+    for path in [ROOT / "__main__.py", *(ROOT / "association").rglob("*.py")]
     if path != FORWARDER
 )
 TOOLS_MODULE = re.compile(r"association_tools(?:\.\w+)*")
@@ -64,6 +64,11 @@ def test_the_forwarder_only_forwards_and_nothing_in_the_product_loads_it() -> No
     assert not [node for node in tree.body if isinstance(node, ast.FunctionDef | ast.ClassDef)]
     for path in PRODUCT:
         assert "association.__main__" not in imported_modules(path), path
+
+
+def test_the_product_includes_its_subpackages() -> None:
+    """`pulumi up` loads `association/exchange_online/` too (the dynamic providers)."""
+    assert ROOT / "association" / "exchange_online" / "ews_access.py" in PRODUCT
 
 
 def test_the_check_sees_an_import_of_the_tools(tmp_path: Path) -> None:

@@ -106,7 +106,10 @@ def test_valid_stack_as_text(project: Path, capsys: pytest.CaptureFixture[str]) 
     assert "offline: no network connection, no credentials, no Pulumi CLI" in lines[0]
     assert "assumes you sign in to each stack's configured tenant" in lines[0]
     assert f"== contoso: WARNINGS (Pulumi.contoso.yaml, tenant {TENANT})" in lines
-    (ews,) = [line for line in lines if "  warning  " in line]
+    allow_list, ews = [line for line in lines if "  warning  " in line]
+    assert "Mimecast cannot sync until this app's client ID is in" in allow_list
+    assert "'mimecast-association:exchange.manage' true" in allow_list
+    assert "exchangeOnline.ewsAllowList" in allow_list
     assert "shut down in Exchange Online on 2027-04-01 (125 days left)" in ews
     assert "EwsEnabled $true and the app's client ID in EwsAllowedAppIDs" in ews
     assert f"  certificate {current}  365 days left" in lines
@@ -130,7 +133,9 @@ def test_valid_stack_as_json(project: Path, capsys: pytest.CaptureFixture[str]) 
     (report,) = document["stacks"]
     assert report["status"] == "warnings"  # EWS's shutdown, until 2027-04-01
     assert report["errors"] == []
-    (ews,) = report["warnings"]
+    allow_list, ews = report["warnings"]
+    assert allow_list["code"] == "ews-allow-list-manual"
+    assert allow_list["setting"] == "mimecast-association:exchange"
     assert ews["code"] == "ews-retirement"
     assert "2027-04-01" in ews["message"]
     assert report["certificates"] == [

@@ -225,8 +225,15 @@ def test_expiring_certificate_gives_a_warning_with_date_and_days(project: Path) 
     (warning,) = [w for w in run.warnings if "certs/next.pem" in w]
     assert f"certs/next.pem (thumbprint {nxt.thumbprint}" in warning
     assert f"expires on {nxt.end_date} (20 days left)" in warning
-    assert [n.code for n in run.notices] == ["certificate-expiry", "ews-retirement"]
-    assert [n.code for n in deploy(project, expiryWarningDays=10).notices] == ["ews-retirement"]
+    assert [n.code for n in run.notices] == [
+        "ews-allow-list-manual",
+        "certificate-expiry",
+        "ews-retirement",
+    ]
+    assert [n.code for n in deploy(project, expiryWarningDays=10).notices] == [
+        "ews-allow-list-manual",
+        "ews-retirement",
+    ]
 
 
 def test_failing_check_registers_no_resource(project: Path) -> None:

@@ -8,6 +8,8 @@ breaks one fails here, naming it.
 
 from __future__ import annotations
 
+import base64
+import pickle
 import types
 from pathlib import Path
 
@@ -16,7 +18,9 @@ from certfactory import NOW
 from tenant import TENANT_DIRECTORY
 
 from association_tools import pulumi_sdk
-from association_tools.offline import KNOWN_AFTER_DEPLOY, ProgramRun, run_program
+from association_tools.offline import KNOWN_AFTER_DEPLOY, DynamicProvider, ProgramRun, run_program
+
+GLOBAL_NAME = "association_tools.offline.DynamicProvider"
 
 PROGRAM = """
 import pulumi
@@ -87,3 +91,48 @@ def test_a_program_of_hundreds_of_resources_runs(tmp_path: Path) -> None:
     )
     assert result.error is None
     assert len(result.resources) == 300
+
+
+DYNAMIC_PROGRAM = """
+import pulumi
+from pulumi.dynamic import CreateResult, Resource, ResourceProvider
+
+class Provider(ResourceProvider):
+    def create(self, props):
+        return CreateResult("id", props)
+
+class Thing(Resource, module="test", name="Thing"):
+    pass
+
+first = Thing(Provider(), "first", {"plain": 1})
+Thing(Provider(), "second", {"plain": 2}, pulumi.ResourceOptions(depends_on=[first]))
+"""
+
+
+def test_a_dynamic_provider_is_named_by_its_class_and_dependencies_kept(tmp_path: Path) -> None:
+    (tmp_path / "__main__.py").write_text(DYNAMIC_PROGRAM)
+    run = run_program(tmp_path / "__main__.py", "dev", {}, TENANT_DIRECTORY, preview=True, now=NOW)
+    assert run.error is None, run.error
+    first, second = sorted(run.resources, key=lambda r: r.name)
+    assert first.type == "pulumi-python:dynamic/test:Thing"
+    # by default the blob is a secret, and a class of `__main__` is pickled by value (ours are
+    # by reference): it names no class, and is never shown itself
+    assert first.inputs[pulumi_sdk.PROVIDER_KEY] == DynamicProvider(""), (
+        "pulumi changed how a dynamic resource stores its provider (dynamic.py PROVIDER_KEY)"
+    )
+    assert second.dependencies == (first.urn,), (
+        "pulumi changed RegisterResourceRequest.dependencies"
+    )
+
+
+@pytest.mark.parametrize(
+    ("blob", "named"),
+    [
+        (base64.b64encode(pickle.dumps(DynamicProvider, protocol=0)).decode(), GLOBAL_NAME),
+        ("not base64 at all!", ""),
+        (base64.b64encode(b"\xff\xfe garbage").decode(), ""),
+    ],
+)
+def test_a_blob_is_read_by_its_opcodes_only(blob: str, named: str) -> None:
+    assert pulumi_sdk.dynamic_provider({pulumi_sdk.PROVIDER_KEY: blob}) == named
+    assert pulumi_sdk.dynamic_provider({"plain": 1}) is None

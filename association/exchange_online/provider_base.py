@@ -15,8 +15,10 @@ holds nothing secret (a secret Output captured would still make it secret).
 
 from __future__ import annotations
 
+import pickle
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, ClassVar, Final
 
 import pulumi
@@ -83,6 +85,29 @@ def same_target(
     return [key for key in keys if olds.get(key) != news.get(key)]
 
 
+PATCHED_BY_PULUMI: Final = ("_batch_setitems", "save_dict")
+"""What `serialize_provider` replaces on `pickle._Pickler` (see `pickler_kept`)."""
+
+
+@contextmanager
+def pickler_kept() -> Iterator[None]:
+    """`pickle._Pickler` as it was once the provider is serialized.
+
+    pulumi's `serialize_provider` (sdk/python/lib/pulumi/dynamic/dynamic.py, 3.272 and main
+    as of August 2026) replaces `pickle._Pickler._batch_setitems` and `save_dict` on every call
+    and never puts them back, each new wrapper calling the last: one process that registers a
+    few hundred dynamic resources (a program with many associations, or preflight over many
+    stacks) ends in RecursionError. Undone after each of ours.
+    """
+    pure: Any = pickle._Pickler  # private: the pure-Python pickler dynamic.py patches
+    saved = {name: pure.__dict__[name] for name in PATCHED_BY_PULUMI}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(pure, name, value)
+
+
 class ExchangeResource(Resource):
     """A dynamic resource of one provider class; `OUTPUTS` are what its provider adds."""
 
@@ -96,4 +121,5 @@ class ExchangeResource(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {**inputs, **dict.fromkeys(self.OUTPUTS)}
-        super().__init__(self.PROVIDER(), name, props, opts)
+        with pickler_kept():  # the provider is serialized here, synchronously
+            super().__init__(self.PROVIDER(), name, props, opts)

@@ -164,6 +164,14 @@ def _deployer_problems(args: AssociationArgs, deployer: str | None) -> tuple[Pro
 def _scope_notes(args: AssociationArgs) -> tuple[str, ...]:
     if args.mailbox_scope is None or not args.mailbox_scope.enforce:
         return ()
+    if args.exchange.manage:
+        return (
+            f"{SCOPE_KEY}.enforce is true: pulumi up grants nothing tenant-wide. It makes the "
+            "scope and its role assignment first and removes a consent left in the stack only "
+            "after them (so never run that pulumi up with --continue-on-error or --target). "
+            "RBAC takes minutes to hours to apply: safest is a first pulumi up without "
+            "enforce, then exchangeOnline.scopeCheck showing InScope True, then enforce.",
+        )
     return (
         f"{SCOPE_KEY}.enforce is true: pulumi up grants nothing tenant-wide. In this order: run "
         "exchangeOnline.scope, check that exchangeOnline.scopeCheck shows InScope True, then "

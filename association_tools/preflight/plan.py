@@ -22,7 +22,13 @@ from cryptography.x509.oid import NameOID
 
 from association.certificates import Certificate, parse_certificate
 from association.problems import Notice
-from association_tools.offline import KNOWN_AFTER_DEPLOY, DeclaredResource, Directory, ProgramRun
+from association_tools.offline import (
+    KNOWN_AFTER_DEPLOY,
+    DeclaredResource,
+    Directory,
+    DynamicProvider,
+    ProgramRun,
+)
 from association_tools.preflight.report import Basis, Marker, Plan, PlannedResource
 
 CREATED_AT_DEPLOY: Final = Marker("(created at deploy)", {"unknown": "createdAtDeploy"})
@@ -38,6 +44,11 @@ def looked_up(what: str) -> Marker:
         f"(looked up in the tenant at deploy: {what})",
         {"unknown": "lookedUpAtDeploy", "what": what},
     )
+
+
+def dynamic_provider(provider: DynamicProvider) -> Marker:
+    """A dynamic resource's `__provider` (a pickle in state): named by its class, never shown."""
+    return Marker(repr(provider), {"dynamicProvider": provider.path})
 
 
 def pem_certificate(thumbprint: str) -> Marker:
@@ -126,6 +137,8 @@ def _present(value: Any, masks: Masks, unknown: Marker) -> Any:
     """A value as preflight shows it: unknowns marked, certificate bodies cut to thumbprints."""
     if value is KNOWN_AFTER_DEPLOY:
         return unknown
+    if isinstance(value, DynamicProvider):
+        return dynamic_provider(value)
     if isinstance(value, dict):
         return {key: _present(value[key], masks, unknown) for key in sorted(value)}
     if isinstance(value, list):
