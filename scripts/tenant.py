@@ -296,6 +296,19 @@ def retire_command(outputs_json: str) -> str | None:
     return command if isinstance(command, str) and command.strip() else None
 
 
+def adopted_application(stack_file: str, outputs_json: str) -> str | None:
+    """The application object ID of an adopted stack (its `adopt` setting is set), which
+    `pulumi destroy` leaves in the tenant; None for an application the stack created."""
+    if "mimecast-association:adopt:" not in stack_file:
+        return None
+    try:
+        outputs = json.loads(outputs_json or "{}")
+    except ValueError:
+        return None
+    value = outputs.get("applicationObjectId") if isinstance(outputs, dict) else None
+    return value.lower() if isinstance(value, str) and GUID.fullmatch(value) else None
+
+
 def retire(args: argparse.Namespace) -> int:
     root: Path = args.root
     stack = stack_name(args.stack)
@@ -318,6 +331,13 @@ def retire(args: argparse.Namespace) -> int:
     run_pulumi("protect: false", config, root)
     run_pulumi("pulumi up (unprotect)", ["up", "--yes", "--stack", ref], root)
     run_pulumi("pulumi destroy", ["destroy", "--yes", "--stack", ref], root)
+    adopted = adopted_application(target.read_text(encoding="utf-8"), outputs.stdout)
+    if adopted:
+        print(
+            "\nThe stack adopted its application, so pulumi destroy kept it in the tenant "
+            "(retain_on_delete). Delete it on purpose, as an admin of the tenant:\n"
+            f"  az ad app delete --id {adopted}"
+        )
     print("\nIn the tenant's Exchange Online PowerShell, take the app off the EWS allow list:")
     print(
         command

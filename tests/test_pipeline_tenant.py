@@ -210,6 +210,23 @@ def test_retire_runs_the_runbook_in_order(tmp_path: Path) -> None:
     assert not (tmp_path / "Pulumi.contoso.yaml").exists()
 
 
+def test_retire_of_an_adopted_stack_names_the_app_to_delete_on_purpose(tmp_path: Path) -> None:
+    app = "3F2A6C1E-8B4D-4E21-9C57-0A1B2C3D4E5F"
+    env = retire_env(tmp_path, {"applicationObjectId": app})
+    stack_file = tmp_path / "Pulumi.contoso.yaml"
+    stack_file.write_text(
+        stack_file.read_text("utf-8") + "  mimecast-association:adopt:\n"
+        f"    applicationObjectId: {app}\n"
+    )
+    result = tenant(tmp_path, "retire", "contoso", "--mimecast-disconnected", **env)
+    assert result.returncode == 0, result.stderr
+    assert f"az ad app delete --id {app.lower()}" in result.stdout
+    # A stack that created its app: destroy deleted it, nothing more to do.
+    env = retire_env(tmp_path, {"applicationObjectId": app})
+    result = tenant(tmp_path, "retire", "contoso", "--mimecast-disconnected", **env)
+    assert "az ad app delete" not in result.stdout
+
+
 def test_retire_starts_on_mimecasts_side(tmp_path: Path) -> None:
     result = tenant(tmp_path, "retire", "contoso", **retire_env(tmp_path, {}))
     assert result.returncode == 2
