@@ -28,8 +28,12 @@ from association_tools.project import (
     matches_type,
     one_line,
 )
-
-PROGRAM_KEYS: Final = frozenset(setting.key for setting in SETTINGS)
+from association_tools.stack_keys import (
+    PROGRAM_KEYS,
+    TOP_LEVEL_KEYS,
+    misplaced_problem,
+    top_level_problem,
+)
 
 
 class StackFileError(ValueError):
@@ -64,7 +68,9 @@ def parse_stack_file(text: str, file: str) -> StackFile:
         document = _mapping(root, "the file") if root is not None else {}
         entries = _mapping(document["config"], "`config`") if "config" in document else {}
         config = {}
-        problems = [_top_level(name, file) for name in document if name not in TOP_LEVEL_KEYS]
+        problems = [
+            top_level_problem(name, file) for name in document if name not in TOP_LEVEL_KEYS
+        ]
         for name, node in entries.items():
             key = _config_key(name)
             if key is None:
@@ -99,25 +105,6 @@ def parse_stack_file(text: str, file: str) -> StackFile:
         ),
     )
     return StackFile(config, tuple(problems), environments if "environment" in document else ())
-
-
-TOP_LEVEL_KEYS: Final = frozenset(
-    {"config", "environment", "secretsprovider", "encryptedkey", "encryptionsalt"}
-)
-"""What a stack file holds (pulumi/pulumi sdk/go/common/workspace/project.go, ProjectStack).
-Go's YAML library ignores any other key, so the CLI would silently drop it."""
-
-
-def _top_level(name: str, file: str) -> Problem:
-    shown = visible(name)
-    own = f"{NAMESPACE}:{shown}" if ":" not in name else shown
-    return Problem(
-        "stack-file-unknown-key",
-        None,
-        f"{file} has a top-level key {quoted(name)}, which the Pulumi CLI ignores: nothing "
-        f"reads it. Stack settings belong under `config:`, e.g. `config:` then `  {own}: ...` "
-        "(indented). Move it there or remove it.",
-    )
 
 
 def _mapping(node: yaml.Node, what: str) -> dict[str, yaml.Node]:
@@ -214,7 +201,7 @@ def stack_config(
                     f"remove it from {file}.",
                 )
             )
-        elif not key.startswith(own) and (misplaced := _misplaced(key, stack, file)):
+        elif not key.startswith(own) and (misplaced := misplaced_problem(key, stack, file)):
             problems.append(misplaced)
     config = {key: value.text for key, value in values.items() if not value.secure}
     missing: list[str] = []
@@ -272,34 +259,4 @@ def _wrong_shape(name: str, type_name: str, stack: str, file: str) -> Problem:
         f"Stack '{stack}' with configuration key '{name}' must be of type "
         f"'{'array<string>' if type_name == 'array' else type_name}', which the Pulumi CLI "
         f"checks before the program runs; in {file} write it as {shape}.",
-    )
-
-
-_KNOWN_KEYS: Final = {key.lower(): key for key in PROGRAM_KEYS}
-_OWN_NAMES: Final = {
-    key.removeprefix(f"{NAMESPACE}:").lower(): key
-    for key in PROGRAM_KEYS
-    if key.startswith(f"{NAMESPACE}:")
-}
-
-
-def _misplaced(key: str, stack: str, file: str) -> Problem | None:
-    """A key that nothing reads but that looks meant for this program: wrong case, wrong or
-    misspelt namespace. The user would otherwise see only the consequence (a default used)."""
-    if key in PROGRAM_KEYS:
-        return None
-    namespace, _, name = key.partition(":")
-    meant = _KNOWN_KEYS.get(key.lower()) or _OWN_NAMES.get(name.lower())
-    if meant is None and difflib.SequenceMatcher(None, namespace, NAMESPACE).ratio() >= 0.8:
-        close = difflib.get_close_matches(name.lower(), list(_OWN_NAMES), n=1)
-        meant = _OWN_NAMES[close[0]] if close else f"{NAMESPACE}:{name}"
-    if meant is None:
-        return None
-    shown = visible(key)
-    return Problem(
-        "setting-misplaced",
-        shown,
-        f"Stack '{stack}' sets {shown}, which nothing reads (keys and namespaces are exact, "
-        f"case included). Did you mean {meant}? Rename it in {file}: until then the program "
-        "uses the default or reports the setting missing.",
     )

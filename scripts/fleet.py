@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fleet_guard import new_application
 from fleet_results import (  # beside this file: Python puts the script's folder on sys.path
     BLOCKED,
     OK,
@@ -155,54 +156,6 @@ def gate(stacks: Sequence[str], preflight: str, exit_status: int) -> list[Gate]:
         else:
             gates.append(Gate(stack, OK, ""))
     return gates
-
-
-# --- an application deleted outside Pulumi --------------------------------------------
-
-APPLICATION = "azuread:index/application:Application"
-CREATES = frozenset({"create", "replace", "create-replacement"})
-GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-"""A copy of association.identifiers.is_guid's rule (tests pin the two together)."""
-
-
-def deployed_application(outputs: str) -> str | None:
-    """The application object ID the stack's last deploy exported, if it has one."""
-    try:
-        document = json.loads(outputs or "{}")
-    except ValueError:
-        return None
-    value = document.get("applicationObjectId") if isinstance(document, dict) else None
-    return value.lower() if isinstance(value, str) and GUID.fullmatch(value) else None
-
-
-def new_application(stack: str, outputs: str, preview: str, allowed: Sequence[str]) -> str | None:
-    """Why `up` must not run: the stack has an application, yet the preview (`--refresh
-    --json`) creates one; the refresh dropped it from state, so it was deleted outside Pulumi
-    and `up` would give Mimecast a client ID it does not know."""
-    deployed = deployed_application(outputs)
-    if deployed is None or stack in allowed:
-        return None
-    try:
-        steps = json.loads(preview).get("steps") or []
-    except (ValueError, AttributeError):
-        return None  # a preview that did not run: `up` fails on its own, creating nothing
-    creates = any(
-        isinstance(step, dict)
-        and step.get("op") in CREATES
-        and str(step.get("urn", "")).split("::")[-2].split("$")[-1] == APPLICATION
-        for step in steps
-    )
-    if not creates:
-        return None
-    return (
-        f"refused: the application {deployed} of the last deploy was deleted outside Pulumi, "
-        "and pulumi up would create a new one with a new client ID that Mimecast does not "
-        "know. Restore it from Entra ID's deleted applications within 30 days (Entra admin "
-        f"center > App registrations > Deleted applications, or `az rest --method POST --url "
-        f"https://graph.microsoft.com/v1.0/directory/deletedItems/{deployed}/restore`), then "
-        "deploy again. To accept a new application instead, run the deploy with "
-        f"FLEET_ALLOW_NEW_APPLICATION={stack} and point Mimecast at the new client ID."
-    )
 
 
 # --- command line --------------------------------------------------------------------

@@ -27,8 +27,6 @@ secret. Stdlib only.
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import json
 import os
 import re
@@ -39,18 +37,25 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from certificate_file import (  # beside this file: Python puts the script's folder on sys.path
+    MAX_CERTIFICATE_BYTES,
+    CertificateFileError,
+    certificate_not_after,
+)
+from onboarding import (
+    adopt_text,
+    onboard_text,
+    stack_file_text,
+)
+
 # Always used with fullmatch: `^...$` with match() lets a trailing newline through
 # (`Pulumi.ok\n.yaml`).
 STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 CERTIFICATE_PATH = re.compile(r"[\w./-]+")
-EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
-FULL_ACCESS_AS_APP_ROLE_ID = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
-DEFAULT_DISPLAY_NAME = "Mimecast Cloud Synchronization"
 DEFAULT_CERTIFICATE = "certs/mimecast.pem"
 """What Pulumi.yaml's `certificates` default names: the guide's certificate, long expired."""
 RESERVED = frozenset({"example"})
-MAX_CERTIFICATE_BYTES = 64 * 1024
 OWNER_HINT = (
     "your own object ID: `az ad signed-in-user show --query id -o tsv`; a pipeline identity's: "
     "`az ad sp show --id <its appId> --query id -o tsv`"
@@ -86,164 +91,16 @@ def certificate_path(text: str, root: Path, now: datetime) -> str:
         raise TenantError(f"certificate {text!r} is not a regular file in {root}")
     with file.open("rb") as handle:
         data = handle.read(MAX_CERTIFICATE_BYTES + 1)
-    not_after = certificate_not_after(data, text)
+    try:
+        not_after = certificate_not_after(data, text)
+    except CertificateFileError as error:
+        raise TenantError(str(error)) from None
     if not_after <= now:
         raise TenantError(
             f"certificate {text!r} expired on {not_after:%Y-%m-%d}: Entra ID refuses it. Download "
             "Mimecast's current certificate from the Mimecast Administration Console into certs/"
         )
     return path.as_posix()
-
-
-def certificate_not_after(data: bytes, name: str) -> datetime:
-    """NotAfter of the one X.509 certificate in `data` (PEM or DER), read without a library:
-    this script runs before anything is installed. Nothing of the file is ever printed."""
-    if len(data) > MAX_CERTIFICATE_BYTES:
-        raise TenantError(f"certificate {name!r} is larger than {MAX_CERTIFICATE_BYTES} bytes")
-    if re.search(rb"PRIVATE KEY|PuTTY-User-Key-File", data) or name.lower().endswith(
-        (".pfx", ".p12")
-    ):
-        raise TenantError(
-            f"certificate {name!r} holds a PRIVATE KEY: delete it (and have Mimecast rotate it "
-            "if it was ever committed); give only Mimecast's public certificate"
-        )
-    blocks = re.findall(rb"-----BEGIN ([A-Z0-9 ]+)-----", data)
-    if blocks:
-        body = re.search(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", data, re.S)
-        if blocks != [b"CERTIFICATE"] or body is None:
-            raise TenantError(f"certificate {name!r} must hold exactly one PEM CERTIFICATE block")
-        try:
-            data = base64.b64decode(b"".join(body.group(1).split()), validate=True)
-        except binascii.Error:
-            raise TenantError(f"certificate {name!r} is not valid PEM") from None
-    try:
-        return _der_not_after(data)
-    except (IndexError, ValueError):
-        raise TenantError(f"certificate {name!r} is not an X.509 certificate") from None
-
-
-def _der(data: bytes, at: int) -> tuple[int, int, int]:
-    """(tag, start of content, end of content) of the DER element at `at`."""
-    tag, length, at = data[at], data[at + 1], at + 2
-    if length & 0x80:
-        count = length & 0x7F
-        if not 0 < count <= 4:
-            raise ValueError("length")
-        length, at = int.from_bytes(data[at : at + count], "big"), at + count
-    if at + length > len(data):
-        raise ValueError("truncated")
-    return tag, at, at + length
-
-
-def _der_not_after(data: bytes) -> datetime:
-    """Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version?, serialNumber,
-    signature, issuer, validity SEQUENCE { notBefore, notAfter }, ... }, ... } (RFC 5280)."""
-    tag, start, _ = _der(data, 0)
-    tag_tbs, at, _ = _der(data, start)
-    if tag != 0x30 or tag_tbs != 0x30:
-        raise ValueError("not a certificate")
-    if data[at] == 0xA0:  # the explicit version
-        at = _der(data, at)[2]
-    for _ in range(3):  # serialNumber, signature, issuer
-        at = _der(data, at)[2]
-    tag, at, _ = _der(data, at)
-    if tag != 0x30:
-        raise ValueError("no validity")
-    at = _der(data, at)[2]  # notBefore
-    tag, start, end = _der(data, at)
-    text = data[start:end].decode("ascii")
-    if tag == 0x17:  # UTCTime: YYMMDDHHMMSSZ, years 1950-2049 (RFC 5280 4.1.2.5.1)
-        moment = datetime.strptime(text, "%y%m%d%H%M%SZ")
-        if moment.year >= 2050:
-            moment = moment.replace(year=moment.year - 100)
-    elif tag == 0x18:  # GeneralizedTime: YYYYMMDDHHMMSSZ
-        moment = datetime.strptime(text, "%Y%m%d%H%M%SZ")
-    else:
-        raise ValueError("no time")
-    return moment.replace(tzinfo=UTC)
-
-
-def stack_file_text(
-    tenant: str, certificates: Sequence[str], owners: Sequence[str], adopt: bool
-) -> str:
-    """The stack file: only checked values, so plain YAML scalars are safe."""
-    lines = ["config:", f"  azuread:tenantId: {tenant}"]
-    lines.append("  mimecast-association:certificates:")
-    lines += [f"    - {certificate}" for certificate in certificates]
-    lines.append("  mimecast-association:owners:")
-    lines += [f"    - {owner}" for owner in owners]
-    if adopt:
-        lines += ADOPT_BLOCK
-    return "\n".join(lines) + "\n"
-
-
-ADOPT_BLOCK = [
-    "  mimecast-association:adopt:",
-    "    applicationObjectId: <1. applicationObjectId>",
-    "    servicePrincipalObjectId: <2. servicePrincipalObjectId>",
-    "    appRoleAssignmentId: <3. appRoleAssignmentId>",
-    "    keyIds:",
-    "      <4. customKeyIdentifier>: <4. keyId>",
-]
-"""The `adopt` setting with a placeholder for each id the recipe finds; preflight refuses every
-placeholder, naming it, until it is replaced."""
-
-
-def adopt_recipe(tenant: str) -> list[str]:
-    """The Azure CLI commands that find the `adopt` ids of a hand-made app; README, Already set
-    up by hand?, gives the same (a test keeps the two equal)."""
-    name = shlex.quote(DEFAULT_DISPLAY_NAME)
-    return [
-        f"az login --tenant {tenant} --allow-no-subscriptions",
-        "# 1. the application: its object ID (applicationObjectId) and its appId",
-        f"az ad app list --display-name {name} --query '[].{{applicationObjectId:id, appId:appId}}'"
-        " -o table",
-        "# 2. its enterprise application (servicePrincipalObjectId)",
-        "az ad sp show --id <appId> --query id -o tsv",
-        "# 3. its full_access_as_app consent (appRoleAssignmentId)",
-        "az rest --method GET --url 'https://graph.microsoft.com/v1.0/servicePrincipals/"
-        f"<servicePrincipalObjectId>/appRoleAssignments' --query \"value[?appRoleId=="
-        f"'{FULL_ACCESS_AS_APP_ROLE_ID}'].id\" -o tsv",
-        "# 4. the certificates on it, made by hand (keyIds: customKeyIdentifier -> keyId)",
-        "az ad app credential list --id <appId> --cert --query "
-        "'[].{customKeyIdentifier:customKeyIdentifier, keyId:keyId, endDateTime:endDateTime}' "
-        "-o table",
-    ]
-
-
-def adopt_text(stack: str, tenant: str) -> str:
-    return "\n".join(
-        [
-            f"Pulumi.{stack}.yaml has an `adopt` block with a placeholder for each id. As an "
-            "admin of the tenant, find them and replace the placeholders:",
-            *(f"   {line}" for line in adopt_recipe(tenant)),
-            "List every hand-made certificate under keyIds; the stack leaves them as they are.",
-        ]
-    )
-
-
-def onboard_text(stack: str, tenant: str, app_ids: Sequence[str]) -> str:
-    q = shlex.quote
-    ref = f"{os.environ['PULUMI_ORG']}/{stack}" if os.environ.get("PULUMI_ORG") else stack
-    consent = [
-        f"   https://login.microsoftonline.com/{tenant}/adminconsent?client_id={app_id}"
-        for app_id in app_ids
-    ] or [f"   https://login.microsoftonline.com/{tenant}/adminconsent?client_id=<appId>"]
-    return "\n".join(
-        [
-            f"Wrote Pulumi.{stack}.yaml for tenant {tenant}. Next:",
-            f"1. Create the stack once: pulumi stack init {q(ref)}",
-            "2. A Global Administrator or Privileged Role Administrator of the tenant grants",
-            "   admin consent to each pipeline app (deploy, read-only preview and audit) by",
-            "   opening:",
-            *consent,
-            f"3. Check it offline: venv/bin/python -m association preflight {q(stack)}",
-            "4. Commit the file; the deploy pipeline creates the app on merge.",
-            "",
-            "Does the tenant already have the app, made by hand from Mimecast's guide? Then",
-            "adopt it instead of creating a second one: run onboard again with --adopt.",
-        ]
-    )
 
 
 def onboard(args: argparse.Namespace) -> int:

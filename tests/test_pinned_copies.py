@@ -18,15 +18,16 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 def test_tenant_script_copies_match_the_product() -> None:
     tenant = load_script("tenant_script", SCRIPTS / "tenant.py")
+    onboarding = load_script("onboarding", SCRIPTS / "onboarding.py")
     assert tenant.STACK_NAME.pattern == STACK_NAME.pattern
-    assert tenant.EXCHANGE_ONLINE_APP_ID == identifiers.EXCHANGE_ONLINE_APP_ID
-    assert tenant.FULL_ACCESS_AS_APP_ROLE_ID == identifiers.FULL_ACCESS_AS_APP_ROLE_ID
-    assert tenant.DEFAULT_DISPLAY_NAME == identifiers.DEFAULT_DISPLAY_NAME
+    assert onboarding.EXCHANGE_ONLINE_APP_ID == identifiers.EXCHANGE_ONLINE_APP_ID
+    assert onboarding.FULL_ACCESS_AS_APP_ROLE_ID == identifiers.FULL_ACCESS_AS_APP_ROLE_ID
+    assert onboarding.DEFAULT_DISPLAY_NAME == identifiers.DEFAULT_DISPLAY_NAME
     for value in ("11111111-2222-3333-4444-555555555555", "not-a-guid", "A" * 36):
         assert bool(tenant.GUID.fullmatch(value)) == identifiers.is_guid(value)
 
 
 def test_fleet_script_guid_rule_matches_the_product() -> None:
-    fleet = load_script("fleet_script", SCRIPTS / "fleet.py")
+    fleet = load_script("fleet_guard", SCRIPTS / "fleet_guard.py")
     for value in ("11111111-2222-3333-4444-555555555555", "not-a-guid", "A" * 36, ""):
         assert bool(fleet.GUID.fullmatch(value)) == identifiers.is_guid(value)

@@ -76,7 +76,7 @@ def test_onboard_adopt_writes_placeholders_and_prints_the_readmes_recipe(tmp_pat
     written = (tmp_path / "Pulumi.contoso.yaml").read_text("utf-8")
     assert "  mimecast-association:adopt:\n    applicationObjectId: <1." in written
     printed = [line.strip() for line in result.stdout.splitlines() if line.startswith("   ")]
-    script = load_script("tenant_script", SCRIPT)
+    script = load_script("onboarding", SCRIPT.parent / "onboarding.py")
     assert [line for line in printed if line.startswith(("az ", "#"))] == script.adopt_recipe(
         TENANT
     )
