@@ -69,64 +69,7 @@ steps="${FLEET_STEPS:-40}"
 [[ "$steps" =~ ^[1-9][0-9]{0,2}$ ]] ||
   { echo "fleet: FLEET_STEPS must be a positive number, not '$steps'" >&2; exit 2; }
 
-# --- talking to the CI platform ----------------------------------------------------------
-
-gh_escape() {
-  local text="${1//'%'/%25}"
-  text="${text//$'\r'/%0D}"
-  printf '%s' "${text//$'\n'/%0A}"
-}
-
-# Azure DevOps decodes %3B %0D %0A %5D in a command's data (agent: CommandStringConvertor);
-# "%" itself only behind a knob, so it is left as it is.
-ado_escape() {
-  local text="${1//$'\r'/%0D}"
-  text="${text//$'\n'/%0A}"
-  text="${text//;/%3B}"
-  printf '%s' "${text//]/%5D}"
-}
-
-# ci_error TITLE MESSAGE: an error annotation with its own title (the label).
-ci_error() {
-  if [ "${GITHUB_ACTIONS-}" = true ]; then
-    printf '::error title=%s::%s\n' "$(gh_escape "$1")" "$(gh_escape "$2")"
-  elif [ "${TF_BUILD-}" = True ]; then
-    printf '##vso[task.logissue type=error]%s\n' "$(ado_escape "$1: $2")"
-  else
-    printf 'error: %s: %s\n' "$1" "$2" >&2
-  fi
-}
-
-# ci_tag TAG: Azure DevOps run tag (the run list shows why a run is red).
-ci_tag() {
-  if [ "${TF_BUILD-}" = True ]; then
-    printf '##vso[build.addbuildtag]%s\n' "$(ado_escape "$1")"
-  fi
-}
-
-# ci_summary FILE: Markdown shown on the run's summary page.
-ci_summary() {
-  if [ -n "${GITHUB_STEP_SUMMARY-}" ]; then
-    cat "$1" >> "$GITHUB_STEP_SUMMARY"
-  elif [ "${TF_BUILD-}" = True ]; then
-    printf '##vso[task.uploadsummary]%s\n' "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
-  fi
-}
-
-# ci_output NAME VALUE [job]: a job output (GitHub) / output variable (Azure DevOps); with
-# "job", an Azure DevOps variable for the later steps of this job only.
-ci_output() {
-  if [ -n "${GITHUB_OUTPUT-}" ]; then
-    printf '%s=%s\n' "$1" "$2" >> "$GITHUB_OUTPUT"
-  elif [ "${TF_BUILD-}" = True ]; then
-    if [ "${3-}" = job ]; then
-      printf '##vso[task.setvariable variable=%s]%s\n' "$1" "$(ado_escape "$2")"
-    else
-      printf '##vso[task.setvariable variable=%s;isOutput=true]%s\n' "$1" "$(ado_escape "$2")"
-    fi
-  fi
-  printf '%s=%s\n' "$1" "$2" >&2
-}
+# --- refusals and the mode ---------------------------------------------------------------
 
 die() {
   echo "fleet: $*" >&2
@@ -139,7 +82,14 @@ check_mode() {
     *) die "MODE must be preview, up or drift, not '${1-}'" ;;
   esac
 }
-# The plan (scripts/fleet-plan.sh) and the report across shards (scripts/fleet-report.sh).
+
+# Beside this file: the CI platforms' annotations and outputs (fleet-ci.sh), stacks in
+# parallel (fleet-pool.sh), the plan (fleet-plan.sh) and the report across shards
+# (fleet-report.sh).
+# shellcheck source=scripts/fleet-ci.sh
+source "$here/fleet-ci.sh"
+# shellcheck source=scripts/fleet-pool.sh
+source "$here/fleet-pool.sh"
 # shellcheck source=scripts/fleet-plan.sh
 source "$here/fleet-plan.sh"
 # shellcheck source=scripts/fleet-report.sh
@@ -271,60 +221,6 @@ run_all() {
     return 0
   fi
   run_pool "$mode" "$@"
-}
-
-# run_pool MODE STACK...: each stack in the background, at most FLEET_CONCURRENCY at once,
-# each writing its own log; results are taken in queue order (flush), so results.tsv and
-# the job's lines read as a serial run's would, whichever stack ends first.
-run_pool() {
-  local mode="$1" running=0 flushed=0 stack
-  shift
-  mkdir -p "$out/done"
-  for stack in "$@"; do
-    if [ "$running" -ge "$concurrency" ]; then
-      wait -n || true
-      running=$((running - 1))
-      flushed="$(flush "$flushed" "$@")"
-    fi
-    run_one "$mode" "$stack" &
-    running=$((running + 1))
-  done
-  wait || true
-  flush "$flushed" "$@" > /dev/null
-}
-
-# flush FROM STACK...: record the finished stacks from index FROM on, in order, up to the
-# first one still running; print the index of that one.
-flush() {
-  local index="$1" line detail
-  shift
-  local stacks=("$@")
-  while [ "$index" -lt "${#stacks[@]}" ] && [ -e "$out/done/${stacks[$index]}" ]; do
-    line="$(cat "$out/done/${stacks[$index]}")"
-    printf '%s\n' "$line" >> "$out/results.tsv"
-    detail="${line#*$'\t'}"
-    if [ "${detail%%$'\t'*}" = ok ]; then
-      echo "fleet: ${stacks[$index]}: ok" >&2
-    else
-      echo "fleet: ${stacks[$index]}: FAILED (${line##*$'\t'})" >&2
-    fi
-    index=$((index + 1))
-  done
-  echo "$index"
-}
-
-# run_one MODE STACK: run one stack into its own log, then its result line into done/
-# (renamed into place, so flush never reads half a line); never fails the caller.
-run_one() {
-  local mode="$1" stack="$2" rc=0 line
-  run_stack "$mode" "$stack" > "$out/logs/$stack.log" 2>&1 || rc=$?
-  if [ "$rc" -eq 0 ]; then
-    line="$(printf '%s\t%s\t' "$stack" ok)"
-  else
-    line="$(printf '%s\t%s\t%s' "$stack" failed "exit $rc; see logs/$stack.log")"
-  fi
-  printf '%s\n' "$line" > "$out/done/$stack.part"
-  mv "$out/done/$stack.part" "$out/done/$stack"
 }
 
 # stack_slot MODE N: the N-th group of FLEET_CONCURRENCY queued stacks (one AzureCLI@2 step).
