@@ -43,23 +43,40 @@ CLOUDS: Final = {
 DEFAULT_CLOUD: Final = CLOUDS["global"]
 
 
-def check_endpoint(url: str) -> str:
-    """The endpoint without a trailing slash; ValueError unless https, or http on loopback."""
+def check_endpoint(
+    url: str, service: str = "an Exchange Online endpoint", example: str = DEFAULT_CLOUD.endpoint
+) -> str:
+    """The endpoint without a trailing slash; ValueError unless https://HOST[:PORT], or plain
+    http on loopback. A URL holding a user name or password is refused without being echoed.
+    `service` and `example` word the message (the audit checks its Graph endpoint here too)."""
     parts = urlsplit(url)
-    secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK)
+    if "@" in parts.netloc:
+        raise ValueError(f"the URL for {service} holds a user name or password: give https://HOST")
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    scheme = parts.scheme.lower()
+    hostname = (parts.hostname or "").lower()
+    secure = scheme == "https" or (scheme == "http" and hostname in LOOPBACK)
     if (
         not secure
-        or not parts.hostname
-        or parts.username is not None
+        or not hostname
+        or not port_ok
         or parts.query
         or parts.fragment
         or parts.path.strip("/")
     ):
         raise ValueError(
-            f"{url!r} is not an Exchange Online endpoint: give https://HOST (plain http only "
-            "for localhost, 127.0.0.1 or [::1]), e.g. https://outlook.office365.com"
+            f"{url!r} is not {service}: give https://HOST (plain http only "
+            f"for localhost, 127.0.0.1 or [::1]), e.g. {example}"
         )
     return url.rstrip("/")
+
+
+def cloud_of(url: str) -> ExchangeCloud | None:
+    """The cloud whose Exchange endpoint `url` is (same scheme, host and port), if any."""
+    return next((c for c in CLOUDS.values() if origin(c.endpoint) == origin(url)), None)
 
 
 def origin(url: str) -> tuple[str, str, int]:

@@ -1,7 +1,7 @@
 """How long a throttled caller waits: `Retry-After` read as Microsoft's services send it.
 
-Pure, and shaped so any client of a Microsoft endpoint can use it (the audit's Graph client
-has its own copy today, `association_tools/audit/graph.py` `_retry_after`).
+Pure, and shaped so any client of a Microsoft endpoint can use it: the Exchange admin client
+and the audit's Graph client (`association_tools/audit/graph.py`) both do.
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ def retry_after_seconds(value: object, attempt: int, default_wait: float, now: d
     one, `default_wait` doubled on each attempt (0, 1, ...)."""
     text = str(value).strip()
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if seconds == seconds:  # not NaN, which no wait is
+            return max(0.0, seconds)
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return float(default_wait * 2**attempt)
     if when.tzinfo is None:  # `-0000`: UTC, by RFC 5322
         when = when.replace(tzinfo=UTC)

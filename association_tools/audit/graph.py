@@ -1,14 +1,15 @@
 """Graph v1.0 over `transport`: JSON batches, `@odata.nextLink` paging, throttling retries.
 
-As few HTTP requests as Graph allows: every GET of a tenant goes into one `$batch` (at most 20
-a batch, Graph's limit), and the next pages of every list go together into the next batch.
-A 429 or 503 (of the batch or of requests inside it) is retried after its `Retry-After`
-(seconds or an HTTP date), within a bounded number of attempts per batch and a bounded total
-wait per tenant, never past the tenant's deadline (`transport.Budget`). Paging is bounded
-too: a `nextLink` seen before, or more than `MAX_PAGES` pages, is an error, never an endless
-loop. The bearer token goes only to the endpoint it was given for: no redirect is followed
-and a `nextLink` to another scheme, host or port is refused. The token is asked for before
-each batch (so a source can refresh it) and is in no `repr`.
+As few HTTP requests as Graph allows: every GET of a tenant goes into one `$batch` (at most
+20 a batch, Graph's limit), and the next pages of every list go together into the next
+batch. A 429 or 503 (of the batch or of requests inside it) is retried after its
+`Retry-After` (seconds or an HTTP date, read as the Exchange client reads it: `retry`), within a
+bounded number of attempts per batch and a bounded total wait per tenant, never past the
+tenant's deadline (`transport.Budget`). Paging is bounded too: a `nextLink` seen before, or
+more than `MAX_PAGES` pages, is an error, never an endless loop. The bearer token goes only
+to the endpoint it was given for: no redirect is followed and a `nextLink` to another
+scheme, host or port is refused. The token is asked for before each batch (so a source can
+refresh it) and is in no `repr`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
-from email.utils import parsedate_to_datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from association.exchange_online.retry import retry_after_seconds
 from association_tools.audit.transport import Budget, Endpoint, GraphError, post
 from association_tools.safe_read import InputError, load_json
 
@@ -171,23 +172,8 @@ class GraphClient:
         )
 
     def _retry_after(self, value: object, attempt: int) -> float:
-        """Seconds to wait: `Retry-After` as seconds or an HTTP date (RFC 9110), never below 0;
-        without a usable one, the policy's default, doubled on each attempt."""
-        text = str(value).strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            pass
-        else:
-            if seconds == seconds:  # not NaN
-                return max(0.0, seconds)
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return float(self.policy.default_wait * 2**attempt)
-        if when.tzinfo is None:  # `-0000`: UTC, by RFC 5322
-            when = when.replace(tzinfo=UTC)
-        return max(0.0, (when - self.now()).total_seconds())
+        """Seconds to wait, as `retry.retry_after_seconds` reads `Retry-After`."""
+        return retry_after_seconds(value, attempt, self.policy.default_wait, self.now())
 
     def _post(self, path: str, body: object) -> tuple[int, Message, Any]:
         headers = {

@@ -22,10 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any, Final
-from urllib.parse import urlsplit
 
-LOOPBACK: Final = frozenset({"localhost", "127.0.0.1", "::1"})
-DEFAULT_PORTS: Final = {"https": 443, "http": 80}
+from association.exchange_online import endpoint as exchange_endpoint
+from association.exchange_online.endpoint import DEFAULT_PORTS, LOOPBACK, NoRedirects, origin
+
 MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
 """One answer; the tenant's `Budget` allows less in all (`MAX_TENANT_BYTES`)."""
 MAX_TENANT_BYTES: Final = 8 * 1024 * 1024
@@ -71,41 +71,16 @@ class Endpoint:
 
     def owns(self, url: str) -> bool:
         """Whether `url` is on this endpoint (same scheme, host and port)."""
-        try:
-            other = _parts(url)
-        except ValueError:
-            return False
-        return other == self
-
-
-def _parts(url: str) -> Endpoint:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS or not parts.hostname:
-        raise ValueError(url)
-    return Endpoint(scheme, parts.hostname.lower(), parts.port or DEFAULT_PORTS[scheme])
+        return origin(url) == (self.scheme, self.host, self.port)
 
 
 def check_endpoint(url: str) -> Endpoint:
-    """The endpoint; ValueError unless https://HOST[:PORT], or plain http on loopback."""
-    if "@" in url.split("/")[2 if "//" in url else 0]:  # never echo what may be a password
-        raise ValueError("--graph-endpoint holds a user name or password: give https://HOST")
-    try:
-        endpoint, parts = _parts(url), urlsplit(url)
-    except ValueError:
-        endpoint = None
-    if (
-        endpoint is None
-        or (endpoint.scheme == "http" and endpoint.host not in LOOPBACK)
-        or parts.query
-        or parts.fragment
-        or parts.path.strip("/")
-    ):
-        raise ValueError(
-            f"{url!r} is not a Graph endpoint: give https://HOST (plain http only for "
-            "localhost, 127.0.0.1 or [::1])"
-        )
-    return endpoint
+    """The endpoint; ValueError unless https://HOST[:PORT], or plain http on loopback (the
+    product's check for Exchange endpoints, which never echoes a user name or password)."""
+    checked = exchange_endpoint.check_endpoint(
+        url, "a Microsoft Graph endpoint (--graph-endpoint)", "https://graph.microsoft.com"
+    )
+    return Endpoint(*origin(checked))
 
 
 @dataclass
@@ -172,13 +147,6 @@ def _shut(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect would carry the bearer token to wherever it points."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
 class _Watched(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
     """urllib's HTTP and HTTPS handlers (certificates verified), with watched connections."""
 
@@ -211,7 +179,7 @@ def post(
     if remaining <= 0:
         raise budget.out_of_time()
     watchdog = _Watchdog()
-    handlers: list[Any] = [_NoRedirects(), _Watched(watchdog)]
+    handlers: list[Any] = [NoRedirects(), _Watched(watchdog)]
     if endpoint.host in LOOPBACK:  # a proxy from the environment must not see local traffic
         handlers.append(urllib.request.ProxyHandler({}))
     opener = urllib.request.build_opener(*handlers)
