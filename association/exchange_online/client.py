@@ -11,6 +11,7 @@ refused, and the token is never in a repr, a message or an exception.
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -54,6 +55,8 @@ class Limits:
     """How much a hostile or struggling endpoint may cost one tenant."""
 
     max_body: int = 4 * 1024 * 1024
+    max_total: int | None = None
+    """Bytes of every answer together (the audit's per-tenant budget); None: no total."""
     max_pages: int = 50
     deadline: float = 300.0
     """Seconds for everything one client does: requests, pages, bodies and retry waits."""
@@ -78,11 +81,18 @@ class ExchangeAdminClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rights: Callable[[str], str] = needed_for,
+        who: str = "the deploy identity",
     ) -> None:
+        """`rights` and `who` word a refusal: what `who` needs to run a cmdlet (the audit's
+        identity needs less than the deploy identity)."""
         self.endpoint = check_endpoint(endpoint)
+        self._rights, self._who = rights, who
         self.tenant_id = tenant_id
         self.limits = limits or Limits()
         self.sent = 0
+        self.received = 0
+        """Bytes of answers read so far."""
         self._tokens, self._token = tokens, ""
         self._sleep, self._clock, self._now = sleep, clock, now
         self._ends = clock() + self.limits.deadline
@@ -168,10 +178,10 @@ class ExchangeAdminClient:
             text = (
                 "the token was rejected (HTTP 401). Sign in to this tenant again (`az login "
                 f"--tenant {self.tenant_id}`) or check the pipeline identity's federated "
-                f"credential; the identity needs {needed_for(cmdlet)}."
+                f"credential; {self._who} needs {self._rights(cmdlet)}."
             )
         elif status == 403:
-            text = f"refused (HTTP 403): the deploy identity needs {needed_for(cmdlet)}."
+            text = f"refused (HTTP 403): {self._who} needs {self._rights(cmdlet)}."
         else:
             text = f"failed (HTTP {status})."
         return self._fail(cmdlet, text + said, status)
@@ -210,6 +220,9 @@ class ExchangeAdminClient:
         except (urllib.error.URLError, OSError) as error:
             reason = visible(str(getattr(error, "reason", error)))
             raise self._fail(cmdlet, f"cannot reach {self.endpoint}: {reason}") from None
+        except http.client.HTTPException as error:  # a cut-off body, no status line: its bytes
+            what = type(error).__name__  # are the server's, so only the kind is said
+            raise self._fail(cmdlet, f"the answer is not usable HTTP ({what})") from None
         if 300 <= status < 400:
             raise self._fail(cmdlet, f"refused a redirect (HTTP {status})", status)
         try:
@@ -227,8 +240,12 @@ class ExchangeAdminClient:
         size = 0
         while chunk := answer.read1(65536):
             size += len(chunk)
+            self.received += len(chunk)
             if size > self.limits.max_body:
                 raise self._fail(cmdlet, f"the answer is larger than {self.limits.max_body} bytes")
+            total = self.limits.max_total
+            if total is not None and self.received > total:
+                raise self._fail(cmdlet, f"the answers came to more than {total} bytes in all")
             if self._clock() > self._ends:
                 raise self._fail(cmdlet, f"gave up after {self.limits.deadline:g} s (the deadline)")
             chunks.append(chunk)

@@ -41,7 +41,7 @@ def member_filter(group_dn: str) -> str:
     return "MemberOfGroup -eq '" + group_dn.replace("'", "''") + "'"
 
 
-def _same_filter(a: object, b: str) -> bool:
+def same_filter(a: object, b: str) -> bool:
     """Exchange may store a filter with outer parentheses or other spacing."""
 
     def plain(text: str) -> str:
@@ -121,13 +121,13 @@ class ManagementScopeProvider(ExchangeProvider):
             client.invoke(
                 "New-ManagementScope", {"Name": props["name"], "RecipientRestrictionFilter": wanted}
             )
-        elif not _same_filter(found.get("RecipientRestrictionFilter"), wanted):
+        elif not same_filter(found.get("RecipientRestrictionFilter"), wanted):
             client.invoke(
                 "Set-ManagementScope",
                 {"Identity": props["name"], "RecipientRestrictionFilter": wanted},
             )
         after = _find(client.invoke("Get-ManagementScope"), "Name", props["name"])
-        if after is None or not _same_filter(after.get("RecipientRestrictionFilter"), wanted):
+        if after is None or not same_filter(after.get("RecipientRestrictionFilter"), wanted):
             raise _refuse(client, f"management scope {props['name']!r} did not take the filter")
         return {**props, "groupDn": dn, "filter": after["RecipientRestrictionFilter"]}
 
@@ -142,7 +142,7 @@ class ManagementScopeProvider(ExchangeProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = same_target(olds, news, self.KEYS)
-        drifted = not _same_filter(olds.get("filter"), member_filter(str(olds.get("groupDn"))))
+        drifted = not same_filter(olds.get("filter"), member_filter(str(olds.get("groupDn"))))
         changed = bool(replaces) or drifted or olds.get("group") != news.get("group")
         return DiffResult(changes=changed, replaces=replaces)
 
