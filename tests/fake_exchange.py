@@ -5,10 +5,12 @@ module's REST endpoint does in the tools that call it (CIPP-API New-ExoRequest.p
 M365Permissions new-ExOQuery.ps1, ExoHelper Invoke-ExoCommand.ps1): `{"value": [...]}` with
 `@odata.nextLink` pages (`$skiptoken`), errors as `{error: {code, message, details: [{message:
 "code|type|text"}], innererror}}`. The cmdlets the association runs work on one in-memory
-organization per tenant. Knobs: how the allow list comes back (one string or a list), an
-error status per cmdlet, throttling with Retry-After, an oversized, invalid, redirecting or
-trickling answer, and a hook that edits the organization right after a read (a concurrent
-admin).
+organization per tenant, and the read-only ones the audit runs (Get-ApplicationAccessPolicy,
+Get-ManagementRoleAssignment without a role). Knobs: how the allow list comes back (one
+string or a list), an error status per cmdlet, throttling with Retry-After, an oversized,
+invalid, redirecting or trickling answer, latency per HTTP request, and a hook that edits the
+organization right after a read (a concurrent admin). Served as the fake Graph is
+(`fakegraph.serve_handler`).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import json
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
+
+from fakegraph import QuietHandler, serve_handler
 
 TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.exchange.fake"
 PATH = re.compile(
@@ -40,6 +44,8 @@ class FakeOrganization:
     assignments: list[dict[str, Any]] = field(default_factory=list)
     groups: dict[str, str] = field(default_factory=dict)
     """Group identity -> distinguished name."""
+    access_policies: list[dict[str, Any]] = field(default_factory=list)
+    """What Get-ApplicationAccessPolicy lists."""
 
 
 @dataclass
@@ -64,6 +70,8 @@ class FakeExchange:
     answer: Literal["normal", "oversized", "invalid", "redirect", "trickle"] = "normal"
     redirect_to: str = ""
     page_size: int = 1000
+    latency: float = 0.0
+    """Seconds each HTTP request waits before it is answered (the audit's benchmark)."""
     after_read: Callable[[FakeOrganization], None] | None = None
     """Runs once, right after the next Get-OrganizationConfig is answered."""
     calls: list[Call] = field(default_factory=list)
@@ -121,7 +129,9 @@ class FakeExchange:
         if cmdlet == "Get-ServicePrincipal":
             return list(org.service_principals)
         if cmdlet == "New-ServicePrincipal":
-            org.service_principals.append({**p, "Identity": p["ObjectId"], "Name": p["ObjectId"]})
+            org.service_principals.append(
+                {**p, "Identity": p["ObjectId"], "Name": p["ObjectId"], "ServiceId": service_id(p)}
+            )
             return []
         if cmdlet == "Remove-ServicePrincipal":
             org.service_principals = [
@@ -132,6 +142,8 @@ class FakeExchange:
             if p["Identity"] not in org.groups:
                 raise LookupError(f"The object '{p['Identity']}' couldn't be found.")
             return [{"Identity": p["Identity"], "DistinguishedName": org.groups[p["Identity"]]}]
+        if cmdlet == "Get-ApplicationAccessPolicy":
+            return list(org.access_policies)
         if cmdlet == "Get-ManagementScope":
             return list(org.scopes)
         if cmdlet == "New-ManagementScope":
@@ -170,6 +182,12 @@ class FakeExchange:
         raise LookupError(f"The term '{cmdlet}' is not recognized as a cmdlet.")
 
 
+def service_id(pointer: dict[str, Any]) -> str:
+    """The ServiceId Exchange gives a service principal pointer (here derived from its
+    ObjectId, so tests can name it)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"exchange-service:{pointer['ObjectId']}"))
+
+
 def _named(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
     for item in items:
         if item["Name"] == name:
@@ -198,12 +216,11 @@ def _error(code: str, text: str) -> dict[str, Any]:
 def serve(exchange: FakeExchange) -> Iterator[str]:
     """Run `exchange` on 127.0.0.1 (a free port) in a thread; yields its endpoint URL."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            document = json.loads(self.rfile.read(length))
+            document = self.json_body()
+            if exchange.latency:
+                time.sleep(exchange.latency)
             match = PATH.match(self.path)
             if exchange.answer == "redirect":
                 self._send(302, b"", {"Location": exchange.redirect_to})
@@ -247,18 +264,6 @@ def serve(exchange: FakeExchange) -> Iterator[str]:
                 self.wfile.flush()
                 time.sleep(0.1)
 
-        def log_message(self, *args: Any) -> None:
-            """Quiet: the tests read results, not an access log."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    exchange.base = endpoint
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serve_handler(Handler) as endpoint:
+        exchange.base = endpoint
         yield endpoint
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

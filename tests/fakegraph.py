@@ -397,16 +397,40 @@ def _error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "innerError": inner}}
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1, a JSON request body, and no access log: what both fakes' handlers share."""
+
+    protocol_version = "HTTP/1.1"
+
+    def json_body(self) -> Any:
+        return json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+
+    def log_message(self, *args: Any) -> None:
+        """Quiet: the tests read results, not an access log."""
+
+
+@contextmanager
+def serve_handler(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on 127.0.0.1 (a free port) in a thread; yields the endpoint URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
 @contextmanager
 def serve(graph: FakeGraph) -> Iterator[str]:
     """Run `graph` on 127.0.0.1 (a free port) in a thread; yields its endpoint URL."""
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            document = json.loads(self.rfile.read(length))
+            document = self.json_body()
             if graph.latency:
                 time.sleep(graph.latency)
             tenant = graph.tenant_of(document.get("requests", []))
@@ -432,21 +456,9 @@ def serve(graph: FakeGraph) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, *args: Any) -> None:
-            """Quiet: the tests read results, not an access log."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    graph.base = f"{endpoint}/v1.0"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serve_handler(Handler) as endpoint:
+        graph.base = f"{endpoint}/v1.0"
         yield endpoint
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def _break(handler: BaseHTTPRequestHandler, how: str) -> None:
