@@ -11,21 +11,36 @@ import argparse
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Final
 
 from association.clock import current_time
+from association.exchange_online import endpoint as exchange_endpoint
+from association.exchange_online.endpoint import DEFAULT_CLOUD
+from association.exchange_online.rights import MANAGE_AS_APP
 from association_tools import options
 from association_tools.audit.compare import StackAudit, compare, exit_code
+from association_tools.audit.exchange_side import (
+    AUDIT_ROLE_GROUP,
+    NOT_READ,
+    ExchangeSide,
+    audit_exchange,
+)
 from association_tools.audit.graph import DEFAULT_TENANT_SECONDS, GraphClient, GraphError
 from association_tools.audit.inputs import Declared, declared, outputs_arguments
 from association_tools.audit.live import READ_PERMISSIONS, read_tenant
 from association_tools.audit.render import render_markdown, render_text, to_json
-from association_tools.audit.signin import SignedIn, TokenSource, azure_identity, from_environment
+from association_tools.audit.signin import (
+    TokenSource,
+    azure_identity,
+    exchange_identity,
+    token_source,
+)
 from association_tools.audit.transport import Budget, Endpoint, check_endpoint
 from association_tools.cli import UsageError, publish, run
 from association_tools.project import Project, load_project
@@ -40,12 +55,19 @@ and report what the stack does not declare: credentials, federated credentials,
 owners, permissions, grants, audience, URIs, public-client and API settings,
 directory roles, token policies, look-alikes. Read-only: the identity needs
 {", ".join(READ_PERMISSIONS)} (application permissions).
+With --exchange-endpoint or --exchange-token-env it also reads Exchange Online
+(read-only cmdlets): the EWS switch and allow list, our app's management role
+assignments, its mailbox scope and application access policies; the identity
+then needs {MANAGE_AS_APP} and the role group {AUDIT_ROLE_GROUP}.
 Exit status: 0 clean, 3 findings, 1 error (wins over findings), 2 usage."""
 
 EPILOG: Final = f"""example:
   pulumi stack output --json --stack contoso > contoso-outputs.json
   {PROG} contoso --outputs contoso=contoso-outputs.json \\
       --markdown "$GITHUB_STEP_SUMMARY" --json audit.json
+  # with the Exchange Online side (signed in by azure-identity, or a token):
+  {PROG} contoso --outputs contoso=contoso-outputs.json \\
+      --exchange-endpoint {DEFAULT_CLOUD.endpoint}
 """
 
 
@@ -84,6 +106,19 @@ def _parser() -> argparse.ArgumentParser:
         help=f"the Microsoft Graph endpoint of the tenants' cloud (default {DEFAULT_ENDPOINT})",
     )
     parser.add_argument(
+        "--exchange-endpoint",
+        metavar="URL",
+        help="also read Exchange Online at this endpoint of the tenants' cloud (default, "
+        f"when --exchange-token-env is given: {DEFAULT_CLOUD.endpoint}); without either "
+        "flag the Exchange side is not read, and the report says so",
+    )
+    parser.add_argument(
+        "--exchange-token-env",
+        metavar="VAR",
+        help="use the bearer token for Exchange Online in this environment variable (else "
+        "sign in with azure-identity)",
+    )
+    parser.add_argument(
         "--concurrency",
         type=options.at_least_one,
         default=8,
@@ -118,6 +153,7 @@ def _seconds(text: str) -> float:
 def _command(args: argparse.Namespace, sleep: Callable[[float], None]) -> int:
     try:
         endpoint = check_endpoint(args.graph_endpoint)
+        exchange_url = _exchange_endpoint(args)
         outputs = outputs_arguments(args.outputs)
     except ValueError as error:
         raise UsageError(str(error)) from None
@@ -132,7 +168,26 @@ def _command(args: argparse.Namespace, sleep: Callable[[float], None]) -> int:
             raise UsageError(f"stack {stack!r} needs --outputs {stack}=FILE")
     now = current_time()
     wanted = {stack: _declared(project, stack, outputs[stack], now, args) for stack in stacks}
-    tokens = _token_source(args.token_env, endpoint, wanted.values(), args.concurrency)
+    tenants = [stack.tenant_id for stack in wanted.values() if isinstance(stack, Declared)]
+    tokens = token_source(
+        args.token_env,
+        "--token-env",
+        lambda: azure_identity(endpoint),
+        endpoint.url,
+        tenants,
+        args.concurrency,
+    )
+    exchange = None
+    if exchange_url is not None:
+        exchange_tokens = token_source(
+            args.exchange_token_env,
+            "--exchange-token-env",
+            lambda: exchange_identity(exchange_url),
+            exchange_url,
+            tenants,
+            args.concurrency,
+        )
+        exchange = ExchangeSide(exchange_url, exchange_tokens)
     progress = _Progress(len(stacks), enabled=sys.stderr.isatty())
 
     def audit(stack: str) -> StackAudit:
@@ -140,17 +195,23 @@ def _command(args: argparse.Namespace, sleep: Callable[[float], None]) -> int:
         if isinstance(stack_wanted, StackAudit):
             result = stack_wanted
         else:  # the settings' notes go with any verdict, an error included: they may explain it
-            result = replace(
-                _against_tenant(stack_wanted, tokens, endpoint, args.tenant_timeout, sleep),
-                notes=stack_wanted.notes,
+            live = _against_tenant(
+                stack_wanted, tokens, endpoint, exchange, args.tenant_timeout, now, sleep
             )
+            result = replace(live, notes=(*stack_wanted.notes, *live.notes))
         progress.advance()
         return result
 
     with ThreadPoolExecutor(max_workers=min(args.concurrency, len(stacks))) as pool:
         results = list(pool.map(audit, stacks))
     progress.finish()
-    publish(results, render_text, (args.markdown, render_markdown), (args.json, to_json))
+    run_notes = () if exchange else (NOT_READ,)
+    publish(
+        results,
+        partial(render_text, run_notes=run_notes),
+        (args.markdown, partial(render_markdown, run_notes=run_notes)),
+        (args.json, partial(to_json, run_notes=run_notes)),
+    )
     return exit_code(results)
 
 
@@ -164,16 +225,54 @@ def _declared(
         return StackAudit(stack, error=str(error))
 
 
+def _exchange_endpoint(args: argparse.Namespace) -> str | None:
+    """The Exchange endpoint to read, or None when neither Exchange flag was given."""
+    if args.exchange_endpoint is None and args.exchange_token_env is None:
+        return None
+    url = args.exchange_endpoint or DEFAULT_CLOUD.endpoint
+    return exchange_endpoint.check_endpoint(
+        url, "an Exchange Online endpoint (--exchange-endpoint)"
+    )
+
+
 def _against_tenant(
     wanted: Declared,
     tokens: TokenSource,
     endpoint: Endpoint,
+    exchange: ExchangeSide | None,
     seconds: float,
+    now: datetime,
+    sleep: Callable[[float], None],
+) -> StackAudit:
+    """Read the live objects the stack's outputs name, in Graph and then Exchange Online,
+    within one budget, and compare them with `wanted`."""
+    budget = Budget(seconds)
+    graph = _against_graph(wanted, tokens, endpoint, budget, sleep)
+    if exchange is None:
+        return graph
+    if graph.error:  # the app is not what the outputs say, or Graph broke: nothing to match
+        return graph
+    side = audit_exchange(exchange, wanted, budget, now, sleep)
+    error = graph.error or (f"Exchange Online: {side.error}" if side.error else None)
+    return replace(
+        graph,
+        findings=graph.findings + side.findings,
+        error=error,
+        exchange_requests=side.requests,
+        notes=graph.notes + side.notes,
+    )
+
+
+def _against_graph(
+    wanted: Declared,
+    tokens: TokenSource,
+    endpoint: Endpoint,
+    budget: Budget,
     sleep: Callable[[float], None],
 ) -> StackAudit:
     """Read the live objects the stack's outputs name and compare them with `wanted`."""
     stack, tenant = wanted.stack, wanted.tenant_id
-    client = GraphClient(endpoint, lambda: tokens(tenant), budget=Budget(seconds), sleep=sleep)
+    client = GraphClient(endpoint, lambda: tokens(tenant), budget=budget, sleep=sleep)
     try:
         live = read_tenant(
             client,
@@ -192,22 +291,6 @@ def _against_tenant(
             requests=client.sent,
         )
     return StackAudit(stack, tenant, compare(wanted, live), requests=client.sent)
-
-
-def _token_source(
-    variable: str | None,
-    endpoint: Endpoint,
-    stacks: Iterable[Declared | StackAudit],
-    concurrency: int,
-) -> TokenSource:
-    """The token in `variable`, or azure-identity's for every stack's tenant, taken now."""
-    if variable is not None:
-        return from_environment(variable)
-    tokens = SignedIn(azure_identity(endpoint), f"{endpoint.url}/.default")
-    tokens.take_all(
-        (stack.tenant_id for stack in stacks if isinstance(stack, Declared)), concurrency
-    )
-    return tokens
 
 
 class _Progress:

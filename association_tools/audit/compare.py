@@ -38,7 +38,7 @@ class Finding:
     IDs, names and dates, never a secret (Graph returns none)."""
 
     severity: Severity
-    target: Literal["application", "service principal"]
+    target: Literal["application", "service principal", "exchange"]
     code: str
     """A stable name for the kind of finding, for filters: e.g. `password-credential`."""
     message: str
@@ -266,6 +266,8 @@ class StackAudit:
     error: str | None = None
     requests: int = 0
     """HTTP requests sent to Graph for this stack (batches, pages and retries)."""
+    exchange_requests: int | None = None
+    """HTTP requests sent to Exchange Online (cmdlets, pages, retries); None: not read."""
     notes: tuple[str, ...] = ()
     """Caveats about the stack's settings (`Declared.notes`); they never change the status."""
 

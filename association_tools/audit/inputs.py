@@ -90,6 +90,13 @@ class Declared:
     hand_made: Mapping[str, str] = field(default_factory=dict)
     """`adopt.keyIds`: the key credentials made by hand (thumbprint -> keyId), declared as
     there to be removed once Mimecast uses the stack's certificate."""
+    mailbox_group: str | None = None
+    """`mailboxScope.group`: the Exchange side then holds the scope and its assignment."""
+    exchange_manage: bool = False
+    """`exchange.manage`, parsed as the program parses it (leniently: a wrong value is a
+    note and `manage: false`): pulumi up makes the Exchange side, else the admin pastes it.
+    Only the wording of the Exchange findings depends on it, so it is not among
+    `AUDITED_KEYS`."""
 
 
 def parse_outputs(document: Any, source: str) -> StackOutputs:
@@ -162,6 +169,8 @@ def declared(
         outputs=outputs,
         deployed_owners=outputs.owners,
         tenant_wide_consent=settings.tenant_wide_consent,
+        mailbox_group=settings.mailbox_scope.group if settings.mailbox_scope else None,
+        exchange_manage=settings.exchange.manage,
         notes=(
             *(f"would not deploy: {message}" for message in _messages(problems)),
             *_messages(parsed.warnings),

@@ -33,11 +33,16 @@ def describe(result: StackAudit) -> str:
 
 
 def _requests(result: StackAudit) -> str:
-    return f"{result.requests} Graph request{'s' if result.requests != 1 else ''}"
+    graph = f"{result.requests} Graph request{'s' if result.requests != 1 else ''}"
+    exchange = result.exchange_requests
+    if exchange is None:
+        return graph
+    return f"{graph}, {exchange} Exchange request{'s' if exchange != 1 else ''}"
 
 
-def render_text(results: Sequence[StackAudit]) -> str:
-    """The summary printed to stdout: a line per stack, then one per finding, then its notes."""
+def render_text(results: Sequence[StackAudit], run_notes: Sequence[str] = ()) -> str:
+    """The summary printed to stdout: a line per stack, then one per finding, then its notes;
+    last what the run did not read (`run_notes`)."""
     lines = []
     for result in results:
         lines.append(
@@ -52,10 +57,11 @@ def render_text(results: Sequence[StackAudit]) -> str:
     statuses = Counter(result.status for result in results)
     tally = ", ".join(f"{statuses[s]} {s}" for s in STATUSES if statuses[s])
     lines.append(f"{len(results)} stack{'s' if len(results) != 1 else ''}: {tally}")
+    lines += [f"note: {visible(note)}" for note in run_notes]
     return "\n".join(lines)
 
 
-def render_markdown(results: Sequence[StackAudit]) -> str:
+def render_markdown(results: Sequence[StackAudit], run_notes: Sequence[str] = ()) -> str:
     """A GitHub job summary: one row per stack, then each stack's notes and its findings."""
     icons = {"clean": "✅", "findings": "🚨", "error": "❌"}
     lines = [
@@ -69,6 +75,7 @@ def render_markdown(results: Sequence[StackAudit]) -> str:
         f"| {md_text(describe(r))} |"
         for r in results
     ]
+    lines += [f"\n**Note:** {md_text(note)}" for note in run_notes]
     for result in results:
         if result.findings or result.notes:
             lines += ["", f"### {md_code(result.stack)}: {md_text(describe(result))}", ""]
@@ -86,12 +93,13 @@ def render_markdown(results: Sequence[StackAudit]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_json(results: Sequence[StackAudit]) -> str:
+def to_json(results: Sequence[StackAudit], run_notes: Sequence[str] = ()) -> str:
     """The machine-readable summary, as jsondoc writes it, ending in a newline."""
     document = {
         "schemaVersion": SCHEMA_VERSION,
         "status": overall_status(results),
         "exitCode": exit_code(results),
+        "notes": list(run_notes),
         "stacks": list(results),
     }
     return jsondoc.dumps(document) + "\n"

@@ -1,11 +1,13 @@
-"""Bearer tokens for Graph, one per tenant: from `--token-env`, or signed in by azure-identity.
+"""Bearer tokens for Graph and Exchange Online, one per tenant and service: from
+`--token-env` / `--exchange-token-env`, or signed in by azure-identity.
 
 A pipeline signs in with a federated token that lives 5-10 minutes (GitHub's OIDC token,
 Azure DevOps' id token): a tenant reached after it expired would fail with AADSTS700024. So
 every tenant's token is taken up front, in parallel, before the first tenant is audited; a
 token about to expire (`REFRESH_MARGIN`) is asked for again, which azure-identity answers from
-its cache or a refresh. The authority is the Graph endpoint's cloud (`Endpoint.authority`):
-azure-identity signs in at login.microsoftonline.com unless told. No token is ever printed or
+its cache or a refresh. The authority is the endpoint's cloud (`Endpoint.authority` for
+Graph, the product's `endpoint.CLOUDS` for Exchange): azure-identity signs in at
+login.microsoftonline.com unless told. No token is ever printed or
 kept in a `repr`.
 """
 
@@ -19,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from association.exchange_online.endpoint import CLOUDS, cloud_of
 from association_tools.audit.transport import Endpoint, GraphError
 from association_tools.cli import UsageError
 from association_tools.project import one_line
@@ -36,23 +39,58 @@ class Credential(Protocol):
     def get_token(self, *scopes: str, tenant_id: str | None = None) -> Any: ...
 
 
-def from_environment(variable: str) -> TokenSource:
+def from_environment(variable: str, flag: str = "--token-env") -> TokenSource:
     """The bearer token in `variable`, for every tenant; UsageError if it is empty."""
     token = os.environ.get(variable, "").strip()
     if not token:
-        raise UsageError(f"--token-env {variable}: the environment variable is empty or unset")
+        raise UsageError(f"{flag} {variable}: the environment variable is empty or unset")
     return lambda tenant: token
 
 
+def token_source(
+    variable: str | None,
+    flag: str,
+    credential: Callable[[], Credential],
+    resource: str,
+    tenants: Iterable[str],
+    concurrency: int,
+) -> TokenSource:
+    """The token in `variable` (`flag` names it in an error), or `credential`'s for every
+    tenant, for `resource`, taken now."""
+    if variable is not None:
+        return from_environment(variable, flag)
+    tokens = SignedIn(credential(), f"{resource}/.default")
+    tokens.take_all(tenants, concurrency)
+    return tokens
+
+
 def azure_identity(endpoint: Endpoint) -> Credential:
-    """azure-identity's default chain, signing in at the endpoint's cloud; UsageError when it
-    is not installed or the endpoint is no cloud it knows."""
+    """azure-identity's default chain, signing in at the Graph endpoint's cloud; UsageError
+    when it is not installed or the endpoint is no cloud it knows."""
     if endpoint.authority is None:
         raise UsageError(
             f"--graph-endpoint {endpoint.url}: no known Entra ID authority signs in for it "
             "(graph.microsoft.com, graph.microsoft.us, dod-graph.microsoft.us, "
             "microsoftgraph.chinacloudapi.cn); pass --token-env VAR with a bearer token"
         )
+    return credential_at(endpoint.authority)
+
+
+def exchange_identity(endpoint: str) -> Credential:
+    """The same chain, signing in at the authority of the Exchange endpoint's cloud (the
+    product's `endpoint.CLOUDS`); UsageError for an endpoint of no cloud it knows."""
+    cloud = cloud_of(endpoint)
+    if cloud is None:
+        known = ", ".join(cloud.endpoint for cloud in CLOUDS.values())
+        raise UsageError(
+            f"--exchange-endpoint {endpoint}: no known Entra ID authority signs in for it "
+            f"({known}); pass --exchange-token-env VAR with a bearer token"
+        )
+    return credential_at(cloud.authority)
+
+
+def credential_at(authority: str) -> Credential:
+    """azure-identity's default chain at `authority`; UsageError when it is not installed."""
     try:  # imported only here: a run with --token-env needs no azure-identity installed
         from azure.identity import DefaultAzureCredential  # noqa: PLC0415
     except ImportError:
@@ -63,7 +101,7 @@ def azure_identity(endpoint: Endpoint) -> Credential:
     # Azure CLI, workload identity (a federated token file), environment variables; never a
     # browser prompt from an unattended run. Any tenant: one token per stack's tenant.
     credential: Credential = DefaultAzureCredential(
-        authority=f"https://{endpoint.authority}",
+        authority=f"https://{authority}",
         exclude_interactive_browser_credential=True,
         additionally_allowed_tenants=["*"],
     )

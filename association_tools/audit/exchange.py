@@ -1,0 +1,235 @@
+"""What the audit asks Exchange Online about one tenant: read-only cmdlets, answers typed.
+
+The product's admin client (`association.exchange_online.client`) runs each cmdlet over the
+ExchangeOnlineManagement module's REST endpoint, within the tenant's deadline and byte budget
+(`transport.Budget`). Four cmdlets a tenant, six with `mailboxScope`: Get-OrganizationConfig
+(the EWS switch and allow list, read as `pulumi up` reads them: `ews_access.read_state`),
+Get-ServicePrincipal, Get-ManagementRoleAssignment (every assignment: none of its filters
+selects a service principal's), Get-ApplicationAccessPolicy, and for the scope
+Get-ManagementScope and Get-DistributionGroup (the group's distinguished name the filter
+names). Exchange's answers are hostile input: every field is type-checked, a missing one is
+empty, and only what names our app is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+from association.exchange_online.client import ExchangeAdminClient, ExchangeError, Limits
+from association.exchange_online.ews_access import read_state
+from association.exchange_online.rbac import MAX_DN, member_filter
+from association.exchange_online.rights import MANAGE_AS_APP
+from association_tools.audit.transport import Budget
+
+PRINCIPAL_IDS: Final = ("AppId", "ObjectId", "ServiceId", "Identity", "Name", "Id")
+"""What Exchange reports for a service principal, any of which an assignment may name it by
+(`New-ManagementRoleAssignment -App` takes the ServiceId: Microsoft365DSC's
+EXOManagementRoleAssignment schema)."""
+ASSIGNEE_KEYS: Final = ("RoleAssignee", "RoleAssigneeName", "App", "User", "EffectiveUserName")
+POLICY_APP_KEYS: Final = ("AppId", "AppID")
+"""Get-ApplicationAccessPolicy's app (Microsoft365DSC EXOApplicationAccessPolicy reads AppId)."""
+AUDIT_ROLE_GROUP: Final = "View-Only Organization Management"
+"""The least role group that runs every cmdlet here: its roles View-Only Configuration (the
+organization config, RBAC objects, access policies) and View-Only Recipients
+(Get-DistributionGroup). Microsoft365DSC's settings.json for EXOManagementRoleAssignment,
+EXORoleGroup and EXOManagementRoleEntry names it, with View-Only Configuration, for reading."""
+
+
+def audit_rights(cmdlet: str) -> str:
+    """What the audit's identity needs for any of its cmdlets, said in a 401 or 403."""
+    return (
+        f"the {MANAGE_AS_APP} application permission with admin consent (app-only) and the "
+        f"Exchange role group {AUDIT_ROLE_GROUP} (read-only) to run {cmdlet}"
+    )
+
+
+@dataclass(frozen=True)
+class ExchangePrincipal:
+    """Exchange's pointer to an Entra service principal (Get-ServicePrincipal)."""
+
+    app_id: str
+    object_id: str
+    identity: str
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    name: str
+    role: str
+    scope: str
+    """CustomResourceScope, or what else narrows it (`RecipientWriteScope`), or ''."""
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    identity: str
+    access_right: str
+    scope: str
+
+
+@dataclass(frozen=True)
+class ScopeState:
+    """The declared management scope: its live filter and the one the stack's group gives."""
+
+    name: str
+    group: str
+    live_filter: str | None
+    """None: no scope of that name."""
+    wanted_filter: str | None
+    """None: the group was not found, so there is nothing to compare with."""
+
+
+@dataclass(frozen=True)
+class LiveExchange:
+    ews_enabled: bool | None
+    ews_allowed: tuple[str, ...]
+    principals: tuple[ExchangePrincipal, ...]
+    """Pointers naming our app (by appId or object ID)."""
+    assignments: tuple[RoleAssignment, ...]
+    """Management role assignments held by our app."""
+    policies: tuple[AccessPolicy, ...]
+    """Application access policies naming our app."""
+    scope: ScopeState | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExchangeTarget:
+    """What to look for: our app's IDs, and the scope the stack declares (name and group)."""
+
+    tenant_id: str
+    client_id: str
+    service_principal_id: str
+    scope_name: str | None = None
+    group: str | None = None
+
+
+class BudgetTokens:
+    """The audit's token source as the Exchange client asks for one (tenant, scope)."""
+
+    def __init__(self, tokens: Callable[[str], str]) -> None:
+        self._tokens = tokens
+
+    def __repr__(self) -> str:
+        return "BudgetTokens()"
+
+    def token(self, tenant_id: str, scope: str) -> str:
+        return self._tokens(tenant_id)
+
+
+def exchange_client(
+    endpoint: str,
+    tenant_id: str,
+    tokens: Callable[[str], str],
+    budget: Budget,
+    sleep: Callable[[float], None],
+) -> ExchangeAdminClient:
+    """The product's client within what is left of the tenant's deadline and byte budget."""
+    limits = Limits(
+        max_body=min(Limits.max_body, budget.bytes_left),
+        max_total=budget.bytes_left,
+        deadline=max(budget.remaining(), 0.0),
+    )
+    return ExchangeAdminClient(
+        endpoint,
+        tenant_id,
+        BudgetTokens(tokens),
+        limits,
+        sleep=sleep,
+        clock=budget.clock,
+        rights=audit_rights,
+        who="the audit's identity",
+    )
+
+
+def read_exchange(client: ExchangeAdminClient, target: ExchangeTarget) -> LiveExchange:
+    """Everything the findings need; ExchangeError (naming the tenant, the cmdlet and the
+    rights) when Exchange refuses or breaks."""
+    ews = read_state(client)
+    ours = {target.client_id.lower(), target.service_principal_id.lower()}
+    principals = [
+        item
+        for item in client.invoke("Get-ServicePrincipal")
+        if {_text(item, "AppId").lower(), _text(item, "ObjectId").lower()} & ours
+    ]
+    names = ours | {_text(p, key).lower() for p in principals for key in PRINCIPAL_IDS} - {""}
+    assignments = [
+        _assignment(item)
+        for item in client.invoke("Get-ManagementRoleAssignment")
+        if _names(item, ASSIGNEE_KEYS) & names
+    ]
+    notes: list[str] = []
+    try:
+        listed = client.invoke("Get-ApplicationAccessPolicy")
+    except ExchangeError as error:
+        if error.status != 404:
+            raise
+        listed, notes = [], [f"application access policies not checked: {error}"]
+    policies = [
+        AccessPolicy(
+            _text(item, "Identity"), _text(item, "AccessRight"), _text(item, "ScopeIdentity")
+        )
+        for item in listed
+        if _names(item, POLICY_APP_KEYS) & ours
+    ]
+    live = LiveExchange(
+        ews.enabled,
+        ews.ids,
+        tuple(
+            ExchangePrincipal(
+                _text(p, "AppId"), _text(p, "ObjectId"), _text(p, "Identity") or _text(p, "Name")
+            )
+            for p in principals
+        ),
+        tuple(assignments),
+        tuple(policies),
+        notes=tuple(notes),
+    )
+    if target.scope_name is None or target.group is None:
+        return live
+    return replace(live, scope=_scope(client, target.scope_name, target.group))
+
+
+def _scope(client: ExchangeAdminClient, name: str, group: str) -> ScopeState:
+    live = next(
+        (item for item in client.invoke("Get-ManagementScope") if _text(item, "Name") == name),
+        None,
+    )
+    live_filter = None if live is None else _text(live, "RecipientRestrictionFilter")
+    try:
+        groups = client.invoke("Get-DistributionGroup", {"Identity": group})
+    except ExchangeError as error:
+        if error.status != 404:
+            raise
+        groups = []
+    dn = _text(groups[0], "DistinguishedName") if len(groups) == 1 else ""
+    wanted = member_filter(dn) if dn.strip() and len(dn) <= MAX_DN else None
+    return ScopeState(name, group, live_filter, wanted)
+
+
+def _assignment(item: Mapping[str, Any]) -> RoleAssignment:
+    scope = _text(item, "CustomResourceScope") or _text(item, "CustomRecipientWriteScope")
+    if not scope:
+        written = _text(item, "RecipientWriteScope")
+        scope = "" if written.lower() in ("", "organization") else written
+    return RoleAssignment(
+        _text(item, "Name"), _text(item, "Role"), scope, item.get("Enabled") is not False
+    )
+
+
+def _names(item: Mapping[str, Any], keys: Iterable[str]) -> set[str]:
+    """The lower-cased strings under `keys` (one string or a list of them)."""
+    found: set[str] = set()
+    for key in keys:
+        value = item.get(key)
+        values = value if isinstance(value, list) else [value]
+        found |= {entry.lower() for entry in values if isinstance(entry, str) and entry}
+    return found
+
+
+def _text(item: Mapping[str, Any], key: str) -> str:
+    value = item.get(key)
+    return value if isinstance(value, str) else ""

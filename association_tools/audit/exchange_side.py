@@ -1,0 +1,86 @@
+"""One tenant's Exchange Online step: after Graph, within what is left of its budget.
+
+The tenant's deadline and byte budget are one for both services: the Exchange client gets
+the time and bytes Graph left, and what it read is taken off the budget. Every failure of
+Exchange (refusal, throttling, a broken or oversized answer, the deadline) is that stack's
+error, with the Graph findings kept beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+from association.exchange_online.client import ExchangeError
+from association.exchange_online.declare import scope_name
+from association_tools.audit.compare import Finding
+from association_tools.audit.exchange import (
+    AUDIT_ROLE_GROUP,
+    ExchangeTarget,
+    exchange_client,
+    read_exchange,
+)
+from association_tools.audit.exchange_findings import ExchangeDeclared, exchange_findings
+from association_tools.audit.inputs import Declared
+from association_tools.audit.signin import TokenSource
+from association_tools.audit.transport import Budget, GraphError
+
+__all__ = ["AUDIT_ROLE_GROUP", "ExchangeResult", "ExchangeSide", "audit_exchange"]
+
+NOT_READ: Final = (
+    "Exchange Online not read (no --exchange-endpoint or --exchange-token-env): EwsEnabled, "
+    "EwsAllowedAppIDs, the app's Exchange role assignments, its mailbox scope and application "
+    "access policies are not checked"
+)
+
+
+@dataclass(frozen=True)
+class ExchangeSide:
+    """Where Exchange Online is and how to sign in to it (`--exchange-endpoint`, `-token-env`)."""
+
+    endpoint: str
+    tokens: TokenSource = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ExchangeResult:
+    findings: tuple[Finding, ...] = ()
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+    requests: int = 0
+
+
+def audit_exchange(
+    side: ExchangeSide,
+    wanted: Declared,
+    budget: Budget,
+    now: datetime,
+    sleep: Callable[[float], None],
+) -> ExchangeResult:
+    """Read the tenant's Exchange side and judge it against `wanted`."""
+    outputs = wanted.outputs
+    scope = scope_name(wanted.stack) if wanted.mailbox_group else None
+    client = exchange_client(side.endpoint, wanted.tenant_id, side.tokens, budget, sleep)
+    target = ExchangeTarget(
+        wanted.tenant_id,
+        outputs.client_id,
+        outputs.service_principal_object_id,
+        scope,
+        wanted.mailbox_group,
+    )
+    try:
+        live = read_exchange(client, target)
+    except (ExchangeError, GraphError) as error:  # GraphError: the tenant's sign-in failed
+        return ExchangeResult(error=str(error), requests=client.sent)
+    finally:
+        budget.bytes_left -= client.received
+    declared = ExchangeDeclared(
+        outputs.client_id, outputs.service_principal_object_id, wanted.exchange_manage, scope
+    )
+    findings = tuple(
+        Finding(severity, "exchange", code, message)
+        for severity, code, message in exchange_findings(declared, live, now)
+    )
+    return ExchangeResult(findings, live.notes, requests=client.sent)
