@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -93,6 +94,9 @@ class ExchangeAdminClient:
         self.sent = 0
         self.received = 0
         """Bytes of answers read so far."""
+        self._count = threading.Lock()
+        """Cmdlets may run from several threads at once (the audit runs its reads together):
+        the counts and the total byte cap are kept under this lock."""
         self._tokens, self._token = tokens, ""
         self._sleep, self._clock, self._now = sleep, clock, now
         self._ends = clock() + self.limits.deadline
@@ -210,7 +214,8 @@ class ExchangeAdminClient:
                 "client-request-id": str(uuid.uuid4()),
             },
         )
-        self.sent += 1
+        with self._count:
+            self.sent += 1
         try:
             with self._opener.open(request, timeout=min(self.limits.timeout, remaining)) as answer:
                 status, headers, data = answer.status, answer.headers, self._read(answer, cmdlet)
@@ -240,11 +245,13 @@ class ExchangeAdminClient:
         size = 0
         while chunk := answer.read1(65536):
             size += len(chunk)
-            self.received += len(chunk)
+            with self._count:
+                self.received += len(chunk)
+                received = self.received
             if size > self.limits.max_body:
                 raise self._fail(cmdlet, f"the answer is larger than {self.limits.max_body} bytes")
             total = self.limits.max_total
-            if total is not None and self.received > total:
+            if total is not None and received > total:
                 raise self._fail(cmdlet, f"the answers came to more than {total} bytes in all")
             if self._clock() > self._ends:
                 raise self._fail(cmdlet, f"gave up after {self.limits.deadline:g} s (the deadline)")

@@ -244,20 +244,21 @@ def _against_tenant(
     now: datetime,
     sleep: Callable[[float], None],
 ) -> StackAudit:
-    """Read the live objects the stack's outputs name, in Graph and then Exchange Online,
+    """Read the live objects the stack's outputs name, in Graph and Exchange Online at once,
     within one budget, and compare them with `wanted`."""
     budget = Budget(seconds)
-    graph = _against_graph(wanted, tokens, endpoint, budget, sleep)
     if exchange is None:
-        return graph
+        return _against_graph(wanted, tokens, endpoint, budget, sleep)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reading = pool.submit(audit_exchange, exchange, wanted, budget, now, sleep)
+        graph = _against_graph(wanted, tokens, endpoint, budget, sleep)
+        side = reading.result()
     if graph.error:  # the app is not what the outputs say, or Graph broke: nothing to match
-        return graph
-    side = audit_exchange(exchange, wanted, budget, now, sleep)
-    error = graph.error or (f"Exchange Online: {side.error}" if side.error else None)
+        return replace(graph, exchange_requests=side.requests)
     return replace(
         graph,
         findings=graph.findings + side.findings,
-        error=error,
+        error=f"Exchange Online: {side.error}" if side.error else None,
         exchange_requests=side.requests,
         notes=graph.notes + side.notes,
     )

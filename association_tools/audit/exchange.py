@@ -14,7 +14,8 @@ empty, and only what names our app is kept.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Final
 
 from association.exchange_online.client import ExchangeAdminClient, ExchangeError, Limits
@@ -125,12 +126,13 @@ def exchange_client(
     tenant_id: str,
     tokens: Callable[[str], str],
     budget: Budget,
+    max_bytes: int,
     sleep: Callable[[float], None],
 ) -> ExchangeAdminClient:
-    """The product's client within what is left of the tenant's deadline and byte budget."""
+    """The product's client within the tenant's deadline, reading at most `max_bytes`."""
     limits = Limits(
-        max_body=min(Limits.max_body, budget.bytes_left),
-        max_total=budget.bytes_left,
+        max_body=min(Limits.max_body, max_bytes),
+        max_total=max_bytes,
         deadline=max(budget.remaining(), 0.0),
     )
     return ExchangeAdminClient(
@@ -146,66 +148,94 @@ def exchange_client(
 
 
 def read_exchange(client: ExchangeAdminClient, target: ExchangeTarget) -> LiveExchange:
-    """Everything the findings need; ExchangeError (naming the tenant, the cmdlet and the
-    rights) when Exchange refuses or breaks."""
-    ews = read_state(client)
+    """Everything the findings need, the cmdlets run at once (each answer waits on Exchange,
+    not on the others); ExchangeError (naming the tenant, the cmdlet and the rights) when
+    Exchange refuses or breaks."""
+    scoped = target.scope_name is not None and target.group is not None
+    with ThreadPoolExecutor(max_workers=6 if scoped else 4) as pool:
+        ews = pool.submit(read_state, client)
+        listed = {
+            cmdlet: pool.submit(client.invoke, cmdlet)
+            for cmdlet in (
+                "Get-ServicePrincipal",
+                "Get-ManagementRoleAssignment",
+                "Get-ApplicationAccessPolicy",
+                *(("Get-ManagementScope",) if scoped else ()),
+            )
+        }
+        group = pool.submit(_group_dn, client, target.group) if scoped else None
+        state = ews.result()  # in this order, so the first failure said is the same each run
+        policy_answer = listed.pop("Get-ApplicationAccessPolicy")
+        answers = {cmdlet: future.result() for cmdlet, future in listed.items()}
+        policies, notes = _policies_or_note(policy_answer)
+        dn = group.result() if group is not None else ""
     ours = {target.client_id.lower(), target.service_principal_id.lower()}
     principals = [
         item
-        for item in client.invoke("Get-ServicePrincipal")
+        for item in answers["Get-ServicePrincipal"]
         if {_text(item, "AppId").lower(), _text(item, "ObjectId").lower()} & ours
     ]
     names = ours | {_text(p, key).lower() for p in principals for key in PRINCIPAL_IDS} - {""}
-    assignments = [
-        _assignment(item)
-        for item in client.invoke("Get-ManagementRoleAssignment")
-        if _names(item, ASSIGNEE_KEYS) & names
-    ]
-    notes: list[str] = []
-    try:
-        listed = client.invoke("Get-ApplicationAccessPolicy")
-    except ExchangeError as error:
-        if error.status != 404:
-            raise
-        listed, notes = [], [f"application access policies not checked: {error}"]
-    policies = [
-        AccessPolicy(
-            _text(item, "Identity"), _text(item, "AccessRight"), _text(item, "ScopeIdentity")
-        )
-        for item in listed
-        if _names(item, POLICY_APP_KEYS) & ours
-    ]
-    live = LiveExchange(
-        ews.enabled,
-        ews.ids,
+    return LiveExchange(
+        state.enabled,
+        state.ids,
         tuple(
             ExchangePrincipal(
                 _text(p, "AppId"), _text(p, "ObjectId"), _text(p, "Identity") or _text(p, "Name")
             )
             for p in principals
         ),
-        tuple(assignments),
-        tuple(policies),
-        notes=tuple(notes),
+        tuple(
+            _assignment(item)
+            for item in answers["Get-ManagementRoleAssignment"]
+            if _names(item, ASSIGNEE_KEYS) & names
+        ),
+        tuple(
+            AccessPolicy(
+                _text(item, "Identity"), _text(item, "AccessRight"), _text(item, "ScopeIdentity")
+            )
+            for item in policies
+            if _names(item, POLICY_APP_KEYS) & ours
+        ),
+        _scope(answers, target, dn) if scoped else None,
+        notes,
     )
-    if target.scope_name is None or target.group is None:
-        return live
-    return replace(live, scope=_scope(client, target.scope_name, target.group))
 
 
-def _scope(client: ExchangeAdminClient, name: str, group: str) -> ScopeState:
-    live = next(
-        (item for item in client.invoke("Get-ManagementScope") if _text(item, "Name") == name),
-        None,
-    )
-    live_filter = None if live is None else _text(live, "RecipientRestrictionFilter")
+def _policies_or_note(
+    future: Future[list[dict[str, Any]]],
+) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """A cmdlet's objects; a 404 (a tenant where Get-ApplicationAccessPolicy is not
+    available, as Microsoft365DSC's export notes) is an empty list and a note, any other
+    failure raised."""
+    try:
+        return future.result(), ()
+    except ExchangeError as error:
+        if error.status != 404:
+            raise
+        return [], (f"not checked: {error}",)
+
+
+def _group_dn(client: ExchangeAdminClient, group: str | None) -> str:
+    """The distinguished name of the group the scope filters on; '' when it is not found."""
     try:
         groups = client.invoke("Get-DistributionGroup", {"Identity": group})
     except ExchangeError as error:
         if error.status != 404:
             raise
-        groups = []
-    dn = _text(groups[0], "DistinguishedName") if len(groups) == 1 else ""
+        return ""
+    return _text(groups[0], "DistinguishedName") if len(groups) == 1 else ""
+
+
+def _scope(
+    answers: Mapping[str, list[dict[str, Any]]], target: ExchangeTarget, dn: str
+) -> ScopeState:
+    name, group = str(target.scope_name), str(target.group)
+    live = next(
+        (item for item in answers["Get-ManagementScope"] if _text(item, "Name") == name),
+        None,
+    )
+    live_filter = None if live is None else _text(live, "RecipientRestrictionFilter")
     wanted = member_filter(dn) if dn.strip() and len(dn) <= MAX_DN else None
     return ScopeState(name, group, live_filter, wanted)
 

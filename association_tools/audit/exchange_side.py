@@ -1,7 +1,8 @@
-"""One tenant's Exchange Online step: after Graph, within what is left of its budget.
+"""One tenant's Exchange Online step: beside Graph's, within the tenant's one budget.
 
-The tenant's deadline and byte budget are one for both services: the Exchange client gets
-the time and bytes Graph left, and what it read is taken off the budget. Every failure of
+The tenant's deadline and byte budget are one for both services, read at the same time: the
+Exchange client has the tenant's deadline and reserves half of its bytes (`EXCHANGE_SHARE`)
+up front, handing back what it did not read. Every failure of
 Exchange (refusal, throttling, a broken or oversized answer, the deadline) is that stack's
 error, with the Graph findings kept beside it.
 """
@@ -29,6 +30,9 @@ from association_tools.audit.transport import Budget, GraphError
 
 __all__ = ["AUDIT_ROLE_GROUP", "ExchangeResult", "ExchangeSide", "audit_exchange"]
 
+EXCHANGE_SHARE: Final = 2
+"""Exchange may read 1/2 of the tenant's bytes: its largest answer, every role assignment of
+the organization, is some hundreds of KB in a large one."""
 NOT_READ: Final = (
     "Exchange Online not read (no --exchange-endpoint or --exchange-token-env): EwsEnabled, "
     "EwsAllowedAppIDs, the app's Exchange role assignments, its mailbox scope and application "
@@ -62,7 +66,9 @@ def audit_exchange(
     """Read the tenant's Exchange side and judge it against `wanted`."""
     outputs = wanted.outputs
     scope = scope_name(wanted.stack) if wanted.mailbox_group else None
-    client = exchange_client(side.endpoint, wanted.tenant_id, side.tokens, budget, sleep)
+    reserved = budget.bytes_left // EXCHANGE_SHARE
+    budget.bytes_left -= reserved
+    client = exchange_client(side.endpoint, wanted.tenant_id, side.tokens, budget, reserved, sleep)
     target = ExchangeTarget(
         wanted.tenant_id,
         outputs.client_id,
@@ -75,7 +81,7 @@ def audit_exchange(
     except (ExchangeError, GraphError) as error:  # GraphError: the tenant's sign-in failed
         return ExchangeResult(error=str(error), requests=client.sent)
     finally:
-        budget.bytes_left -= client.received
+        budget.bytes_left += max(0, reserved - client.received)
     declared = ExchangeDeclared(
         outputs.client_id, outputs.service_principal_object_id, wanted.exchange_manage, scope
     )
