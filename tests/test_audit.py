@@ -183,6 +183,24 @@ def audit(
     return code, out, err, waits
 
 
+def audit_command(
+    setup: Setup, flags: list[str], variables: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """`python -m association audit --outputs contoso=... FLAGS contoso`, as a user runs it
+    in the project directory, with `variables` added to the environment."""
+    command = [sys.executable, "-m", "association", "audit"]
+    command += ["--outputs", f"contoso={setup.outputs}", *flags, "contoso"]
+    return subprocess.run(
+        command,
+        cwd=setup.project,
+        env={**os.environ, **variables, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_a_clean_tenant_exits_0_in_one_request(
     setup: Setup, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -196,31 +214,10 @@ def test_a_clean_tenant_exits_0_in_one_request(
 def test_every_planted_backdoor_is_named_as_a_command(setup: Setup) -> None:
     """The issue's acceptance: exit 3 naming each finding, then 0 once the tenant is clean."""
     setup.graph.add(backdoored(clean_tenant()))
-    command = [
-        sys.executable,
-        "-m",
-        "association",
-        "audit",
-        "--outputs",
-        f"contoso={setup.outputs}",
-        "--graph-endpoint",
-        setup.endpoint,
-        "--token-env",
-        "T",
-        "contoso",
-    ]
-    environment = {**os.environ, "T": TOKEN, "PYTHONPATH": str(REPO)}
+    command = ["--graph-endpoint", setup.endpoint, "--token-env", "T"]
 
     def run() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            command,
-            cwd=setup.project,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return audit_command(setup, command, {"T": TOKEN})
 
     done = run()
 

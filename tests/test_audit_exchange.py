@@ -9,9 +9,7 @@ planted and must be named, with exit 3; a broken Exchange is the stack's error, 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,12 +20,12 @@ from fake_exchange import TOKEN as EXCHANGE_TOKEN
 from fake_exchange import FakeExchange, FakeOrganization, serve, service_id
 from test_audit import (
     CLIENT,
-    REPO,
     SP,
     TENANT,
     TOKEN,
     Setup,
     audit,
+    audit_command,
     setup,  # noqa: F401 (the fixture)
     write_stack_file,
 )
@@ -162,35 +160,11 @@ def test_every_planted_exchange_backdoor_is_named_as_a_command(both: Both) -> No
         }
     )
     both.exchange.tenants[TENANT] = organization
-    command = [
-        sys.executable,
-        "-m",
-        "association",
-        "audit",
-        "--outputs",
-        f"contoso={both.graph.outputs}",
-        "--graph-endpoint",
-        both.graph.endpoint,
-        "--token-env",
-        "T",
-        "--exchange-endpoint",
-        both.endpoint,
-        "--exchange-token-env",
-        "T2",
-        "contoso",
-    ]
-    environment = {**os.environ, "T": TOKEN, "T2": EXCHANGE_TOKEN, "PYTHONPATH": str(REPO)}
+    flags = ["--graph-endpoint", both.graph.endpoint, "--token-env", "T"]
+    flags += ["--exchange-endpoint", both.endpoint, "--exchange-token-env", "T2"]
 
     def once() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            command,
-            cwd=both.graph.project,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return audit_command(both.graph, flags, {"T": TOKEN, "T2": EXCHANGE_TOKEN})
 
     done = once()
 

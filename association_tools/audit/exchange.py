@@ -99,13 +99,15 @@ class LiveExchange:
 
 @dataclass(frozen=True)
 class ExchangeTarget:
-    """What to look for: our app's IDs, and the scope the stack declares (name and group)."""
+    """What the stack declares there: our app's IDs, the scope (name and group) with
+    `mailboxScope`, and whether `pulumi up` makes it (`exchange.manage`)."""
 
     tenant_id: str
     client_id: str
     service_principal_id: str
     scope_name: str | None = None
     group: str | None = None
+    manage: bool = False
 
 
 class BudgetTokens:

@@ -13,27 +13,16 @@ the app reaches outside the stack (medium); what is missing breaks Mimecast (low
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
 from association.ews import EWS_SHUTDOWN
 from association.exchange_online.rbac import EWS_ROLE, same_filter
-from association_tools.audit.exchange import LiveExchange, RoleAssignment
+from association_tools.audit.exchange import ExchangeTarget, LiveExchange, RoleAssignment
 from association_tools.audit.exposure import Rated
 
 
-@dataclass(frozen=True)
-class ExchangeDeclared:
-    client_id: str
-    service_principal_id: str
-    manage: bool
-    """`exchange.manage`: pulumi up makes the Exchange side (else the admin pastes it)."""
-    scope_name: str | None = None
-    """With `mailboxScope`: the management scope's name."""
-
-
 def exchange_findings(
-    declared: ExchangeDeclared, live: LiveExchange, now: datetime
+    declared: ExchangeTarget, live: LiveExchange, now: datetime
 ) -> Iterator[Rated]:
     """Every Exchange finding for one stack, in the order the README lists them."""
     fix = (
@@ -82,7 +71,7 @@ def exchange_findings(
         )
 
 
-def _principals(declared: ExchangeDeclared, live: LiveExchange) -> Iterator[Rated]:
+def _principals(declared: ExchangeTarget, live: LiveExchange) -> Iterator[Rated]:
     ours = [p for p in live.principals if p.object_id.lower() == declared.service_principal_id]
     for pointer in live.principals:
         if pointer in ours and declared.scope_name is not None:

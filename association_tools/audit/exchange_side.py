@@ -23,7 +23,7 @@ from association_tools.audit.exchange import (
     exchange_client,
     read_exchange,
 )
-from association_tools.audit.exchange_findings import ExchangeDeclared, exchange_findings
+from association_tools.audit.exchange_findings import exchange_findings
 from association_tools.audit.inputs import Declared
 from association_tools.audit.signin import TokenSource
 from association_tools.audit.transport import Budget, GraphError
@@ -75,6 +75,7 @@ def audit_exchange(
         outputs.service_principal_object_id,
         scope,
         wanted.mailbox_group,
+        wanted.exchange_manage,
     )
     try:
         live = read_exchange(client, target)
@@ -82,11 +83,8 @@ def audit_exchange(
         return ExchangeResult(error=str(error), requests=client.sent)
     finally:
         budget.bytes_left += max(0, reserved - client.received)
-    declared = ExchangeDeclared(
-        outputs.client_id, outputs.service_principal_object_id, wanted.exchange_manage, scope
-    )
     findings = tuple(
         Finding(severity, "exchange", code, message)
-        for severity, code, message in exchange_findings(declared, live, now)
+        for severity, code, message in exchange_findings(target, live, now)
     )
     return ExchangeResult(findings, live.notes, requests=client.sent)
