@@ -329,6 +329,7 @@ def test_without_exchange_flags_the_report_says_what_is_not_read(
         (["--exchange-endpoint=http://exchange.example"], "is not an Exchange Online endpoint"),
         (["--exchange-endpoint=https://user:pw@outlook.office365.com"], "user name or password"),
         (["--exchange-token-env=UNSET_VARIABLE"], "--exchange-token-env UNSET_VARIABLE: the"),
+        (["--exchange-endpoint=https://exchange.example"], "no known Entra ID authority"),
     ],
 )
 def test_exchange_usage_errors(
@@ -339,3 +340,19 @@ def test_exchange_usage_errors(
     assert code == 2
     assert message in err
     assert "pw" not in err
+
+
+def test_hostile_values_from_exchange_are_escaped(
+    both: Both, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    both.organization.assignments.append(
+        {**assignment("Application Mail.Read", assignee=CLIENT), "Name": "x\x1b[2J|`y`\nz"}
+    )
+    markdown = tmp_path / "audit.md"
+
+    code, out = run(both, capsys, f"--markdown={markdown}")
+
+    assert code == 3
+    assert "\x1b" not in out
+    assert "\x1b" not in markdown.read_text(encoding="utf-8")
+    assert codes(out) == ["exchange-role-assignment"]
