@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +33,7 @@ from association_tools.audit.exchange_side import (
 from association_tools.audit.graph import DEFAULT_TENANT_SECONDS, GraphClient, GraphError
 from association_tools.audit.inputs import Declared, declared, outputs_arguments
 from association_tools.audit.live import READ_PERMISSIONS, read_tenant
+from association_tools.audit.progress import Progress
 from association_tools.audit.render import render_markdown, render_text, to_json
 from association_tools.audit.signin import (
     TokenSource,
@@ -188,7 +188,7 @@ def _command(args: argparse.Namespace, sleep: Callable[[float], None]) -> int:
             args.concurrency,
         )
         exchange = ExchangeSide(exchange_url, exchange_tokens)
-    progress = _Progress(len(stacks), enabled=sys.stderr.isatty())
+    progress = Progress(len(stacks), enabled=sys.stderr.isatty())
 
     def audit(stack: str) -> StackAudit:
         stack_wanted = wanted[stack]
@@ -292,22 +292,3 @@ def _against_graph(
             requests=client.sent,
         )
     return StackAudit(stack, tenant, compare(wanted, live), requests=client.sent)
-
-
-class _Progress:
-    """`audited 12/300 (contoso)` on stderr, rewritten in place; only on a terminal."""
-
-    def __init__(self, total: int, *, enabled: bool) -> None:
-        self.total, self.done, self.enabled = total, 0, enabled
-        self.lock = threading.Lock()
-
-    def advance(self) -> None:
-        if not self.enabled:
-            return
-        with self.lock:
-            self.done += 1
-            print(f"\r\x1b[Kaudited {self.done}/{self.total}", end="", file=sys.stderr, flush=True)
-
-    def finish(self) -> None:
-        if self.enabled:
-            print("\r\x1b[K", end="", file=sys.stderr, flush=True)
