@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -67,7 +67,9 @@ class FakeExchange:
     throttle: int = 0
     """This many next requests get a 429."""
     retry_after: str = "7"
-    answer: Literal["normal", "oversized", "invalid", "redirect", "trickle"] = "normal"
+    answer: Literal["normal", "oversized", "invalid", "redirect", "trickle", "stall"] = "normal"
+    """`trickle`: the body in 20 pieces over 2 s; `stall`: the headers a byte every 0.2 s,
+    for a minute (every read within any socket timeout, the answer never done)."""
     redirect_to: str = ""
     page_size: int = 1000
     latency: float = 0.0
@@ -224,6 +226,15 @@ def serve(exchange: FakeExchange) -> Iterator[str]:
             match = PATH.match(self.path)
             if exchange.answer == "redirect":
                 self._send(302, b"", {"Location": exchange.redirect_to})
+                return
+            if exchange.answer == "stall":
+                with suppress(OSError):
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                    for _ in range(300):
+                        self.wfile.write(b"X")
+                        self.wfile.flush()
+                        time.sleep(0.2)
+                self.close_connection = True
                 return
             if match is None:
                 self._send(404, json.dumps(_error("NotFound", "No such path.")).encode())

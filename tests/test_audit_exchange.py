@@ -286,7 +286,8 @@ def test_exchange_refusing_the_audit_is_the_stacks_error_naming_the_rights(
     [
         ("invalid", (), "Get-OrganizationConfig: the answer is not valid JSON"),
         ("oversized", (), "Get-OrganizationConfig: the answer"),  # is larger, or all are
-        ("trickle", ("--tenant-timeout=0.5",), "Get-OrganizationConfig: gave up after"),
+        ("trickle", ("--tenant-timeout=0.5",), "no complete answer within the tenant's 0.5 s"),
+        ("stall", ("--tenant-timeout=1",), "no complete answer within the tenant's 1 s"),
     ],
 )
 def test_a_broken_exchange_is_the_stacks_error_within_its_budget(

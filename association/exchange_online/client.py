@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
@@ -84,9 +84,11 @@ class ExchangeAdminClient:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         rights: Callable[[str], str] = needed_for,
         who: str = "the deploy identity",
+        handlers: Sequence[urllib.request.BaseHandler] = (),
     ) -> None:
         """`rights` and `who` word a refusal: what `who` needs to run a cmdlet (the audit's
-        identity needs less than the deploy identity)."""
+        identity needs less than the deploy identity). `handlers` go into the opener (the
+        audit's watchdog, which shuts the connections at the tenant's deadline)."""
         self.endpoint = check_endpoint(endpoint)
         self._rights, self._who = rights, who
         self.tenant_id = tenant_id
@@ -100,10 +102,10 @@ class ExchangeAdminClient:
         self._tokens, self._token = tokens, ""
         self._sleep, self._clock, self._now = sleep, clock, now
         self._ends = clock() + self.limits.deadline
-        handlers: list[Any] = [NoRedirects()]
+        chain: list[urllib.request.BaseHandler] = [NoRedirects(), *handlers]
         if origin(self.endpoint)[1] in LOOPBACK:  # a proxy must not see a local fake's traffic
-            handlers.append(urllib.request.ProxyHandler({}))
-        self._opener = urllib.request.build_opener(*handlers)
+            chain.append(urllib.request.ProxyHandler({}))
+        self._opener = urllib.request.build_opener(*chain)
         self._url = f"{self.endpoint}/adminapi/beta/{quote(tenant_id, safe='')}/InvokeCommand"
 
     def __repr__(self) -> str:

@@ -22,7 +22,7 @@ from association.exchange_online.client import ExchangeAdminClient, ExchangeErro
 from association.exchange_online.ews_access import read_state
 from association.exchange_online.rbac import MAX_DN, member_filter
 from association.exchange_online.rights import MANAGE_AS_APP
-from association_tools.audit.transport import Budget
+from association_tools.audit.transport import Budget, Watchdog, Watched
 
 PRINCIPAL_IDS: Final = ("AppId", "ObjectId", "ServiceId", "Identity", "Name", "Id")
 """What Exchange reports for a service principal, any of which an assignment may name it by
@@ -130,8 +130,11 @@ def exchange_client(
     budget: Budget,
     max_bytes: int,
     sleep: Callable[[float], None],
+    watchdog: Watchdog,
 ) -> ExchangeAdminClient:
-    """The product's client within the tenant's deadline, reading at most `max_bytes`."""
+    """The product's client within the tenant's deadline, reading at most `max_bytes`, its
+    connections watched by `watchdog` (which the caller fires at the deadline: the client's
+    own checks run between reads, so a server trickling its headers would outlast them)."""
     limits = Limits(
         max_body=min(Limits.max_body, max_bytes),
         max_total=max_bytes,
@@ -146,6 +149,7 @@ def exchange_client(
         clock=budget.clock,
         rights=audit_rights,
         who="the audit's identity",
+        handlers=[Watched(watchdog)],
     )
 
 

@@ -9,6 +9,7 @@ error, with the Graph findings kept beside it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,7 +27,7 @@ from association_tools.audit.exchange import (
 from association_tools.audit.exchange_findings import exchange_findings
 from association_tools.audit.inputs import Declared
 from association_tools.audit.signin import TokenSource
-from association_tools.audit.transport import Budget, GraphError
+from association_tools.audit.transport import Budget, GraphError, Watchdog
 
 __all__ = ["AUDIT_ROLE_GROUP", "ExchangeResult", "ExchangeSide", "audit_exchange"]
 
@@ -68,7 +69,10 @@ def audit_exchange(
     scope = scope_name(wanted.stack) if wanted.mailbox_group else None
     reserved = budget.bytes_left // EXCHANGE_SHARE
     budget.bytes_left -= reserved
-    client = exchange_client(side.endpoint, wanted.tenant_id, side.tokens, budget, reserved, sleep)
+    watchdog = Watchdog()
+    client = exchange_client(
+        side.endpoint, wanted.tenant_id, side.tokens, budget, reserved, sleep, watchdog
+    )
     target = ExchangeTarget(
         wanted.tenant_id,
         outputs.client_id,
@@ -77,11 +81,22 @@ def audit_exchange(
         wanted.mailbox_group,
         wanted.exchange_manage,
     )
+    timer = threading.Timer(max(budget.remaining(), 0.0), watchdog.fire)
+    timer.daemon = True
+    timer.start()
     try:
         live = read_exchange(client, target)
     except (ExchangeError, GraphError) as error:  # GraphError: the tenant's sign-in failed
-        return ExchangeResult(error=str(error), requests=client.sent)
+        message = (
+            f"no complete answer within the tenant's {budget.seconds:g} s (--tenant-timeout): "
+            "stopped waiting"
+            if watchdog.fired or budget.remaining() <= 0  # the client's own deadline, or ours
+            else str(error)
+        )
+        return ExchangeResult(error=message, requests=client.sent)
     finally:
+        timer.cancel()
+        watchdog.close()
         budget.bytes_left += max(0, reserved - client.received)
     findings = tuple(
         Finding(severity, "exchange", code, message)

@@ -105,8 +105,9 @@ class Budget:
         )
 
 
-class _Watchdog:
-    """Shuts the sockets of the connections made for one request once its time is up.
+class Watchdog:
+    """Shuts the sockets of the connections made for one request (or, for the Exchange
+    client, one tenant's requests) once its time is up.
 
     The socket is kept from `connect()`: urllib drops the connection's own reference once the
     headers are read, while the answer's body is still read through it."""
@@ -115,6 +116,12 @@ class _Watchdog:
         self.sockets: list[socket.socket] = []
         self.fired = False
         self.lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close every socket it watched (after the request, or the tenant, is done)."""
+        with self.lock:
+            for sock in self.sockets:
+                sock.close()
 
     def fire(self) -> None:
         with self.lock:
@@ -147,10 +154,10 @@ def _shut(sock: socket.socket) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-class _Watched(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
+class Watched(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
     """urllib's HTTP and HTTPS handlers (certificates verified), with watched connections."""
 
-    def __init__(self, watchdog: _Watchdog) -> None:
+    def __init__(self, watchdog: Watchdog) -> None:
         super().__init__()
         self.watchdog = watchdog
 
@@ -178,8 +185,8 @@ def post(
     remaining = budget.remaining()
     if remaining <= 0:
         raise budget.out_of_time()
-    watchdog = _Watchdog()
-    handlers: list[Any] = [NoRedirects(), _Watched(watchdog)]
+    watchdog = Watchdog()
+    handlers: list[Any] = [NoRedirects(), Watched(watchdog)]
     if endpoint.host in LOOPBACK:  # a proxy from the environment must not see local traffic
         handlers.append(urllib.request.ProxyHandler({}))
     opener = urllib.request.build_opener(*handlers)
@@ -196,8 +203,7 @@ def post(
         raise GraphError(f"cannot reach {endpoint.url}: {_reason(error)}") from None
     finally:
         timer.cancel()
-        for sock in watchdog.sockets:
-            sock.close()
+        watchdog.close()
     if watchdog.fired:
         raise budget.out_of_time()
     if len(body) > limit:
