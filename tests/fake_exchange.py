@@ -3,14 +3,14 @@
 It answers `POST /adminapi/beta/{tenant}/InvokeCommand` as the ExchangeOnlineManagement
 module's REST endpoint does in the tools that call it (CIPP-API New-ExoRequest.ps1,
 M365Permissions new-ExOQuery.ps1, ExoHelper Invoke-ExoCommand.ps1): `{"value": [...]}` with
-`@odata.nextLink` pages (`$skiptoken`), errors as `{error: {code, message, details: [{message:
-"code|type|text"}], innererror}}`. The cmdlets the association runs work on one in-memory
-organization per tenant, and the read-only ones the audit runs (Get-ApplicationAccessPolicy,
-Get-ManagementRoleAssignment without a role). Knobs: how the allow list comes back (one
-string or a list), an error status per cmdlet, throttling with Retry-After, an oversized,
-invalid, redirecting or trickling answer, latency per HTTP request, and a hook that edits the
-organization right after a read (a concurrent admin). Served as the fake Graph is
-(`fakegraph.serve_handler`).
+`@odata.nextLink` pages (`$skiptoken`), errors as `{error: {code, message, details:
+[{message: "code|type|text"}], innererror}}`. The cmdlets the association runs work on one
+in-memory organization per tenant, and the read-only ones the audit runs
+(Get-ApplicationAccessPolicy, Get-RoleGroup, Get-ManagementRoleAssignment without a role).
+Knobs: how the allow list comes back (one string or a list), an error status per cmdlet,
+throttling with Retry-After, an oversized, invalid, redirecting or trickling answer, latency
+per HTTP request, and a hook that edits the organization right after a read (a concurrent
+admin). Served as the fake Graph is (`fakegraph.serve_handler`).
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class FakeOrganization:
     """Group identity -> distinguished name."""
     access_policies: list[dict[str, Any]] = field(default_factory=list)
     """What Get-ApplicationAccessPolicy lists."""
+    role_groups: list[dict[str, Any]] = field(default_factory=list)
+    """What Get-RoleGroup lists: Name, Roles, Members (`<tenant domain>/<member name>`)."""
 
 
 @dataclass
@@ -146,6 +148,8 @@ class FakeExchange:
             return [{"Identity": p["Identity"], "DistinguishedName": org.groups[p["Identity"]]}]
         if cmdlet == "Get-ApplicationAccessPolicy":
             return list(org.access_policies)
+        if cmdlet == "Get-RoleGroup":
+            return list(org.role_groups)
         if cmdlet == "Get-ManagementScope":
             return list(org.scopes)
         if cmdlet == "New-ManagementScope":

@@ -109,13 +109,14 @@ def test_the_exchange_side_as_declared_exits_0(
 
     assert (code, out) == (
         0,
-        "contoso: clean - nothing undeclared [1 Graph request, 4 Exchange requests]\n"
+        "contoso: clean - nothing undeclared [1 Graph request, 5 Exchange requests]\n"
         "1 stack: 1 clean\n",
     )
     assert {call.cmdlet for call in both.exchange.calls} == {
         "Get-OrganizationConfig",
         "Get-ServicePrincipal",
         "Get-ManagementRoleAssignment",
+        "Get-RoleGroup",
         "Get-ApplicationAccessPolicy",
     }
     assert both.exchange.writes() == []
@@ -134,7 +135,7 @@ def test_a_declared_mailbox_scope_as_declared_exits_0(
 
     assert code == 0, out
     assert out.splitlines()[0] == (
-        "contoso: clean - nothing undeclared [1 Graph request, 6 Exchange requests]"
+        "contoso: clean - nothing undeclared [1 Graph request, 7 Exchange requests]"
     )
     assert [c.parameters for c in both.exchange.calls if c.cmdlet == "Get-DistributionGroup"] == [
         {"Identity": GROUP}
@@ -172,7 +173,7 @@ def test_every_planted_exchange_backdoor_is_named_as_a_command(both: Both) -> No
     lines = done.stdout.splitlines()
     assert lines[0] == (
         "contoso: findings - 6 findings (3 high, 1 medium, 2 low) "
-        "[1 Graph request, 6 Exchange requests]"
+        "[1 Graph request, 7 Exchange requests]"
     )
     exchange = [line for line in lines if "  exchange  " in line]
     assert exchange == [
@@ -241,6 +242,32 @@ def test_each_scope_finding(
     assert (code, codes(out)) == (3, expected), out
 
 
+def test_a_role_group_holding_our_app_is_named(
+    both: Both, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The way app-only identities get Exchange roles: our app, by its pointer's name, in
+    Organization Management; a role group of others is not ours."""
+    both.organization.service_principals.append({**POINTER, "ServiceId": SERVICE_ID})
+    both.organization.role_groups += [
+        {
+            "Name": "Organization Management",
+            "Roles": ["Role Management", "Mail Recipients"],
+            "Members": ["contoso.onmicrosoft.com/admin", f"contoso.onmicrosoft.com/{SP}"],
+        },
+        {"Name": "Help Desk", "Roles": ["View-Only Recipients"], "Members": ["x/helpdesk"]},
+    ]
+
+    code, out = run(both, capsys)
+
+    assert code == 3
+    assert (
+        "  high    exchange  exchange-role-group: is a member of the Exchange role group "
+        "'Organization Management' (Role Management, Mail Recipients): it holds those roles; "
+        "the stack declares no role group"
+    ) in out.splitlines()
+    assert codes(out) == ["exchange-service-principal", "exchange-role-group"]
+
+
 def test_without_a_scope_a_pointer_for_our_app_is_undeclared(
     both: Both, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -277,7 +304,7 @@ def test_exchange_refusing_the_audit_is_the_stacks_error_naming_the_rights(
         "Exchange.ManageAsApp application permission with admin consent (app-only) and the "
         "Exchange role group View-Only Organization Management (read-only) to run "
         "Get-ManagementRoleAssignment. Exchange said: Get-ManagementRoleAssignment could not be "
-        "run. [1 Graph request, 4 Exchange requests]"
+        "run. [1 Graph request, 5 Exchange requests]"
     )
 
 

@@ -57,7 +57,7 @@ directory roles, token policies, look-alikes. Read-only: the identity needs
 {", ".join(READ_PERMISSIONS)} (application permissions).
 With --exchange-endpoint or --exchange-token-env it also reads Exchange Online
 (read-only cmdlets): the EWS switch and allow list, our app's management role
-assignments, its mailbox scope and application access policies; the identity
+assignments and role groups, its mailbox scope and application access policies; the identity
 then needs {MANAGE_AS_APP} and the role group {AUDIT_ROLE_GROUP}.
 Exit status: 0 clean, 3 findings, 1 error (wins over findings), 2 usage."""
 

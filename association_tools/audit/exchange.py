@@ -1,14 +1,15 @@
 """What the audit asks Exchange Online about one tenant: read-only cmdlets, answers typed.
 
 The product's admin client (`association.exchange_online.client`) runs each cmdlet over the
-ExchangeOnlineManagement module's REST endpoint, within the tenant's deadline and byte budget
-(`transport.Budget`). Four cmdlets a tenant, six with `mailboxScope`: Get-OrganizationConfig
-(the EWS switch and allow list, read as `pulumi up` reads them: `ews_access.read_state`),
-Get-ServicePrincipal, Get-ManagementRoleAssignment (every assignment: none of its filters
-selects a service principal's), Get-ApplicationAccessPolicy, and for the scope
-Get-ManagementScope and Get-DistributionGroup (the group's distinguished name the filter
-names). Exchange's answers are hostile input: every field is type-checked, a missing one is
-empty, and only what names our app is kept.
+ExchangeOnlineManagement module's REST endpoint, within the tenant's deadline and byte
+budget (`transport.Budget`). Five cmdlets a tenant, seven with `mailboxScope`:
+Get-OrganizationConfig (the EWS switch and allow list, read as `pulumi up` reads them:
+`ews_access.read_state`), Get-ServicePrincipal, Get-ManagementRoleAssignment (every
+assignment: none of its filters selects a service principal's), Get-RoleGroup (whose
+`Members` may hold our app: app-only identities get Exchange roles through role groups),
+Get-ApplicationAccessPolicy, and for the scope Get-ManagementScope and Get-DistributionGroup
+(the group's distinguished name the filter names). Exchange's answers are hostile input:
+every field is type-checked, a missing one is empty, and only what names our app is kept.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ from association.exchange_online.client import ExchangeAdminClient, ExchangeErro
 from association.exchange_online.ews_access import read_state
 from association.exchange_online.rbac import MAX_DN, member_filter
 from association.exchange_online.rights import MANAGE_AS_APP
+from association_tools.audit.tenant import (
+    AccessPolicy,
+    ExchangePrincipal,
+    LiveExchange,
+    RoleAssignment,
+    RoleGroup,
+    ScopeState,
+)
 from association_tools.audit.transport import Budget, Watchdog, Watched
 
 PRINCIPAL_IDS: Final = ("AppId", "ObjectId", "ServiceId", "Identity", "Name", "Id")
@@ -44,57 +53,6 @@ def audit_rights(cmdlet: str) -> str:
         f"the {MANAGE_AS_APP} application permission with admin consent (app-only) and the "
         f"Exchange role group {AUDIT_ROLE_GROUP} (read-only) to run {cmdlet}"
     )
-
-
-@dataclass(frozen=True)
-class ExchangePrincipal:
-    """Exchange's pointer to an Entra service principal (Get-ServicePrincipal)."""
-
-    app_id: str
-    object_id: str
-    identity: str
-
-
-@dataclass(frozen=True)
-class RoleAssignment:
-    name: str
-    role: str
-    scope: str
-    """CustomResourceScope, or what else narrows it (`RecipientWriteScope`), or ''."""
-    enabled: bool
-
-
-@dataclass(frozen=True)
-class AccessPolicy:
-    identity: str
-    access_right: str
-    scope: str
-
-
-@dataclass(frozen=True)
-class ScopeState:
-    """The declared management scope: its live filter and the one the stack's group gives."""
-
-    name: str
-    group: str
-    live_filter: str | None
-    """None: no scope of that name."""
-    wanted_filter: str | None
-    """None: the group was not found, so there is nothing to compare with."""
-
-
-@dataclass(frozen=True)
-class LiveExchange:
-    ews_enabled: bool | None
-    ews_allowed: tuple[str, ...]
-    principals: tuple[ExchangePrincipal, ...]
-    """Pointers naming our app (by appId or object ID)."""
-    assignments: tuple[RoleAssignment, ...]
-    """Management role assignments held by our app."""
-    policies: tuple[AccessPolicy, ...]
-    """Application access policies naming our app."""
-    scope: ScopeState | None = None
-    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,7 +116,7 @@ def read_exchange(client: ExchangeAdminClient, target: ExchangeTarget) -> LiveEx
     not on the others); ExchangeError (naming the tenant, the cmdlet and the rights) when
     Exchange refuses or breaks."""
     scoped = target.scope_name is not None and target.group is not None
-    with ThreadPoolExecutor(max_workers=6 if scoped else 4) as pool:
+    with ThreadPoolExecutor(max_workers=7 if scoped else 5) as pool:
         ews = pool.submit(read_state, client)
         listed = {
             cmdlet: pool.submit(client.invoke, cmdlet)
@@ -166,6 +124,7 @@ def read_exchange(client: ExchangeAdminClient, target: ExchangeTarget) -> LiveEx
                 "Get-ServicePrincipal",
                 "Get-ManagementRoleAssignment",
                 "Get-ApplicationAccessPolicy",
+                "Get-RoleGroup",
                 *(("Get-ManagementScope",) if scoped else ()),
             )
         }
@@ -205,6 +164,11 @@ def read_exchange(client: ExchangeAdminClient, target: ExchangeTarget) -> LiveEx
         ),
         _scope(answers, target, dn) if scoped else None,
         notes,
+        tuple(
+            RoleGroup(_text(item, "Name"), _strings(item.get("Roles")))
+            for item in answers["Get-RoleGroup"]
+            if {member.rpartition("/")[2] for member in _names(item, ("Members",))} & names
+        ),
     )
 
 
@@ -264,6 +228,10 @@ def _names(item: Mapping[str, Any], keys: Iterable[str]) -> set[str]:
         values = value if isinstance(value, list) else [value]
         found |= {entry.lower() for entry in values if isinstance(entry, str) and entry}
     return found
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
 def _text(item: Mapping[str, Any], key: str) -> str:

@@ -17,8 +17,9 @@ from datetime import datetime
 
 from association.ews import EWS_SHUTDOWN
 from association.exchange_online.rbac import EWS_ROLE, same_filter
-from association_tools.audit.exchange import ExchangeTarget, LiveExchange, RoleAssignment
+from association_tools.audit.exchange import ExchangeTarget
 from association_tools.audit.exposure import Rated
+from association_tools.audit.tenant import LiveExchange, RoleAssignment
 
 
 def exchange_findings(
@@ -53,6 +54,14 @@ def exchange_findings(
             found_declared = True
             continue
         yield "high", "exchange-role-assignment", _assignment_message(assignment)
+    for group in live.role_groups:
+        roles = ", ".join(group.roles) or "(roles not listed)"
+        yield (
+            "high",
+            "exchange-role-group",
+            f"is a member of the Exchange role group {group.name!r} ({roles}): it holds those "
+            "roles; the stack declares no role group",
+        )
     if declared.scope_name is not None and now < EWS_SHUTDOWN and not found_declared:
         yield (
             "low",

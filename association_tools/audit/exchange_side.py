@@ -36,8 +36,8 @@ EXCHANGE_SHARE: Final = 2
 the organization, is some hundreds of KB in a large one."""
 NOT_READ: Final = (
     "Exchange Online not read (no --exchange-endpoint or --exchange-token-env): EwsEnabled, "
-    "EwsAllowedAppIDs, the app's Exchange role assignments, its mailbox scope and application "
-    "access policies are not checked"
+    "EwsAllowedAppIDs, the app's Exchange role assignments and role groups, its mailbox scope "
+    "and application access policies are not checked"
 )
 
 

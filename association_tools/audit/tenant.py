@@ -1,4 +1,5 @@
-"""The live application and service principal, as typed values the comparison reads.
+"""The live application and service principal, and the Exchange side, as typed values the
+comparison reads.
 
 Only what the audit compares or reports; a credential is described by its hint (keyId, name,
 dates, thumbprint), since Graph never returns a secret.
@@ -151,3 +152,64 @@ class LiveTenant:
     policies: tuple[Named, ...] = ()
     """Token lifetime, token issuance and claims-mapping policies that apply to the app or
     its service principal (`kind` says which)."""
+
+
+@dataclass(frozen=True)
+class ExchangePrincipal:
+    """Exchange's pointer to an Entra service principal (Get-ServicePrincipal)."""
+
+    app_id: str
+    object_id: str
+    identity: str
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    name: str
+    role: str
+    scope: str
+    """CustomResourceScope, or what else narrows it (`RecipientWriteScope`), or ''."""
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    identity: str
+    access_right: str
+    scope: str
+
+
+@dataclass(frozen=True)
+class ScopeState:
+    """The declared management scope: its live filter and the one the stack's group gives."""
+
+    name: str
+    group: str
+    live_filter: str | None
+    """None: no scope of that name."""
+    wanted_filter: str | None
+    """None: the group was not found, so there is nothing to compare with."""
+
+
+@dataclass(frozen=True)
+class RoleGroup:
+    """A role group our app is a member of (Get-RoleGroup's `Members`), and its roles."""
+
+    name: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LiveExchange:
+    ews_enabled: bool | None
+    ews_allowed: tuple[str, ...]
+    principals: tuple[ExchangePrincipal, ...]
+    """Pointers naming our app (by appId or object ID)."""
+    assignments: tuple[RoleAssignment, ...]
+    """Management role assignments held by our app."""
+    policies: tuple[AccessPolicy, ...]
+    """Application access policies naming our app."""
+    scope: ScopeState | None = None
+    notes: tuple[str, ...] = ()
+    role_groups: tuple[RoleGroup, ...] = ()
+    """Role groups with our app among their members."""
