@@ -71,6 +71,8 @@ def merge_audits(documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "schemaVersion": documents[0]["schemaVersion"] if documents else 1,
         "status": status,
         "exitCode": {"error": 1, "findings": 3, "clean": 0}[status],
+        # what the runs did not read (e.g. Exchange Online), each once
+        "notes": list(dict.fromkeys(n for d in documents for n in d.get("notes", []))),
         "stacks": stacks,
     }
 
