@@ -384,3 +384,18 @@ def test_hostile_values_from_exchange_are_escaped(
     assert "\x1b" not in out
     assert "\x1b" not in markdown.read_text(encoding="utf-8")
     assert codes(out) == ["exchange-role-assignment"]
+
+
+def test_with_exchange_manage_the_fix_is_pulumi_up(
+    both: Both, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_stack_file(both.graph.project, "  mimecast-association:exchange:\n    manage: true\n")
+    both.organization.allowed.remove(CLIENT)
+
+    code, out = run(both, capsys)
+
+    assert code == 3
+    assert (
+        f"  low     exchange  ews-not-allowed: the client ID {CLIENT} is not in EwsAllowedAppIDs: "
+        "Mimecast cannot use EWS; run `pulumi up` (exchange.manage is set)"
+    ) in out.splitlines()
