@@ -55,6 +55,13 @@ audit_chunk() {
     export AZURE_FEDERATED_TOKEN_FILE="$token" AZURE_CLIENT_ID="$auditor" \
       AZURE_TENANT_ID="${tenantId:-${AZURE_TENANT_ID-}}"
   fi
+  # The Exchange side too once the audit identity holds Exchange.ManageAsApp and View-Only
+  # Configuration in the tenants (README, Audit); without it the audit says it was not read.
+  # (an Azure DevOps macro left as `$(NAME)` is a variable nobody defined: not set)
+  if [ -n "${FLEET_AUDIT_EXCHANGE_ENDPOINT-}" ] &&
+    ! [[ "$FLEET_AUDIT_EXCHANGE_ENDPOINT" =~ ^\$\( ]]; then
+    args+=(--exchange-endpoint "$FLEET_AUDIT_EXCHANGE_ENDPOINT")
+  fi
   "$py" -m association audit --project-dir . --json "$out/audit-$chunk.json" \
     --markdown "$out/audit-$chunk.md" "${args[@]}" -- "$@" >> "$out/audit.txt" 2>&1 || rc=$?
   rm -f "$token"

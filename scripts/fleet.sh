@@ -44,6 +44,8 @@
 #   report up: FLEET_BASES, FLEET_HEAD_SHA (the plan's outputs bases and head)
 #   report drift: FLEET_AUDIT_CLIENT_ID (GitHub: the audit app's client ID),
 #         FLEET_AUDIT_CHUNK (stacks per audit process, each with a fresh token; default 50)
+#         FLEET_AUDIT_EXCHANGE_ENDPOINT (e.g. https://outlook.office365.com: the audit also
+#         reads Exchange Online; unset: Graph only, and the audit says so)
 # Identity: GitHub sets ARM_CLIENT_ID and id-token: write (the provider fetches its own
 # fresh OIDC tokens through ACTIONS_ID_TOKEN_REQUEST_*). Azure DevOps runs `stack` inside
 # AzureCLI@2 with addSpnToEnvironment: its $idToken becomes ARM_OIDC_TOKEN and its

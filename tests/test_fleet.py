@@ -792,3 +792,15 @@ def test_new_application_reads_only_a_create_of_the_application() -> None:
     assert fleet_py.new_application("c", outputs, creates, ["c"]) is None
     assert fleet_py.new_application("c", "{}", creates, []) is None  # never deployed
     assert fleet_py.new_application("c", outputs, "not json", []) is None
+
+
+def test_the_nightly_audit_reads_exchange_only_when_told_where(tmp_path: Path) -> None:
+    fleet = FakeFleet(tmp_path, 3)
+    github_shards(fleet, "drift", shards=1)
+    report(fleet, "drift")
+    (audit,) = [c for c in fleet.program_calls() if c[0] == "audit"]
+    assert "--exchange-endpoint" not in audit[1]
+    fleet.program_log.write_text("", "utf-8")
+    report(fleet, "drift", FLEET_AUDIT_EXCHANGE_ENDPOINT="https://outlook.office365.com")
+    (audit,) = [c for c in fleet.program_calls() if c[0] == "audit"]
+    assert "--exchange-endpoint https://outlook.office365.com" in audit[1]
