@@ -29,7 +29,7 @@ from typing import Any, Final
 from association.certificates import Certificate
 from association.identifiers import is_guid
 from association.problems import Notice, Problem
-from association.text import quoted
+from association.text import quoted, visible
 
 _ASSIGNMENT: Final = re.compile(r"[A-Za-z0-9_-]{43}")
 """Graph's app role assignment id: 32 bytes in base64url without padding (43 characters), the
@@ -45,6 +45,7 @@ FIELDS: Final = (
     "servicePrincipalObjectId",
     "appRoleAssignmentId",
     "keyIds",
+    "removeConsent",
 )
 FIX: Final = "Look it up in the tenant (README: Already set up by hand?)"
 
@@ -55,10 +56,13 @@ class Adoption:
 
     application_object_id: str
     service_principal_object_id: str
-    app_role_assignment_id: str | None
-    """None only once the consent was adopted and is to be removed (`mailboxScope.enforce`)."""
+    app_role_assignment_id: str
+    """The hand-made tenant-wide consent (its full_access_as_app assignment)."""
     key_ids: Mapping[str, str] = field(default_factory=dict)
     """The key credentials made by hand: SHA-1 thumbprint (upper-case hex) -> their keyId."""
+    remove_consent: bool = False
+    """The second step of scoping an adopted app: the consent, imported by an earlier deploy,
+    is no longer declared, so the engine deletes it (`mailboxScope.enforce` only)."""
 
     def application_import(self) -> str:
         return f"/applications/{self.application_object_id}"
@@ -67,8 +71,9 @@ class Adoption:
         return f"/servicePrincipals/{self.service_principal_object_id}"
 
     def assignment_import(self, exchange_service_principal_id: str) -> str | None:
-        """The consent lives under Exchange Online's service principal, not ours."""
-        if self.app_role_assignment_id is None:
+        """The consent lives under Exchange Online's service principal, not ours; None once it
+        is being removed."""
+        if self.remove_consent:
             return None
         return (
             f"/servicePrincipals/{exchange_service_principal_id}/appRoleAssignedTo/"
@@ -89,7 +94,7 @@ def parse_adoption(
     problems = [
         Problem(
             "adopt-unknown-field",
-            f"{key}.{name}",
+            f"{key}.{visible(str(name))}",
             f"{key} has {quoted(str(name))}, which is not one of {', '.join(FIELDS)}. "
             "Fix the name or remove it.",
         )
@@ -100,9 +105,18 @@ def parse_adoption(
     principal = _object_id(value, key, "servicePrincipalObjectId", "/servicePrincipals/", problems)
     assignment = _assignment_id(value.get("appRoleAssignmentId"), principal, key, problems)
     key_ids = _key_ids(value.get("keyIds", {}), f"{key}.keyIds", problems)
-    if problems:
+    remove = value.get("removeConsent", False)
+    if not isinstance(remove, bool):
+        problems.append(
+            Problem(
+                "adopt-remove-consent-type",
+                f"{key}.removeConsent",
+                f"{key}.removeConsent must be true or false.",
+            )
+        )
+    if problems or assignment is None or not isinstance(remove, bool):
         return None, problems
-    return Adoption(application, principal, assignment, key_ids), []
+    return Adoption(application, principal, assignment, key_ids, remove), []
 
 
 def _object_id(
@@ -138,7 +152,16 @@ def _assignment_id(
     of this service principal's: its first 16 bytes are the assigned principal's object ID."""
     key = f"{adopt_key}.appRoleAssignmentId"
     if text is None:
-        return None  # required unless the consent is being removed: see `adoption_problems`
+        problems.append(
+            Problem(
+                "adopt-id-invalid",
+                key,
+                f"{key} is missing. {FIX} and set it with `pulumi config set --path '{key}' "
+                "<id>`: without it the hand-made consent would stay, unseen by the stack, and "
+                "the stack would grant full_access_as_app a second time.",
+            )
+        )
+        return None
     shape = (
         "43 letters, digits, - or _ (Graph's base64url id of the full_access_as_app assignment "
         "of the enterprise application)"
@@ -218,16 +241,17 @@ def _thumbprint(text: object) -> str | None:
 
 
 def adoption_problems(adopt: Adoption | None, enforce: bool, key: str) -> list[Problem]:
-    """The consent may be left out of `adopt` only to remove it, with scoping enforced."""
-    if adopt is None or adopt.app_role_assignment_id is not None or enforce:
+    """Removing the tenant-wide consent leaves Mimecast only what mailbox scoping grants."""
+    if adopt is None or not adopt.remove_consent or enforce:
         return []
-    name = f"{key}.appRoleAssignmentId"
+    name = f"{key}.removeConsent"
     return [
         Problem(
-            "adopt-id-invalid",
+            "adopt-remove-consent-without-enforce",
             name,
-            f"{name} is missing. {FIX} and set it with `pulumi config set --path '{name}' <id>`: "
-            "without it the stack would grant full_access_as_app a second time.",
+            f"{name} is true, but mailboxScope.enforce is not: without the consent and without "
+            "scoping Mimecast can read no mailbox. Set mailboxScope (group, enforce: true) first, "
+            f"or remove {name}.",
         )
     ]
 
@@ -265,16 +289,33 @@ def adoption_notices(
                     f"{key}.keyIds.",
                 )
             )
-    if enforce and adopt.app_role_assignment_id is not None:
+    consent = f"{key}.appRoleAssignmentId"
+    if enforce and not adopt.remove_consent:
         notices.append(
             Notice(
                 "scope-enforce-pending",
-                f"{key}.appRoleAssignmentId",
+                consent,
                 "mailboxScope.enforce is true, but the hand-made tenant-wide consent "
-                f"({key}.appRoleAssignmentId) is adopted and still granted: the app still "
-                "reaches every mailbox. After this deploy has imported it, remove "
-                f"{key}.appRoleAssignmentId; the next `pulumi up` deletes that consent (its "
-                "preview shows the delete of mimecast-full-access-as-app).",
+                f"({adopt.app_role_assignment_id}) is adopted and still granted: the app still "
+                f"reaches every mailbox. Once this deploy has imported it, set `pulumi config set "
+                f"--path '{key}.removeConsent' true`; the next `pulumi up` deletes that consent "
+                "(its preview shows the delete of mimecast-full-access-as-app).",
+            )
+        )
+    elif adopt.remove_consent:
+        delete = (
+            "az rest --method DELETE --url https://graph.microsoft.com/v1.0/servicePrincipals/"
+            f"{adopt.service_principal_object_id}/appRoleAssignments/"
+            f"{adopt.app_role_assignment_id}"
+        )
+        notices.append(
+            Notice(
+                "consent-removal",
+                f"{key}.removeConsent",
+                f"{key}.removeConsent: the adopted consent {adopt.app_role_assignment_id} is "
+                "deleted by the deploy after the one that imported it. If this stack never "
+                "deployed with the consent adopted, the consent is still there, unseen by the "
+                f"stack (the audit reports it): delete it by hand: `{delete}`.",
             )
         )
     return notices

@@ -110,7 +110,7 @@ class MimecastAssociation(pulumi.ComponentResource):
             notes=notes,
             # With scoping enforced the app requests nothing in Entra, so nobody can grant the
             # tenant-wide consent again with one click in the portal.
-            required_resource_accesses=[EXCHANGE_FULL_ACCESS] if args.tenant_wide_consent else [],
+            required_resource_accesses=[EXCHANGE_FULL_ACCESS] if args.consent_declared else [],
             opts=self._options(args, adopt.application_import() if adopt else None),
         )
         for cert in args.certificates:
@@ -139,16 +139,17 @@ class MimecastAssociation(pulumi.ComponentResource):
             opts=self._options(args, adopt.service_principal_import() if adopt else None),
         )
         exchange = tenant.exchange_service_principal_id
-        consent_import = adopt.assignment_import(exchange) if adopt else None
-        # With scoping enforced, an adopted consent is still declared until its id leaves
-        # `adopt`: never removed before it is in state, never said to be gone while it exists.
-        if args.tenant_wide_consent or consent_import is not None:
+        # With scoping enforced, an adopted consent is still declared until `adopt.removeConsent`:
+        # never removed before it is in state, never said to be gone while it exists.
+        if args.consent_declared:
             azuread.AppRoleAssignment(
                 f"{name}-{FULL_ACCESS_AS_APP.replace('_', '-')}",
                 app_role_id=FULL_ACCESS_AS_APP_ROLE_ID,
                 principal_object_id=service_principal.object_id,
                 resource_object_id=exchange,
-                opts=pulumi.ResourceOptions(parent=self, import_=consent_import),
+                opts=pulumi.ResourceOptions(
+                    parent=self, import_=adopt.assignment_import(exchange) if adopt else None
+                ),
             )
 
         if args.exchange.manage:
@@ -207,6 +208,7 @@ class MimecastAssociation(pulumi.ComponentResource):
             stack=pulumi.get_stack(),
             scope=args.mailbox_scope,
             cloud=args.exchange.cloud,
+            allow_after_ews_shutdown=args.allow_after_ews_shutdown,
         )
         declare(
             exchange_declarations(target, now),
@@ -247,12 +249,20 @@ def permissions(args: AssociationArgs) -> list[str]:
         "Exchange Online's RBAC for Applications grants Application EWS.AccessAsApp on the "
         f"mailboxes of {args.mailbox_scope.group} ({made_by or 'exchangeOnline.scope'})."
     )
-    if args.adopt is not None and args.adopt.app_role_assignment_id is not None:
+    if args.consent_declared:
         return [
-            f"{PERMISSIONS[0]}: STILL GRANTED, adopted from the hand-made app; remove "
-            "adopt.appRoleAssignmentId and run pulumi up to delete it. Then: " + scoped
+            f"{PERMISSIONS[0]}: STILL GRANTED, adopted from the hand-made app; set "
+            "adopt.removeConsent true and run pulumi up to delete it. Then: " + scoped
         ]
-    return [f"No permission granted in Entra ID by this stack (mailboxScope.enforce): {scoped}"]
+    removed = (
+        " The adopted consent is deleted by this stack once imported (adopt.removeConsent)."
+        if args.adopt is not None
+        else ""
+    )
+    return [
+        f"No permission granted in Entra ID by this stack (mailboxScope.enforce): {scoped}"
+        + removed
+    ]
 
 
 EXCHANGE_FULL_ACCESS: Final = azuread.ApplicationRequiredResourceAccessArgs(

@@ -159,9 +159,10 @@ class AssociationArgs:
             "Take over the application made by hand from Mimecast's guide: "
             "applicationObjectId, servicePrincipalObjectId (GUIDs, or /applications/<id> and "
             "/servicePrincipals/<id> as Entra shows them), appRoleAssignmentId (the 43-character "
-            "id of its full_access_as_app consent) and keyIds (each key credential made by hand: "
-            "its thumbprint, hex or base64, to its keyId; left as it is, never imported). "
-            "Empty: create a new application.",
+            "id of its full_access_as_app consent), keyIds (each key credential made by hand: "
+            "its thumbprint, hex or base64, to its keyId; left as it is, never imported) and, "
+            "with mailboxScope.enforce, removeConsent (true once a deploy has imported the "
+            "consent: the next deletes it). Empty: create a new application.",
             "{applicationObjectId: <GUID>, servicePrincipalObjectId: <GUID>, "
             "appRoleAssignmentId: <id>}",
             {},
@@ -217,6 +218,14 @@ class AssociationArgs:
     def tenant_wide_consent(self) -> bool:
         """False once mailbox scoping is enforced: then Entra grants nothing tenant-wide."""
         return not self.scope_enforced
+
+    @property
+    def consent_declared(self) -> bool:
+        """The stack declares full_access_as_app's consent (and requests the permission): it
+        grants it tenant-wide, or it still holds an adopted one not yet to be removed."""
+        return self.tenant_wide_consent or (
+            self.adopt is not None and not self.adopt.remove_consent
+        )
 
     def problems(self, now: datetime) -> list[Problem]:
         """Everything that must be fixed before anything is declared, each with its fix."""

@@ -72,10 +72,12 @@ def exchange_commands(
             [
                 app,
                 f"$group = Get-DistributionGroup -Identity {_ps(scope.group)}",
+                # OPATH quotes the DN in single quotes: one inside it (O'Neil) is doubled.
+                '$dn = $group.DistinguishedName -replace "\'", "\'\'"',
                 f"New-ServicePrincipal -AppId $appId -ObjectId "
                 f"{_ps(service_principal_object_id)} -DisplayName {_ps(display_name)}",
                 f"New-ManagementScope -Name {name} -RecipientRestrictionFilter "
-                "\"MemberOfGroup -eq '$($group.DistinguishedName)'\"",
+                "\"MemberOfGroup -eq '$dn'\"",
                 "New-ManagementRoleAssignment -App $appId -Role 'Application EWS.AccessAsApp' "
                 f"-CustomResourceScope {name}",
             ]

@@ -20,7 +20,7 @@ from typing import Any, Final
 from association.ews import EWS_SHUTDOWN
 from association.exchange_online.endpoint import CLOUDS, DEFAULT_CLOUD, ExchangeCloud
 from association.problems import Notice, Problem
-from association.text import quoted
+from association.text import quoted, visible
 
 FIELDS: Final = ("manage", "cloud")
 
@@ -41,7 +41,7 @@ def parse_exchange(
     problems = [
         Problem(
             "exchange-unknown-field",
-            f"{key}.{name}",
+            f"{key}.{visible(str(name))}",
             f"{key} has {quoted(str(name))}, which is not `manage` or `cloud`.",
         )
         for name in value

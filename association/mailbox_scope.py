@@ -39,7 +39,7 @@ def parse_scope(
     problems = [
         Problem(
             "scope-unknown-field",
-            f"{key}.{name}",
+            f"{key}.{visible(str(name))}",
             f"{key} has {quoted(str(name))}, which is not `group` or `enforce`.",
         )
         for name in value

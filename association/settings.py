@@ -52,9 +52,13 @@ def read_settings(raw: Mapping[str, str], project_dir: Path, now: datetime) -> A
 def check_settings(args: AssociationArgs, parsed: list[Problem], now: datetime) -> list[Problem]:
     """What did not parse, then what the parsed settings break: everything `read_settings`
     refuses, for tools that show it rather than stop."""
-    # An entry that failed to load is reported already; "no certificate" would only repeat it.
+    # An entry that failed to load, or a list of the wrong type, is reported already; "no
+    # certificate" would only repeat it.
     certificates = settings_key("certificates")
-    unloadable = any(p.setting and p.setting.startswith(f"{certificates}[") for p in parsed)
+    unloadable = any(
+        p.setting == certificates or (p.setting or "").startswith(f"{certificates}[")
+        for p in parsed
+    )
     return [
         *parsed,
         *(p for p in args.problems(now) if not (unloadable and p.code == "certificates-empty")),

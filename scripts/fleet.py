@@ -218,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     new_p.add_argument("--outputs", type=Path, required=True)
     new_p.add_argument("--preview", type=Path)
     new_p.add_argument("--allow", default="", help="stacks allowed a new application")
+    new_p.add_argument("--preview-status", type=int, default=0, help="the preview's exit status")
     args = parser.parse_args(argv)
 
     try:
@@ -268,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _bounded(args.outputs),
                 _bounded(args.preview) if args.preview else "",
                 args.allow.split(),
+                args.preview_status,
             )
             if reason:
                 print(f"fleet: {args.stack}: {reason}")

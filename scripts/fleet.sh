@@ -163,16 +163,16 @@ sign_in() {
 # a client ID Mimecast does not know. Only a stack that has deployed an application pays
 # the extra preview; FLEET_ALLOW_NEW_APPLICATION names the stacks that may get a new one.
 guard_application() {
-  local stack="$1" guard="$out/guard"
+  local stack="$1" guard="$out/guard" rc=0
   mkdir -p "$guard"
   pulumi stack output --json --stack "$STACK_REF" > "$guard/$stack.outputs.json" \
     2> /dev/null || return 0 # no stack yet: its first deploy creates the application
   grep -q '"applicationObjectId"' "$guard/$stack.outputs.json" || return 0
   pulumi preview --stack "$STACK_REF" --refresh --json --non-interactive \
-    > "$guard/$stack.preview.json" 2> /dev/null || true
+    > "$guard/$stack.preview.json" || rc=$?
   python3 "$here/fleet.py" new-application --stack "$stack" \
     --outputs "$guard/$stack.outputs.json" --preview "$guard/$stack.preview.json" \
-    --allow "${FLEET_ALLOW_NEW_APPLICATION-}"
+    --preview-status "$rc" --allow "${FLEET_ALLOW_NEW_APPLICATION-}"
 }
 
 # run_stack MODE STACK: Pulumi for one stack, in a subshell so that nothing one stack

@@ -26,21 +26,32 @@ def deployed_application(outputs: str) -> str | None:
     return value.lower() if isinstance(value, str) and GUID.fullmatch(value) else None
 
 
-def new_application(stack: str, outputs: str, preview: str, allowed: Sequence[str]) -> str | None:
+def new_application(
+    stack: str, outputs: str, preview: str, allowed: Sequence[str], status: int = 0
+) -> str | None:
     """Why `up` must not run: the stack has an application, yet the preview (`--refresh
-    --json`) creates one; the refresh dropped it from state, so it was deleted outside Pulumi
-    and `up` would give Mimecast a client ID it does not know."""
+    --json`, exit `status`) creates one; the refresh dropped it from state, so it was deleted
+    outside Pulumi and `up` would give Mimecast a client ID it does not know. A preview that
+    failed or cannot be read refuses too: the check fails closed."""
     deployed = deployed_application(outputs)
     if deployed is None or stack in allowed:
         return None
     try:
-        steps = json.loads(preview).get("steps") or []
-    except (ValueError, AttributeError):
-        return None  # a preview that did not run: `up` fails on its own, creating nothing
+        document = json.loads(preview)
+        steps = document.get("steps") if isinstance(document, dict) else None
+    except ValueError:
+        steps = None
+    if status or not isinstance(steps, list) or not steps:
+        return (
+            f"refused: the check before the deploy (`pulumi preview --refresh --json`, exit "
+            f"{status}) did not give its steps, so whether the application {deployed} still "
+            "exists is unknown; its diagnostics are in this log. Fix that and deploy again (or "
+            f"FLEET_ALLOW_NEW_APPLICATION={stack} to deploy without the check)."
+        )
     creates = any(
         isinstance(step, dict)
         and step.get("op") in CREATES
-        and str(step.get("urn", "")).split("::")[-2].split("$")[-1] == APPLICATION
+        and _type(step.get("urn")) == APPLICATION
         for step in steps
     )
     if not creates:
@@ -54,3 +65,9 @@ def new_application(stack: str, outputs: str, preview: str, allowed: Sequence[st
         "deploy again. To accept a new application instead, run the deploy with "
         f"FLEET_ALLOW_NEW_APPLICATION={stack} and point Mimecast at the new client ID."
     )
+
+
+def _type(urn: object) -> str:
+    """A URN's own type: `urn:pulumi:STACK::PROJECT::PARENT$TYPE::NAME` -> TYPE."""
+    parts = str(urn).split("::")
+    return parts[-2].split("$")[-1] if len(parts) >= 3 else ""

@@ -74,7 +74,7 @@ def adopt_text(stack: str, tenant: str) -> str:
     )
 
 
-def onboard_text(stack: str, tenant: str, app_ids: Sequence[str]) -> str:
+def onboard_text(stack: str, tenant: str, app_ids: Sequence[str], adopt: bool = False) -> str:
     q = shlex.quote
     ref = f"{os.environ['PULUMI_ORG']}/{stack}" if os.environ.get("PULUMI_ORG") else stack
     consent = [
@@ -90,9 +90,17 @@ def onboard_text(stack: str, tenant: str, app_ids: Sequence[str]) -> str:
             "   opening:",
             *consent,
             f"3. Check it offline: venv/bin/python -m association preflight {q(stack)}",
-            "4. Commit the file; the deploy pipeline creates the app on merge.",
-            "",
-            "Does the tenant already have the app, made by hand from Mimecast's guide? Then",
-            "adopt it instead of creating a second one: run onboard again with --adopt.",
+            "4. Commit the file; the deploy pipeline "
+            + ("adopts the app on merge." if adopt else "creates the app on merge."),
+            *(
+                []
+                if adopt
+                else [
+                    "",
+                    "Does the tenant already have the app, made by hand from Mimecast's guide?",
+                    f"Then adopt it instead of creating a second one: delete Pulumi.{stack}.yaml",
+                    "and run onboard again with --adopt.",
+                ]
+            ),
         ]
     )

@@ -84,10 +84,17 @@ def guid(text: str, what: str) -> str:
 def certificate_path(text: str, root: Path, now: datetime) -> str:
     """A certificate file inside the project that holds one valid public certificate."""
     path = PurePosixPath(text)
-    if path.is_absolute() or ".." in path.parts or not CERTIFICATE_PATH.fullmatch(text):
-        raise TenantError(f"certificate {text!r}: give a path inside the project, e.g. certs/x.pem")
-    file = root / path
-    if not file.is_file() or file.is_symlink():
+    if not CERTIFICATE_PATH.fullmatch(text):
+        raise TenantError(
+            f"certificate {text!r}: letters, digits, '_', '-', '.' and '/' only, e.g. certs/x.pem"
+        )
+    project = root.resolve()
+    file = (project / path).resolve()  # symlinks followed, as the program reads it
+    if path.is_absolute() or project not in file.parents:
+        raise TenantError(
+            f"certificate {text!r} resolves outside the project {project}: copy it into certs/"
+        )
+    if not file.is_file():
         raise TenantError(f"certificate {text!r} is not a regular file in {root}")
     with file.open("rb") as handle:
         data = handle.read(MAX_CERTIFICATE_BYTES + 1)
@@ -122,7 +129,7 @@ def onboard(args: argparse.Namespace) -> int:
     if target.exists():
         raise TenantError(f"{target.name} exists already: this stack is onboarded")
     target.write_text(stack_file_text(tenant, certificates, owners, args.adopt), encoding="utf-8")
-    print(onboard_text(stack, tenant, app_ids))
+    print(onboard_text(stack, tenant, app_ids, args.adopt))
     if args.adopt:
         print("\n" + adopt_text(stack, tenant))
     return 0
@@ -153,10 +160,18 @@ def retire_command(outputs_json: str) -> str | None:
     return command if isinstance(command, str) and command.strip() else None
 
 
+ADOPTED = re.compile(
+    r"^\s+[\"']?mimecast-association:adopt[\"']?:\s*(?:#.*)?\n\s+[\"']?applicationObjectId",
+    re.MULTILINE,
+)
+"""The `adopt` map as a stack file holds it (scripts/tenant.py and `pulumi config set --path`
+write it block-style, its first field next); `adopt: {}` adopts nothing."""
+
+
 def adopted_application(stack_file: str, outputs_json: str) -> str | None:
     """The application object ID of an adopted stack (its `adopt` setting is set), which
     `pulumi destroy` leaves in the tenant; None for an application the stack created."""
-    if "mimecast-association:adopt:" not in stack_file:
+    if not ADOPTED.search(stack_file):
         return None
     try:
         outputs = json.loads(outputs_json or "{}")

@@ -162,36 +162,45 @@ def test_a_hand_made_credential_of_another_certificate_is_named_for_removal(
 def test_adopt_with_enforced_scoping_keeps_the_consent_until_it_is_in_state(
     project: Path,
 ) -> None:
-    """Step 1: the hand-made consent is imported and reported as still granted."""
+    """Step 1: the hand-made consent is imported, still requested, reported as still granted."""
     scope = json.dumps({"group": "mimecast-sync@contoso.com", "enforce": True})
     run = deploy(project, adopt(project), **{"mimecast-association:mailboxScope": scope})
     assert run.error is None, run.error
     (assignment,) = by_type(run, ASSIGNMENT)
     assert assignment.import_id.endswith(ASSIGNMENT_ID)
     (app,) = by_type(run, APPLICATION)
-    assert app.inputs["requiredResourceAccesses"] == []  # nobody can consent again by a click
+    # Requested as long as it is granted: the policy pack refuses a consent nobody requests.
+    assert app.inputs["requiredResourceAccesses"] != []
     assert "STILL GRANTED" in run.outputs["permissions"][0]
     assert [n.code for n in run.notices if n.code.startswith("scope")] == ["scope-enforce-pending"]
-    # Step 2: without the consent's id the stack declares no consent, so the engine deletes the
-    # one in state (a resource no longer declared is deleted; it is not retained).
-    step_two = adopt(project, appRoleAssignmentId=None)
+    # Step 2: removeConsent: the stack declares no consent and requests nothing, so the engine
+    # deletes the one in state (a resource no longer declared is deleted; it is not retained).
     run = deploy(
         project,
-        {k: v for k, v in step_two.items() if v is not None},
+        adopt(project, removeConsent=True),
         **{"mimecast-association:mailboxScope": scope},
     )
     assert run.error is None, run.error
     assert by_type(run, ASSIGNMENT) == []
+    (app,) = by_type(run, APPLICATION)
+    assert app.inputs["requiredResourceAccesses"] == []
     assert run.outputs["permissions"][0].startswith("No permission granted in Entra ID")
+    (removal,) = [n for n in run.notices if n.code == "consent-removal"]
+    # If step 1 was skipped, the consent is still there: the warning says how to delete it.
+    assert f"servicePrincipals/{SP_OBJECT}/appRoleAssignments/{ASSIGNMENT_ID}" in removal.message
 
 
-def test_the_consent_may_be_left_out_only_to_remove_it(project: Path) -> None:
+def test_the_consent_is_always_named_and_removed_only_with_scoping(project: Path) -> None:
     fields = {k: v for k, v in adopt(project, appRoleAssignmentId=None).items() if v is not None}
-    run = deploy(project, fields)
-    assert [(p.code, p.setting) for p in run.refusal] == [
-        ("adopt-id-invalid", "mimecast-association:adopt.appRoleAssignmentId")
-    ]
-    assert run.resources == []
+    scope = json.dumps({"group": "mimecast-sync@contoso.com", "enforce": True})
+    for settings in ({}, {"mimecast-association:mailboxScope": scope}):
+        run = deploy(project, fields, **settings)
+        assert [(p.code, p.setting) for p in run.refusal] == [
+            ("adopt-id-invalid", "mimecast-association:adopt.appRoleAssignmentId")
+        ]
+        assert run.resources == []
+    run = deploy(project, adopt(project, removeConsent=True))
+    assert [p.code for p in run.refusal] == ["adopt-remove-consent-without-enforce"]
 
 
 def test_another_principals_consent_is_refused(project: Path) -> None:

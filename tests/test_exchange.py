@@ -175,8 +175,10 @@ def test_scoping_not_enforced_keeps_the_consent_and_says_it_has_no_effect(projec
     (management_scope,) = named(scope, "New-ManagementScope")
     (assignment,) = named(scope, "New-ManagementRoleAssignment")
     assert management_scope.parameters["RecipientRestrictionFilter"] == (
-        "\"MemberOfGroup -eq '$($group.DistinguishedName)'\""
+        "\"MemberOfGroup -eq '$dn'\""
     )
+    # The DN goes into OPATH's single quotes with any quote in it doubled (O'Neil).
+    assert '$dn = $group.DistinguishedName -replace "\'", "\'\'"' in scope.splitlines()
     assert assignment.parameters == {
         "App": "$appId",
         "Role": "Application EWS.AccessAsApp",

@@ -208,7 +208,11 @@ def test_enforce_from_scratch_declares_the_scoped_assignment(project: Path) -> N
     assert {POINTER, SCOPE, ROLE_ASSIGNMENT} <= set(found)
 
 
-def test_from_the_shutdown_on_no_ews_resource(project: Path) -> None:
+def test_after_the_shutdown_ews_is_declared_only_where_the_stack_says_the_date_moved(
+    project: Path,
+) -> None:
+    """allowAfterEwsShutdown exists for a moved date: then EWS access must stay, or the next
+    up would take this app off the allow list."""
     later = NOW.replace(year=2027, month=4, day=2)
     run = deploy(
         project,
@@ -217,7 +221,13 @@ def test_from_the_shutdown_on_no_ews_resource(project: Path) -> None:
         mailboxScope={"group": GROUP},
         allowAfterEwsShutdown=True,
     )
-    assert EXCHANGE & {r.type for r in run.resources} == {POINTER, SCOPE}
+    assert EXCHANGE & {r.type for r in run.resources} == {
+        EWS_ACCESS,
+        POINTER,
+        SCOPE,
+        ROLE_ASSIGNMENT,
+    }
+
     unmanaged = deploy(project, now=later, allowAfterEwsShutdown=True)
     assert "ews-allow-list-manual" not in [n.code for n in unmanaged.notices]
 

@@ -791,7 +791,11 @@ def test_new_application_reads_only_a_create_of_the_application() -> None:
     assert fleet_py.new_application("c", outputs, other, []) is None
     assert fleet_py.new_application("c", outputs, creates, ["c"]) is None
     assert fleet_py.new_application("c", "{}", creates, []) is None  # never deployed
-    assert fleet_py.new_application("c", outputs, "not json", []) is None
+    # The check fails closed: a preview that failed or gave no steps refuses too.
+    assert "did not give its steps" in str(fleet_py.new_application("c", outputs, "not json", []))
+    assert "exit 255" in str(fleet_py.new_application("c", outputs, creates, [], 255))
+    no_urn = json.dumps({"steps": [{"op": "create", "urn": "x"}]})
+    assert fleet_py.new_application("c", outputs, no_urn, []) is None
 
 
 def test_the_nightly_audit_reads_exchange_only_when_told_where(tmp_path: Path) -> None:

@@ -277,7 +277,7 @@ SETTING_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("owner-key", {"mimecast-association:owners": [KEY_BASE64]}, "holding a PRIVATE KEY"),
     ("owner-forged", {"mimecast-association:owners": [FORGED]}, "not an object ID"),
     ("protect-space", {"mimecast-association:protect": "true "}, "not true or false"),
-    ("protect-list", {"mimecast-association:protect": [True]}, "not true or false"),
+    ("protect-list", {"mimecast-association:protect": [True]}, "must be of type 'boolean'"),
     ("protect-key", {"mimecast-association:protect": KEY_PEM}, "holding a PRIVATE KEY"),
     ("days-1e30", {"mimecast-association:expiryWarningDays": 10**30}, "not a whole number"),
     ("days-huge", {"mimecast-association:expiryWarningDays": 99999999}, "from 0 to 3650"),

@@ -126,6 +126,23 @@ def test_onboard_without_a_certificate_refuses_the_expired_default(tmp_path: Pat
     assert "'certs/mimecast.pem' expired on 2025-08-04" in result.stderr
 
 
+def test_onboard_reads_certificates_as_the_program_does(tmp_path: Path) -> None:
+    """Symlinks followed: one inside the project is taken, one that leads out is refused."""
+    (tmp_path / "certs").mkdir()
+    current = make_certificate(not_after=datetime.now(UTC) + timedelta(days=400))
+    (tmp_path / "certs" / "real.pem").write_bytes(pem(current))
+    (tmp_path / "certs" / "link.pem").symlink_to(tmp_path / "certs" / "real.pem")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "x.pem").write_bytes(pem(current))
+    (tmp_path / "certs2").symlink_to(outside)
+    result = tenant(tmp_path, "onboard", *CERT, "certs2/x.pem")
+    assert result.returncode == 1
+    assert "resolves outside the project" in result.stderr
+    result = tenant(tmp_path, "onboard", *CERT, "certs/link.pem")
+    assert result.returncode == 0, result.stderr
+
+
 def test_onboard_without_an_owner_says_how_to_find_one(tmp_path: Path) -> None:
     result = tenant(tmp_path, "onboard", "contoso", "--tenant-id", TENANT)
     assert result.returncode == 1
@@ -142,14 +159,14 @@ def test_onboard_without_an_owner_says_how_to_find_one(tmp_path: Path) -> None:
         (["contoso", "--tenant-id", TENANT, "--owner", "me"], "not a GUID"),
         (["contoso", "--tenant-id", TENANT], "--owner"),
         (["contoso", "--tenant-id", TENANT, "--owner", OWNER, "--app-id", "x"], "not a GUID"),
-        ([*CERT, "../k.pem"], "inside"),
+        ([*CERT, "../k.pem"], "resolves outside the project"),
         ([*CERT, "c/no.pem"], "not a regular file"),
         # A trailing newline: `^...$` with re.match would pass it (Pulumi.ok\n.yaml).
         (["ok\n", "--tenant-id", TENANT, "--owner", OWNER], "no stack name"),
         (["contoso", "--tenant-id", f"{TENANT}\n", "--owner", OWNER], "not a GUID"),
         (["contoso", "--tenant-id", TENANT, "--owner", f"{OWNER}\n"], "not a GUID"),
         ([*CERT[:-1], "--app-id", f"{APP}\n"], "not a GUID"),
-        ([*CERT, "certs/x.pem\n"], "inside"),
+        ([*CERT, "certs/x.pem\n"], "letters, digits"),
     ],
 )  # fmt: skip
 def test_onboard_refuses_bad_input_and_writes_nothing(

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from certfactory import NOW, der, make_certificate, pem
-from tenant import DEPLOYER, EXCHANGE_SP, TENANT, TENANT_DIRECTORY, copy_program
+from tenant import DEPLOYER, EXCHANGE_SP, TENANT, TENANT_DIRECTORY, assignment_id, copy_program
 
 import policy.rules
 from association import identifiers
@@ -474,6 +474,22 @@ def test_enforced_mailbox_scope_is_the_other_accepted_shape(
     stack = _stack(_run(tmp_path_factory, preview=False, mailboxScope=scope))
     assert not [r for r in stack if r.type == types.APP_ROLE_ASSIGNMENT]
     assert violations(stack) == []
+
+
+def test_both_steps_of_scoping_an_adopted_app_pass_the_pack(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Step 1 keeps the adopted consent (and its request); step 2 drops both."""
+    scope = {"group": "mimecast-sync@contoso.com", "enforce": True}
+    principal = "7d9e0f12-3456-4789-abcd-ef0123456789"
+    adopt = {
+        "applicationObjectId": "3f2a6c1e-8b4d-4e21-9c57-0a1b2c3d4e5f",
+        "servicePrincipalObjectId": principal,
+        "appRoleAssignmentId": assignment_id(principal),
+    }
+    for step in (adopt, {**adopt, "removeConsent": True}):
+        stack = _stack(_run(tmp_path_factory, preview=False, mailboxScope=scope, adopt=step))
+        assert violations(stack) == [], step
 
 
 def test_end_date_in_another_offset_is_compared_as_an_instant(deployed: Stack) -> None:

@@ -41,6 +41,8 @@ class ExchangeTarget:
     stack: str
     scope: MailboxScope | None = None
     cloud: ExchangeCloud = DEFAULT_CLOUD
+    allow_after_ews_shutdown: bool = False
+    """`allowAfterEwsShutdown`: Microsoft moved the date, so EWS access is still declared."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def exchange_declarations(target: ExchangeTarget, now: datetime) -> list[Declara
         "endpoint": target.cloud.endpoint,
         "authority": target.cloud.authority,
     }
-    ews_lives = now < EWS_SHUTDOWN
+    ews_lives = now < EWS_SHUTDOWN or target.allow_after_ews_shutdown
     declarations = []
     if ews_lives:
         declarations.append(

@@ -168,7 +168,7 @@ def declared(
         owners=tuple(owner.lower() for owner in owners) if owners else None,
         outputs=outputs,
         deployed_owners=outputs.owners,
-        tenant_wide_consent=settings.tenant_wide_consent,
+        tenant_wide_consent=settings.consent_declared,
         mailbox_group=settings.mailbox_scope.group if settings.mailbox_scope else None,
         exchange_manage=settings.exchange.manage,
         notes=(

@@ -96,7 +96,13 @@ def check_stack(
     def run(values: Mapping[str, str]) -> ProgramRun:
         return _run(project, stack, values, now)
 
-    problems = check_settings(args, unparsed, now)
+    # A value the CLI refuses for its shape is named once, by the CLI's rule.
+    shaped = {p.setting for p in config.problems if p.code == "setting-shape"}
+    problems = [
+        p
+        for p in check_settings(args, unparsed, now)
+        if not (p.code == "setting-type" and p.setting in shaped)
+    ]
     if problems:
         plan = (
             None
@@ -162,8 +168,8 @@ def _deployer_problems(args: AssociationArgs, deployer: str | None) -> tuple[Pro
 
 
 def _scope_notes(args: AssociationArgs) -> tuple[str, ...]:
-    if args.mailbox_scope is None or not args.mailbox_scope.enforce:
-        return ()
+    if not args.scope_enforced or args.consent_declared:
+        return ()  # the adopted consent is still granted: its warning says what is next
     if args.exchange.manage:
         return (
             f"{SCOPE_KEY}.enforce is true: pulumi up grants nothing tenant-wide. It makes the "
