@@ -15,7 +15,7 @@ from association.certificates import parse_certificate, rfc3339
 from tests.fake_pulumi import load_script
 
 rotate = load_script("rotate", PROJECT / "scripts" / "rotate.py")
-tenant_py = load_script("tenant_script", PROJECT / "scripts" / "tenant.py")
+onboarding = load_script("onboarding", PROJECT / "scripts" / "onboarding.py")
 
 OWNER = "aaaaaaaa-0000-0000-0000-000000000001"
 KEY = "mimecast-association:certificates"
@@ -46,7 +46,7 @@ def project(tmp_path: Path) -> Path:
     gone = make_certificate("Gone", NOW - timedelta(days=400), NOW - timedelta(days=1), serial=3)
     (certs / "expired.pem").write_bytes(pem(gone))
     (tmp_path / "Pulumi.contoso.yaml").write_text(
-        tenant_py.stack_file_text(TENANT, ["certs/old.pem"], [OWNER], False)
+        onboarding.stack_file_text(TENANT, ["certs/old.pem"], [OWNER], False)
     )
     (tmp_path / "Pulumi.fabrikam.yaml").write_text(PULUMI_SHAPE)
     (tmp_path / "Pulumi.example.yaml").write_text("config:\n  azuread:tenantId: x\n")
