@@ -122,7 +122,8 @@ def plan_add(stack: str, path: Path, root: Path, entry: str, cert: Certificate) 
 def plan_retire(stack: str, path: Path, root: Path, target: str, now: datetime) -> Edit:
     text = read_yaml(path)
     document, entries = listed(text)
-    wanted = target.upper() if THUMBPRINT.fullmatch(target) else thumbprint_of(target, root)
+    compact = re.sub(r"[\s:]", "", target)  # as a portal or `certutil` may print it
+    wanted = compact.upper() if THUMBPRINT.fullmatch(compact) else thumbprint_of(target, root)
     drop = {
         index
         for index, entry in enumerate(entries)

@@ -92,7 +92,8 @@ def test_add_then_retire_on_both_shapes(project: Path, capsys: pytest.CaptureFix
 
     new = parse_certificate((project / "certs" / "new.pem").read_bytes(), "x").thumbprint
     old = parse_certificate((project / "certs" / "old.pem").read_bytes(), "x").thumbprint
-    status, out, _ = run(project, capsys, "retire", old.lower())
+    spaced = " ".join(old[i : i + 2] for i in range(0, 40, 2)).lower()  # as certutil shows it
+    status, out, _ = run(project, capsys, "retire", spaced)
     assert status == 0
     assert out.startswith("Retired")
     assert entries(project, "contoso") == entries(project, "fabrikam") == ["certs/new.pem"]
@@ -159,8 +160,9 @@ def test_add_refuses_what_is_no_valid_certificate(
         (f"config:\n  {KEY}: certs/old.pem\n", "that is not a list of strings"),
         (f"config:\n  {KEY}: [certs/old.pem, 'a, b']\n", "entries that are not plain paths"),
         (f"config:\n  {KEY}:\n    - &a certs/old.pem\n", "a YAML alias"),
+        (f"config:\n  {KEY}:\n    - certs/old.pem\n" + "#" * 2**20, "is larger than"),
     ],
-    ids=["default", "scalar", "quoted-flow", "anchor"],
+    ids=["default", "scalar", "quoted-flow", "anchor", "oversized"],
 )
 def test_a_list_it_cannot_edit_safely_is_refused_with_the_fix(
     project: Path, capsys: pytest.CaptureFixture[str], stack_file: str, why: str
