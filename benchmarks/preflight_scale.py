@@ -5,7 +5,8 @@
 Builds a temporary copy of the project with N stacks (default 500), each with its own tenant
 ID, display name, owner and generated certificate, runs `python -m association preflight`
 over all of them, once in this process (`--jobs 1`) and once with two spawned workers
-(`--jobs 2`), and prints the total wall time, the time per stack and the peak memory.
+(`--jobs 2`), and prints the total wall time, the time per stack, the size of the text
+report (lines, bytes) and the peak memory.
 Peak memory is the peak resident set size (`getrusage` `ru_maxrss`) of this process (the
 interpreter, the Pulumi SDK, the generated certificates and every report) and of the largest
 worker.
@@ -71,7 +72,9 @@ def measure(directory: Path, stacks: int, jobs: int) -> int:
             ["--project-dir", str(directory), "--now", rfc3339(NOW), "--jobs", str(jobs)]
         )
     elapsed = time.perf_counter() - start
-    print(f"--jobs {jobs}: {output.getvalue().splitlines()[-1]} (exit status {status})")
+    lines = output.getvalue().splitlines()
+    print(f"--jobs {jobs}: {lines[-2]} (exit status {status})")
+    print(f"  text report: {len(lines)} lines, {len(output.getvalue().encode())} bytes")
     print(
         f"  total {elapsed:.2f} s for {stacks} stacks, {elapsed / stacks * 1000:.1f} ms per stack"
     )

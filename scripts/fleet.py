@@ -6,7 +6,8 @@ needs JSON and is called a few times per job, never once per stack:
 
   plan         stacks (JSON list on stdin) -> how many shards, as job outputs
   shard        the stacks of shard INDEX of COUNT (round robin over the sorted list)
-  gate         preflight's JSON -> one line per stack: ok, or blocked with the reason
+  gate         preflight's JSON -> a line per stack (ok, or blocked with the reason) and
+               per warning of its own (fleet_gate.py)
   report       every shard's results.tsv -> one Markdown summary, one JSON, the exit status
   stale        refuse a deploy whose commit is not the branch's tip (a re-run of an old run)
   latest       the shards' artifact folders, only the latest attempt of each
@@ -26,30 +27,19 @@ import math
 import re
 import sys
 import time
-import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+# Beside this file: Python puts the script's folder on sys.path.
+from fleet_gate import gate
 from fleet_guard import new_application
-from fleet_results import (  # beside this file: Python puts the script's folder on sys.path
-    BLOCKED,
-    OK,
-    VERBS,
-    log_sections,
-    read_results,
-    render_report,
-    to_markdown,
-)
+from fleet_results import OK, VERBS, log_sections, read_results, render_report, to_markdown
 from fleet_runs import FleetError, latest_attempts, merge_audits, stale_reason, token_life
 
 STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 """A Pulumi stack name; always used with ``fullmatch`` (``$`` would pass a trailing newline).
 A copy of association_tools/project.py STACK_NAME (this script runs before any install);
 tests/test_fleet.py pins the two together."""
-CODE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-"""A problem's code as preflight writes it (kebab-case): safe in a TSV line as it is."""
 GITHUB_MATRIX_LIMIT = 256
 """GitHub Actions runs at most 256 jobs per matrix."""
 
@@ -102,60 +92,6 @@ def plan_outputs(stacks: Sequence[str], count: int) -> dict[str, str]:
         "shards": json.dumps(indexes, separators=(",", ":")),
         "matrix": json.dumps(matrix, separators=(",", ":")),
     }
-
-
-# --- the preflight gate ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Gate:
-    stack: str
-    status: str
-    reason: str
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    """`text` on one line, control characters escaped (it reaches TSV lines and annotations)."""
-    flat = "".join(
-        f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c for c in " ".join(text.split())
-    )
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _problem(entry: dict[str, Any]) -> tuple[str, str]:
-    """A preflight problem, `{"code", "setting", "message"}`: its code and its message.
-
-    Only the code decides anything; the message is shown, never matched.
-    """
-    code, message = entry["code"], entry["message"]
-    if not isinstance(code, str) or not CODE.fullmatch(code) or not isinstance(message, str):
-        raise TypeError("a problem needs a kebab-case code and a message")
-    return code, message
-
-
-def gate(stacks: Sequence[str], preflight: str, exit_status: int) -> list[Gate]:
-    """Which stacks may run: those preflight reports without errors.
-
-    Preflight exits 1 when some stack has errors, which is expected here; any other
-    failure (no JSON, a usage error) blocks every stack of the shard, with the reason.
-    """
-    try:
-        document = json.loads(preflight)
-        reports = {str(r["stack"]): [_problem(e) for e in r["errors"]] for r in document["stacks"]}
-    except (ValueError, KeyError, TypeError, AttributeError):
-        reason = f"preflight did not run (exit {exit_status}); see the shard's log"
-        return [Gate(stack, BLOCKED, reason) for stack in stacks]
-    gates = []
-    for stack in stacks:
-        errors = reports.get(stack)
-        if errors is None:
-            gates.append(Gate(stack, BLOCKED, "preflight did not report this stack"))
-        elif errors:
-            code, message = errors[0]
-            gates.append(Gate(stack, BLOCKED, f"preflight: {code}: {one_line(message)}"))
-        else:
-            gates.append(Gate(stack, OK, ""))
-    return gates
 
 
 # --- command line --------------------------------------------------------------------
@@ -234,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "gate":
             text = args.preflight.read_text(encoding="utf-8") if args.preflight.exists() else ""
             for entry in gate(checked(args.stacks), text, args.exit_status):
-                print(f"{entry.stack}\t{entry.status}\t{entry.reason}")
+                print("\n".join(entry.records()))
         elif args.command == "report":
             expected = (
                 checked(args.expected.read_text(encoding="utf-8").split()) if args.expected else []

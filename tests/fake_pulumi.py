@@ -11,6 +11,7 @@ Canned behaviour, by files under `fleet.canned`:
   sleep                    seconds every `pulumi preview|up` sleeps (benchmarks), noting
                            its start and end in `events`
   preflight-error/<stack>  the fake preflight reports an error for that stack
+  preflight-warning/<stack>  ... a warning of its own (every stack has the fleet-wide one)
   drift-rc, audit-rc       exit status of the fake `association drift` / `audit`
   tip                      what the fake curl answers for a branch's tip (GitHub API)
   oidc-token               the federated token the fake curl hands out (a JWT)
@@ -124,18 +125,23 @@ case "$command" in
       if [ -n "$seen" ]; then stacks+=("$arg"); elif [ "$arg" = -- ]; then seen=1; fi
     done
     rc=0 sep=""
+    ews='{"code": "ews-retirement", "setting": null, "message": "EWS is shut down on 2027-04-01."}'
     printf '{"stacks": ['
     for s in "${stacks[@]}"; do
       if [ -e "$FAKE_DIR/preflight-error/$s" ]; then
         printf '%s{"stack": "%s", "errors": [{"code": "certificate-expired", ' "$sep" "$s"
         printf '"setting": "certificates", "message": "certificates[0] expired on 2025-08-04"}]}'
         rc=1
+      elif [ -e "$FAKE_DIR/preflight-warning/$s" ]; then
+        printf '%s{"stack": "%s", "errors": [], "warnings": [%s, ' "$sep" "$s" "$ews"
+        printf '{"code": "certificate-expiry", "setting": "certificates[0]", '
+        printf '"message": "certificates[0] expires on 2026-12-20 (19 days left)."}]}'
       else
-        printf '%s{"stack": "%s", "errors": []}' "$sep" "$s"
+        printf '%s{"stack": "%s", "errors": [], "warnings": [%s]}' "$sep" "$s" "$ews"
       fi
       sep=", "
     done
-    printf ']}\n'
+    printf '], "summary": {"fleetWide": [%s]}}\n' "$ews"
     exit "$rc" ;;
   drift)
     [ -n "${REAL_PYTHON-}" ] && exec "$REAL_PYTHON" -m association drift "$@" ;;
@@ -305,6 +311,11 @@ class FakeFleet:
         """Its `preview --json` creates an Application (deleted outside Pulumi)."""
         (self.canned / "recreates").mkdir(exist_ok=True)
         (self.canned / "recreates" / stack).write_text("", "utf-8")
+
+    def preflight_warning(self, stack: str) -> None:
+        """The fake preflight reports a certificate expiring in 19 days for that stack."""
+        (self.canned / "preflight-warning").mkdir(exist_ok=True)
+        (self.canned / "preflight-warning" / stack).write_text("", "utf-8")
 
     def preflight_error(self, stack: str) -> None:
         (self.canned / "preflight-error").mkdir(exist_ok=True)

@@ -521,10 +521,11 @@ def test_invalid_json_fails_that_stack_only(capsys: pytest.CaptureFixture[str]) 
 
     assert code == EXIT_FAILED
     lines = out.splitlines()
-    assert lines[0] == "contoso: no-change - no changes (not refreshed)"
-    assert lines[2].startswith(
+    # The failed stack first, then the clean one (and its note).
+    assert lines[0].startswith(
         f"truncated: error (other) - {fixture('truncated.json')} is not valid JSON: Unterminated"
     )
+    assert lines[1] == "contoso: no-change - no changes (not refreshed)"
     assert lines[3] == "2 stacks: 1 no-change, 1 error"
 
 
@@ -679,8 +680,8 @@ def test_a_missing_file_fails_its_stack_and_the_others_are_still_reported(
 
     assert (code, err) == (EXIT_FAILED, "")
     assert out.splitlines() == [
-        "adatum: no-change - no changes",
         f"fabrikam: error (other) - {missing} does not exist",
+        "adatum: no-change - no changes",
         "2 stacks: 1 no-change, 1 error",
     ]
     assert "| `fabrikam` | ❌ error (other) |" in markdown.read_text(encoding="utf-8")
@@ -930,9 +931,9 @@ def test_each_unusable_input_is_one_error_for_its_file_only(
 
     assert (code, err) == (EXIT_FAILED, "")
     lines = out.splitlines()
-    assert lines[0] == "contoso: no-change - no changes"
-    assert lines[1].startswith(f"hostile: error (other) - {path}")
-    assert why in lines[1]
+    assert lines[0].startswith(f"hostile: error (other) - {path}")
+    assert why in lines[0]
+    assert lines[1] == "contoso: no-change - no changes"
     assert lines[2] == "2 stacks: 1 no-change, 1 error"
     hostile = json.loads(summary.read_text(encoding="utf-8"))["stacks"][1]
     assert [error["code"] for error in hostile["errors"]] == [error_code]
@@ -957,3 +958,28 @@ def test_markdown_text_is_inert_and_terminal_text_is_one_line() -> None:
     )
     assert visible("a\u202eb\u2028c\td") == "a\\u202eb\\u2028c\\td"
     assert md_fence("x\n```\ny") == ["````text", "x", "```", "y", "````"]
+
+
+def test_stdout_is_worst_first_and_names_each_drifted_resource(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    names = ["no-change-refresh.json", "drift-refresh.json", "auth-error.json"]
+    code, out, _ = run(capsys, *(fixture(name) for name in names))
+
+    lines = out.splitlines()
+    assert code == EXIT_FAILED
+    assert [line.split(":")[0] for line in lines if not line.startswith(" ")] == [
+        "woodgrove",  # error
+        "fabrikam",  # drift
+        "adatum",  # no-change
+        "3 stacks",
+    ]
+    assert lines[2:5] == [
+        "  update mimecast (azuread:index/application:Application) - changed outside Pulumi: "
+        "owners, requiredResourceAccesses; pulumi up changes: owners[1] (delete), "
+        "requiredResourceAccesses[1] (delete)",
+        "  update mimecast (azuread:index/servicePrincipal:ServicePrincipal); pulumi up changes: "
+        "notes (update)",
+        "  create mimecast-full-access-as-app (azuread:index/appRoleAssignment:AppRoleAssignment)"
+        " - deleted outside Pulumi",
+    ]

@@ -323,7 +323,7 @@ def test_preflight_plans_them_with_placeholders_and_no_pickle(
     assert "makes the scope and its role assignment first" in note
     assert "--continue-on-error" in note
 
-    text = preflight(project, capsys)
+    text = preflight(project, capsys, "--plan")
     assert (
         "__provider   (dynamic provider "
         "association.exchange_online.rbac.ServicePrincipalPointerProvider)" in text

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from association_tools.escape import md_text
 from association_tools.project import STACK_NAME
 from tests.fake_pulumi import (
     REPO,
@@ -151,6 +152,77 @@ def test_the_gate_reads_what_the_real_preflight_writes() -> None:
     assert entry.reason.startswith("preflight: tenant-placeholder: ")
 
 
+def test_the_gate_carries_each_stacks_own_warnings_and_the_whole_reason() -> None:
+    shared = problem("ews-retirement", "EWS is shut down on 2027-04-01.")
+    long = "certificates[0] expired " + "and this is why " * 40 + "end."
+    preflight = json.dumps(
+        {
+            "summary": {"fleetWide": [shared]},
+            "stacks": [
+                {"stack": "a", "errors": [], "warnings": [shared]},
+                {
+                    "stack": "b",
+                    "errors": [],
+                    "warnings": [shared, problem("certificate-expiry", "expires\tin 19 days")],
+                },
+                {
+                    "stack": "c",
+                    "errors": [problem("certificate-expired", long)],
+                    "warnings": [problem("tenant-shared", "Stacks c, d all manage tenant T")],
+                },
+            ],
+        }
+    )
+    records = [line for g in fleet_py.gate(["a", "b", "c"], preflight, 1) for line in g.records()]
+    assert records == [
+        "a\tok\t",
+        "b\tok\t",
+        "b\twarning\tcertificate-expiry: expires in 19 days",
+        f"c\tblocked\tpreflight: certificate-expired: {' '.join(long.split())}",
+        "c\twarning\ttenant-shared: Stacks c, d all manage tenant T",
+    ]
+
+
+def test_the_job_summary_is_by_status_with_every_why_whole_and_escaped() -> None:
+    results = load_script("fleet_results", REPO / "scripts" / "fleet_results.py")
+    why = "preflight: certificate-expired: a | b <b>x</b> `c` " + "long words " * 60 + "end"
+    report = results.render_report(
+        "up",
+        ["a-ok", "b-blocked", "c-failed", "d-warned"],
+        [
+            results.Result("d-warned", "warning", "certificate-expiry: soon"),
+            results.Result("a-ok", "ok", ""),
+            results.Result("b-blocked", "blocked", why),
+            results.Result("c-failed", "failed", "exit 1; see logs/c-failed.log"),
+            results.Result("d-warned", "ok", ""),
+        ],
+    )
+    assert [s["stack"] for s in report["stacks"]] == ["c-failed", "b-blocked", "a-ok", "d-warned"]
+    rows = [line for line in results.to_markdown(report).splitlines() if line.startswith("| `")]
+    assert rows[0] == "| `c-failed` | failed | exit 1; see logs/c-failed.log | — |"
+    assert rows[1].startswith("| `b-blocked` | blocked | preflight: certificate-expired: a \\| b ")
+    assert rows[1].endswith("long words end | — |")  # whole, never cut mid-word
+    assert "\\<b\\>x\\</b\\> \\`c\\`" in rows[1]
+    assert rows[2] == "| `d-warned` | ok | — | certificate-expiry: soon |"
+    assert "The other 1 stacks: ok, without warnings of their own." in results.to_markdown(report)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a | b",
+        "<img src=x>",
+        "`x` **y** _z_ [l](u)",
+        "https://x www.y.z",
+        "\x1b[31m\nnew\ttab\u2028",
+        "$a~b@c&d\\",
+    ],
+)
+def test_the_summary_cells_escape_as_the_reports_do(text: str) -> None:
+    results = load_script("fleet_results", REPO / "scripts" / "fleet_results.py")
+    assert results.markdown_cell(text) == md_text(text)
+
+
 def test_stack_name_copies_match_the_product() -> None:
     record = load_script("deploy_record", REPO / "scripts" / "deploy-record.py")
     for copy in (fleet_py.STACK_NAME, record.STACK_NAME):
@@ -215,6 +287,7 @@ def test_300_stacks_deploy_in_10_jobs_and_one_failure_stops_nobody(tmp_path: Pat
     fleet = FakeFleet(tmp_path, 300)
     fleet.fail("t137")
     fleet.preflight_error("t042")
+    fleet.preflight_warning("t200")
     runs = github_shards(fleet, "up", shards=10)
 
     assert len(runs) == 10
@@ -251,15 +324,23 @@ def test_300_stacks_deploy_in_10_jobs_and_one_failure_stops_nobody(tmp_path: Pat
 
     final = report(fleet, "up")
     assert final.returncode == 1
-    assert "::error title=Deploy failed::stacks: t042 t137" in final.stdout
+    assert "::error title=Deploy failed::stacks: t137 t042" in final.stdout  # failed first
     consolidated = json.loads((tmp_path / "report" / "fleet.json").read_text("utf-8"))
     assert consolidated["counts"] == {"ok": 298, "failed": 1, "blocked": 1}
     summary = (tmp_path / "report-summary.md").read_text("utf-8")
     assert "300 stacks, 298 ok, 1 failed, 1 blocked by preflight" in summary
-    assert (
-        "| `t042` | blocked | preflight: certificate-expired: certificates[0] expired on "
-        "2025-08-04 |" in summary
-    )
+    # Failed, then blocked, then the one ok stack with a warning of its own; the warning
+    # every stack shares is not repeated on each.
+    rows = [line for line in summary.splitlines() if line.startswith("| `")]
+    assert rows == [
+        "| `t137` | failed | exit 255; see logs/t137.log | — |",
+        "| `t042` | blocked | preflight: certificate-expired: certificates\\[0\\] expired on "
+        "2025-08-04 | — |",
+        "| `t200` | ok | — | certificate-expiry: certificates\\[0\\] expires on 2026-12-20 (19 "
+        "days left). |",
+    ]
+    assert "The other 297 stacks: ok, without warnings of their own." in summary
+    assert "ews-retirement" not in summary
 
 
 def test_a_clean_fleet_passes_and_a_missing_shard_does_not(tmp_path: Path) -> None:

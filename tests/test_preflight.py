@@ -105,8 +105,17 @@ def test_valid_stack_as_text(project: Path, capsys: pytest.CaptureFixture[str]) 
     lines = out.splitlines()
     assert "offline: no network connection, no credentials, no Pulumi CLI" in lines[0]
     assert "assumes you sign in to each stack's configured tenant" in lines[0]
-    assert f"== contoso: WARNINGS (Pulumi.contoso.yaml, tenant {TENANT})" in lines
+    # What it found first, then the notices every stack shares (once), then the stack's line,
+    # then (it was named) its block.
+    assert lines[1] == (
+        "1 stack checked: 0 with errors, 0 with warnings, 1 ok (besides the notices every "
+        "stack shares, listed once)."
+    )
+    assert "  ok        contoso  expires 2027-11-26 (365 days left)" in lines[:10]
+    assert f"== contoso: OK (Pulumi.contoso.yaml, tenant {TENANT})" in lines
     allow_list, ews = [line for line in lines if "  warning  " in line]
+    assert lines.index(ews) < lines.index(f"== contoso: OK (Pulumi.contoso.yaml, tenant {TENANT})")
+    assert allow_list.startswith("  warning  ews-allow-list-manual (this stack): ")
     assert "Mimecast cannot sync until this app's client ID is in" in allow_list
     assert "'mimecast-association:exchange.manage' true" in allow_list
     assert "exchangeOnline.ewsAllowList" in allow_list
@@ -119,7 +128,7 @@ def test_valid_stack_as_text(project: Path, capsys: pytest.CaptureFixture[str]) 
     assert re.search(r"\n\s+clientId\s+\(created at deploy\)\n", out)
     assert "tenantDomain              (looked up in the tenant at deploy: " in out
     assert "  note     mimecast-association:owners is set" in out
-    assert lines[-1] == "1 stack checked: 0 with errors, 1 with warnings, 0 ok."
+    assert lines[-1] == lines[1]
 
 
 def test_valid_stack_as_json(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -343,7 +352,8 @@ def test_each_kind_of_error(
     )
     write_stack(project, "contoso", **settings)
     status, document = preflight_json(capsys, project)
-    _, out, _ = preflight(capsys, "--project-dir", str(project))
+    _, out, _ = preflight(capsys, "--project-dir", str(project), "contoso")
+    _, fleet, _ = preflight(capsys, "--project-dir", str(project))
 
     assert status == 1
     (report,) = document["stacks"]
@@ -351,8 +361,11 @@ def test_each_kind_of_error(
     (error,) = [error for error in report["errors"] if error["code"] == code]
     assert error["setting"] == setting
     assert document["ok"] is False
-    # The text report shows the same problem, in the same words, on one error line.
+    # The text report shows the same problem, in the same words, on one error line; the
+    # fleet view names its code on the stack's line.
     assert f"  error    {error['message']}" in out
+    (line,) = [line for line in fleet.splitlines() if line.startswith("  errors    contoso  ")]
+    assert code in line
 
 
 def test_a_wrong_type_does_not_hide_the_other_problems(
@@ -408,9 +421,13 @@ def test_warnings_alone_exit_zero(project: Path, capsys: pytest.CaptureFixture[s
     status, out, _ = preflight(capsys, "--project-dir", str(project))
 
     assert status == 0
-    assert "== contoso: WARNINGS" in out
-    assert "  warning  mimecast-association:certificates[0] file certs/current.pem" in out
-    assert "(365 days left)" in out
+    # Its own warning (the certificate's expiry) makes the stack stand out of the fleet.
+    assert re.search(
+        r"\n  warnings  contoso  expires 2027-11-26 \(365 days left\)  certificate-expiry: "
+        r"mimecast-association:certificates\[0\] file certs/current.pem .*\(365 days left\)",
+        out,
+    )
+    assert "== contoso" not in out  # no stack named: no block
 
 
 def test_text_lists_stacks_with_errors_first(
@@ -419,19 +436,26 @@ def test_text_lists_stacks_with_errors_first(
     write_stack(project, "a-warned")
     write_stack(project, "b-warned", expiryWarningDays=400)
     write_stack(project, "c-broken", certificates=["certs/expired.pem"])
+    for stack, tenant in (("b-warned", OTHER_TENANT), ("c-broken", "2" * 8 + TENANT[8:])):
+        path = project / f"Pulumi.{stack}.yaml"
+        path.write_text(path.read_text().replace(TENANT, tenant))
     status, out, _ = preflight(capsys, "--project-dir", str(project))
 
     assert status == 1
-    headings = [line for line in out.splitlines() if line.startswith("== ")]
-    assert [heading.split(":")[0] for heading in headings] == [
-        "== c-broken",
-        "== a-warned",
-        "== b-warned",
-    ]
-    # Until EWS is shut down (2027-04-01) every stack carries its warning: none is "ok".
-    assert out.splitlines()[-1] == (
-        "3 stacks checked: 1 with errors, 2 with warnings, 0 ok. Errors in: c-broken."
+    rows = re.findall(r"(?m)^  (errors|warnings|ok) +(\S+)  ", out)
+    assert rows == [("errors", "c-broken"), ("warnings", "b-warned"), ("ok", "a-warned")]
+    # Until EWS is shut down (2027-04-01) every stack carries its notices: told once, they
+    # leave a-warned ok in the view (its JSON status stays "warnings").
+    lines = out.splitlines()
+    summary = (
+        "3 stacks checked: 1 with errors, 1 with warnings, 1 ok (besides the notices every "
+        "stack shares, listed once). Errors in: c-broken."
     )
+    assert lines[1] == lines[-2] == summary
+    assert sum("ews-retirement" in line for line in lines) == 1
+    _, details, _ = preflight(capsys, "--project-dir", str(project), "--plan")
+    headings = [line.split(":")[0] for line in details.splitlines() if line.startswith("== ")]
+    assert headings == ["== c-broken", "== b-warned", "== a-warned"]
 
 
 # Isolation, --now, selection, usage errors -------------------------------------------------------
@@ -483,7 +507,11 @@ def test_worker_processes_report_exactly_what_one_process_does(
     spawned = preflight(capsys, "--project-dir", str(project), "--jobs", "2")
     assert spawned == alone
     assert alone[0] == 1
-    assert "(created at deploy)" in alone[1]
+    named = preflight(capsys, "--project-dir", str(project), "contoso", "broken")
+    assert "(created at deploy)" in named[1]
+    assert named == preflight(
+        capsys, "--project-dir", str(project), "contoso", "broken", "--jobs", "2"
+    )
 
 
 def test_excluded_stacks_are_left_out_of_every_stack(
@@ -495,7 +523,7 @@ def test_excluded_stacks_are_left_out_of_every_stack(
         capsys, "--project-dir", str(project), "--exclude", "example", "--exclude", "gone"
     )
     assert status == 0
-    assert "== contoso: WARNINGS" in out
+    assert "  ok        contoso  expires" in out
     assert "example" not in out
 
 
@@ -582,7 +610,7 @@ def test_json_file_beside_the_text_report(
     status, out, _ = preflight(capsys, "--project-dir", str(project), "--json", str(document))
 
     assert status == 0
-    assert "== contoso: WARNINGS (Pulumi.contoso.yaml, tenant" in out
+    assert "  ok        contoso  expires" in out
     assert [s["stack"] for s in json.loads(document.read_text(encoding="utf-8"))["stacks"]] == [
         "contoso"
     ]
@@ -607,7 +635,7 @@ def test_the_default_project_dir_is_the_current_directory(
     status = main(["contoso", "--now", rfc3339(NOW)])
     out, err = capsys.readouterr()
     assert (status, err) == (0, "")
-    assert "== contoso: WARNINGS (Pulumi.contoso.yaml, tenant" in out
+    assert "== contoso: OK (Pulumi.contoso.yaml, tenant" in out
 
 
 def test_without_pulumi_yaml_it_is_a_usage_error(
@@ -765,7 +793,14 @@ def test_text_report_is_aligned_and_marks_what_is_unknown() -> None:
         [StackReport("s", "Pulumi.s.yaml", TENANT, certificates=(cert,), plan=plan)], NOW
     )
 
-    assert text.splitlines()[2:] == [
+    assert text.splitlines()[1:6] == [
+        "1 stack checked: 0 with errors, 0 with warnings, 1 ok.",
+        "",
+        "Stacks: errors first, then warnings of their own, then ok:",
+        "  ok        s  expires 2027-01-01 (36 days left)",
+        "",
+    ]
+    assert text.splitlines()[6:] == [
         f"== s: OK (Pulumi.s.yaml, tenant {TENANT})",
         f"  certificate {'AB' * 20}  36 days left",
         "      keyId    k",

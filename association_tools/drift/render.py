@@ -81,20 +81,41 @@ def _headline(error: StackError, limit: int | None) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+STATUS_ORDER: Final = {"error": 0, "drift": 1, "no-change": 2}
+"""Stdout's order: what failed, then what drifted, then the clean stacks (each in input order)."""
+
+
 def render_text(results: Sequence[StackDrift]) -> str:
-    """The short summary printed to stdout."""
+    """The short summary printed to stdout: a line per stack, worst first, and under each
+    drifted one a line per resource that drifted."""
     lines = []
-    for result in results:
+    for result in sorted(results, key=lambda r: STATUS_ORDER[r.status]):
         lines.append(
             f"{visible(result.stack)}: {_status_label(result)} - {visible(describe(result))}"
         )
         if result.note:
             lines.append(f"  {result.note.message}")
+        lines.extend(f"  {visible(_resource_line(resource))}" for resource in result.resources)
     statuses = Counter(result.status for result in results)
     tally = ", ".join(f"{statuses[s]} {s}" for s in ("no-change", "drift", "error") if statuses[s])
     stacks = f"{len(results)} stack" + ("s" if len(results) != 1 else "")
     lines.append(f"{stacks}: {tally}")
     return "\n".join(lines)
+
+
+def _resource_line(resource: ResourceDrift) -> str:
+    """`update mimecast (azuread:index/application:Application) - changed outside Pulumi:
+    owners; pulumi up changes: owners[1] (delete)`."""
+    line = f"{resource.operation} {resource.name} ({resource.type})"
+    if resource.refresh is not None:
+        found = {"update": "changed", "delete": "deleted"}[resource.refresh.operation]
+        line += f" - {found} outside Pulumi"
+        if resource.refresh.properties:
+            line += ": " + ", ".join(change.path for change in resource.refresh.properties)
+    if resource.properties:
+        changes = ", ".join(f"{change.path} ({change.kind})" for change in resource.properties)
+        line += f"; pulumi up changes: {changes}"
+    return line
 
 
 def _status_label(result: StackDrift) -> str:

@@ -15,8 +15,10 @@ from association.identifiers import is_guid
 from association.text import visible
 from association_tools import cli, options
 from association_tools.cli import UsageError
+from association_tools.preflight.fleet_view import render_markdown
 from association_tools.preflight.render import render_json, render_text
 from association_tools.preflight.stacks import check_stacks
+from association_tools.preflight.summary import summarize
 from association_tools.project import Project, load_project
 
 PROG: Final = "python -m association preflight"
@@ -24,13 +26,17 @@ EXIT_OK: Final = 0
 EXIT_ERRORS: Final = 1
 
 EXAMPLES: Final = """examples:
-  python -m association preflight example            the shipped example stack
-  python -m association preflight --exclude example --require-owners --jobs 2
-                                                     every tenant, as the pipelines run it
-  python -m association preflight contoso --now 2027-01-15 --json contoso.json
+  venv/bin/python -m association preflight example   the shipped example stack, in full
+  venv/bin/python -m association preflight --exclude example --require-owners --jobs 2
+                                                     every tenant, one line each, as the
+                                                     pipelines run it
+  venv/bin/python -m association preflight --markdown "$GITHUB_STEP_SUMMARY"
+                                                     the same as a table in a job summary
+  venv/bin/python -m association preflight contoso --now 2027-01-15 --json contoso.json
                                                      one stack, judged on deploy day; the text
                                                      report on stdout, the JSON in a file
-  python -m association preflight --json - | jq .ok  the JSON alone on stdout"""
+  venv/bin/python -m association preflight --json - | jq .summary
+                                                     the JSON alone on stdout"""
 
 
 EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
@@ -96,7 +102,14 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "stacks", nargs="*", metavar="STACK", help="stacks to check (default: every stack file)"
     )
-    options.add_json(parser, "every stack's report")
+    options.add_json(parser, "every stack's report, the summary first")
+    options.add_markdown(parser, "one table row per stack")
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="show every stack's certificates, plan and Exchange Online PowerShell (default: "
+        "only the stacks named on the command line; the others get one line each)",
+    )
     parser.add_argument(
         "--now",
         metavar="TIMESTAMP",
@@ -138,10 +151,12 @@ def preflight(args: argparse.Namespace) -> int:
     project = load_project(args.project_dir)
     stacks = select_stacks(project, args.stacks, args.exclude)
     reports = check_stacks(project, stacks, now, args.jobs, args.require_owners, args.deployer)
+    detailed = None if args.plan else set(args.stacks)
     cli.publish(
         reports,
-        lambda done: render_text(done, now),
+        lambda done: render_text(done, now, detailed),
         (args.json, lambda done: render_json(done, now) + "\n"),
+        (args.markdown, lambda done: render_markdown(summarize(done), done, now)),
     )
     return EXIT_ERRORS if any(report.errors for report in reports) else EXIT_OK
 

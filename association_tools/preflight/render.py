@@ -1,22 +1,30 @@
-"""Preflight reports for people (text) and for pipelines (one JSON document)."""
+"""Preflight reports for people (text) and for pipelines (one JSON document).
+
+The text opens with the fleet view (`fleet_view`); a stack's full block follows only when
+asked for. Its fleet-wide notices are in the view, once, not in the block.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from association.certificates import rfc3339
 from association.text import visible
 from association_tools import jsondoc
-from association_tools.preflight.report import RANK, Marker, StackReport, header
+from association_tools.preflight.fleet_view import counts_line, fleet_lines
+from association_tools.preflight.report import Marker, StackReport, header
+from association_tools.preflight.summary import fleet_order, own_warnings, standing, summarize
 
 
 def render_json(reports: Sequence[StackReport], now: datetime) -> str:
-    """One JSON document: the header, the instant, `ok`, and one object per stack."""
+    """One JSON document: the summary first, the header, the instant, `ok`, one object per
+    stack."""
     return jsondoc.dumps(
         {
+            "summary": summarize(reports),
             "header": header(now),
             "evaluatedAt": rfc3339(now),
             "ok": not any(report.errors for report in reports),
@@ -25,18 +33,22 @@ def render_json(reports: Sequence[StackReport], now: datetime) -> str:
     )
 
 
-def render_text(reports: Sequence[StackReport], now: datetime) -> str:
-    """For people: the header, one block per stack (stacks with errors first), a summary."""
-    lines = [header(now)]
-    for report in sorted(reports, key=lambda r: RANK[r.status]):
+def render_text(
+    reports: Sequence[StackReport], now: datetime, detailed: Collection[str] | None = None
+) -> str:
+    """For people: the header, what was found, the fleet-wide notices once, one line per
+    stack; then the full block (plan, PowerShell) of the stacks in `detailed` (None: all)."""
+    summary = summarize(reports)
+    lines = [header(now), *fleet_lines(summary, reports)]
+    shown = [r for r in fleet_order(reports) if detailed is None or r.stack in detailed]
+    for report in shown:
         lines.extend(["", *_stack_lines(report)])
-    counts = {status: sum(r.status == status for r in reports) for status in RANK}
-    summary = (
-        f"{len(reports)} stack{'s' if len(reports) != 1 else ''} checked: {counts['errors']} with "
-        f"errors, {counts['warnings']} with warnings, {counts['ok']} ok."
-    )
-    failed = [report.stack for report in reports if report.errors]
-    lines.extend(["", summary + (f" Errors in: {', '.join(failed)}." if failed else "")])
+    lines.extend(["", counts_line(summary, reports)])
+    if len(shown) < len(reports):
+        lines.append(
+            "Each stack's certificates, plan and Exchange Online PowerShell: name it "
+            "(`venv/bin/python -m association preflight STACK`), or add --plan for every stack."
+        )
     # Each entry is one report line: whatever a value holds, it cannot start another line or
     # reach the terminal as a control sequence.
     return "\n".join(visible(line) for line in lines)
@@ -44,10 +56,10 @@ def render_text(reports: Sequence[StackReport], now: datetime) -> str:
 
 def _stack_lines(report: StackReport) -> list[str]:
     tenant = f", tenant {report.tenant_id}" if report.tenant_id else ""
-    lines = [f"== {report.stack}: {report.status.upper()} ({report.file}{tenant})"]
+    lines = [f"== {report.stack}: {standing(report).upper()} ({report.file}{tenant})"]
     for label, messages in (
         ("error", [problem.message for problem in report.errors]),
-        ("warning", [notice.message for notice in report.warnings]),
+        ("warning", [notice.message for notice in own_warnings(report)]),
         ("note", report.notes),
     ):
         lines.extend(f"  {label:<8} {message}" for message in messages)
