@@ -209,7 +209,9 @@ def test_preflight_states_the_order_before_enforcing(
     write_stacks(project, contoso={"mailboxScope": {"group": GROUP, "enforce": True}})
     status, stacks = preflight_json(project, capsys, rfc3339(NOW))
     assert status == 0
-    (note,) = [n for n in stacks["contoso"]["notes"] if "enforce" in n]
+    (note,) = [
+        n["message"] for n in stacks["contoso"]["notes"] if n["code"] == "scope-enforce-order"
+    ]
     assert note.index("exchangeOnline.scope") < note.index("scopeCheck") < note.index("deploy")
     assert (
         "<clientId: pulumi stack output clientId>" in stacks["contoso"]["exchangeOnline"]["scope"]

@@ -319,7 +319,7 @@ def test_preflight_plans_them_with_placeholders_and_no_pickle(
     assert planned[SCOPE]["inputs"]["__provider"] == {
         "dynamicProvider": "association.exchange_online.rbac.ManagementScopeProvider"
     }
-    (note,) = [n for n in report["notes"] if "enforce is true" in n]
+    (note,) = [n["message"] for n in report["notes"] if n["code"] == "scope-enforce-order"]
     assert "makes the scope and its role assignment first" in note
     assert "--continue-on-error" in note
 

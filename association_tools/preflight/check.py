@@ -34,10 +34,12 @@ from association_tools.stack_files import StackFileError, parse_stack_file, stac
 
 OWNERS_KEY: Final = settings_key("owners")
 SCOPE_KEY: Final = settings_key("mailboxScope")
-OWNERS_NOTE: Final = (
+OWNERS_NOTE: Final = Notice(
+    "deployer-checked-at-deploy",
+    OWNERS_KEY,
     f"{OWNERS_KEY} is set, so the identity that runs `pulumi up` must be among the owners "
     "if it only holds Application.ReadWrite.OwnedBy. Its object ID is looked up when signed in, "
-    "so the program checks this at deploy, not here."
+    "so the program checks this at deploy, not here.",
 )
 
 
@@ -167,21 +169,29 @@ def _deployer_problems(args: AssociationArgs, deployer: str | None) -> tuple[Pro
     )
 
 
-def _scope_notes(args: AssociationArgs) -> tuple[str, ...]:
+def _scope_notes(args: AssociationArgs) -> tuple[Notice, ...]:
     if not args.scope_enforced or args.consent_declared:
         return ()  # the adopted consent is still granted: its warning says what is next
     if args.exchange.manage:
         return (
-            f"{SCOPE_KEY}.enforce is true: pulumi up grants nothing tenant-wide. It makes the "
-            "scope and its role assignment first and removes a consent left in the stack only "
-            "after them (so never run that pulumi up with --continue-on-error or --target). "
-            "RBAC takes minutes to hours to apply: safest is a first pulumi up without "
-            "enforce, then exchangeOnline.scopeCheck showing InScope True, then enforce.",
+            Notice(
+                "scope-enforce-order",
+                f"{SCOPE_KEY}.enforce",
+                f"{SCOPE_KEY}.enforce is true: pulumi up grants nothing tenant-wide. It makes the "
+                "scope and its role assignment first and removes a consent left in the stack only "
+                "after them (so never run that pulumi up with --continue-on-error or --target). "
+                "RBAC takes minutes to hours to apply: safest is a first pulumi up without "
+                "enforce, then exchangeOnline.scopeCheck showing InScope True, then enforce.",
+            ),
         )
     return (
-        f"{SCOPE_KEY}.enforce is true: pulumi up grants nothing tenant-wide. In this order: run "
-        "exchangeOnline.scope, check that exchangeOnline.scopeCheck shows InScope True, then "
-        "deploy; otherwise Mimecast loses access to every mailbox.",
+        Notice(
+            "scope-enforce-order",
+            f"{SCOPE_KEY}.enforce",
+            f"{SCOPE_KEY}.enforce is true: pulumi up grants nothing tenant-wide. In this order: "
+            "run exchangeOnline.scope, check that exchangeOnline.scopeCheck shows InScope True, "
+            "then deploy; otherwise Mimecast loses access to every mailbox.",
+        ),
     )
 
 

@@ -60,7 +60,7 @@ def _stack_lines(report: StackReport) -> list[str]:
     for label, messages in (
         ("error", [problem.message for problem in report.errors]),
         ("warning", [notice.message for notice in own_warnings(report)]),
-        ("note", report.notes),
+        ("note", [note.message for note in report.notes]),
     ):
         lines.extend(f"  {label:<8} {message}" for message in messages)
     for cert in report.certificates:

@@ -107,7 +107,8 @@ class StackReport:
     tenant_id: str | None
     errors: tuple[Problem, ...] = ()
     warnings: tuple[Notice, ...] = ()
-    notes: tuple[str, ...] = ()
+    notes: tuple[Notice, ...] = ()
+    """What a reader should know that is no warning (the stack's status is not changed)."""
     certificates: tuple[CertificateReport, ...] = ()
     plan: Plan | None = None
     exchange_online: Mapping[str, str] | None = None
