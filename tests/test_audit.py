@@ -178,7 +178,7 @@ def audit(
     to_stdout = any(flag == "-" or flag.endswith("=-") for flag in extra)  # no text report
     if not any(flag.startswith("--exchange-") for flag in extra) and code != 2 and not to_stdout:
         *lines, last = out.splitlines()  # said at the end of every run without Exchange
-        assert last == f"note: {NOT_READ}", out
+        assert last == f"note: {NOT_READ.message}", out
         out = "\n".join([*lines, ""])
     return code, out, err, waits
 
@@ -634,7 +634,11 @@ def test_notes_are_in_every_report_and_change_no_verdict(
     assert lines[3] == "1 stack: 1 clean"
     (stack,) = json.loads(summary.read_text(encoding="utf-8"))["stacks"]
     assert (stack["status"], len(stack["notes"])) == ("clean", 2)
-    assert any(expired in note for note in stack["notes"])
+    assert [note["code"] for note in stack["notes"]] == [
+        "certificate-file-missing",
+        "certificate-expired",
+    ]
+    assert expired in stack["notes"][1]["message"]
     report = markdown.read_text(encoding="utf-8")
     assert "### `contoso`: nothing undeclared\n\n- **Note:** would not deploy: " in report
     assert "- **Note:** " + expired.replace("[0]", "\\[0\\]") in report

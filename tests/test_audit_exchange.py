@@ -196,7 +196,7 @@ def test_every_planted_exchange_backdoor_is_named_as_a_command(both: Both) -> No
         "'contoso\\\\a1b2' (DenyAccess to Board) names the app: it changes which mailboxes the "
         "app reaches, outside the stack",
     ]
-    assert f"note: {NOT_READ}" not in lines
+    assert f"note: {NOT_READ.message}" not in lines
 
     both.exchange.tenants[TENANT] = declared_organization(scoped=True)
     assert once().returncode == 0
@@ -346,9 +346,11 @@ def test_without_exchange_flags_the_report_says_what_is_not_read(
     assert code == 0
     assert both.exchange.calls == []
     document = json.loads(report.read_text(encoding="utf-8"))
-    assert document["notes"] == [NOT_READ]
+    assert document["notes"] == [
+        {"code": "exchange-not-read", "setting": None, "message": NOT_READ.message}
+    ]
     assert document["stacks"][0]["exchangeRequests"] is None
-    assert f"**Note:** {NOT_READ}" in markdown.read_text(encoding="utf-8")
+    assert f"**Note:** {NOT_READ.message}" in markdown.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(

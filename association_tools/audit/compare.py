@@ -20,6 +20,7 @@ from association.identifiers import (
     FULL_ACCESS_AS_APP_ROLE_ID,
     SINGLE_TENANT_AUDIENCE,
 )
+from association.problems import Notice
 from association_tools.audit.exposure import (
     SEVERITIES,
     Severity,
@@ -268,7 +269,7 @@ class StackAudit:
     """HTTP requests sent to Graph for this stack (batches, pages and retries)."""
     exchange_requests: int | None = None
     """HTTP requests sent to Exchange Online (cmdlets, pages, retries); None: not read."""
-    notes: tuple[str, ...] = ()
+    notes: tuple[Notice, ...] = ()
     """Caveats about the stack's settings (`Declared.notes`); they never change the status."""
 
     @property

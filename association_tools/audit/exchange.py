@@ -23,6 +23,7 @@ from association.exchange_online.client import ExchangeAdminClient, ExchangeErro
 from association.exchange_online.ews_access import read_state
 from association.exchange_online.rbac import MAX_DN, member_filter
 from association.exchange_online.rights import MANAGE_AS_APP
+from association.problems import Notice
 from association_tools.audit.tenant import (
     AccessPolicy,
     ExchangePrincipal,
@@ -174,7 +175,7 @@ def read_exchange(client: ExchangeAdminClient, target: ExchangeTarget) -> LiveEx
 
 def _policies_or_note(
     future: Future[list[dict[str, Any]]],
-) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+) -> tuple[list[dict[str, Any]], tuple[Notice, ...]]:
     """A cmdlet's objects; a 404 (a tenant where Get-ApplicationAccessPolicy is not
     available, as Microsoft365DSC's export notes) is an empty list and a note, any other
     failure raised."""
@@ -183,7 +184,7 @@ def _policies_or_note(
     except ExchangeError as error:
         if error.status != 404:
             raise
-        return [], (f"not checked: {error}",)
+        return [], (Notice("application-access-policy-not-checked", None, f"not checked: {error}"),)
 
 
 def _group_dn(client: ExchangeAdminClient, group: str | None) -> str:

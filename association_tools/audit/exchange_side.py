@@ -17,6 +17,7 @@ from typing import Final
 
 from association.exchange_online.client import ExchangeError
 from association.exchange_online.declare import scope_name
+from association.problems import Notice
 from association_tools.audit.compare import Finding
 from association_tools.audit.exchange import (
     AUDIT_ROLE_GROUP,
@@ -34,10 +35,12 @@ __all__ = ["AUDIT_ROLE_GROUP", "ExchangeResult", "ExchangeSide", "audit_exchange
 EXCHANGE_SHARE: Final = 2
 """Exchange may read 1/2 of the tenant's bytes: its largest answer, every role assignment of
 the organization, is some hundreds of KB in a large one."""
-NOT_READ: Final = (
+NOT_READ: Final = Notice(
+    "exchange-not-read",
+    None,
     "Exchange Online not read (no --exchange-endpoint or --exchange-token-env): EwsEnabled, "
     "EwsAllowedAppIDs, the app's Exchange role assignments and role groups, its mailbox scope "
-    "and application access policies are not checked"
+    "and application access policies are not checked",
 )
 
 
@@ -52,7 +55,7 @@ class ExchangeSide:
 @dataclass(frozen=True)
 class ExchangeResult:
     findings: tuple[Finding, ...] = ()
-    notes: tuple[str, ...] = ()
+    notes: tuple[Notice, ...] = ()
     error: str | None = None
     requests: int = 0
 

@@ -14,7 +14,7 @@ encrypted) is an error.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -84,7 +84,7 @@ class Declared:
     tenant_wide_consent: bool = True
     """False with `mailboxScope.enforce`: then the program requests no permission and grants
     no app role, so any of either in the tenant is undeclared."""
-    notes: tuple[str, ...] = ()
+    notes: tuple[Notice, ...] = ()
     """Why the program would refuse these settings today, and other caveats: shown with the
     findings, never a reason not to compare."""
     hand_made: Mapping[str, str] = field(default_factory=dict)
@@ -150,7 +150,7 @@ def declared(
     problems = [*parsed.problems, *config.problems, *check_settings(settings, unparsed, now)]
     blocked = _blocking_keys(parsed, settings)
     if blocked:
-        reasons = _messages(problem for problem in problems if problem.setting in blocked)
+        reasons = [_note(problem).message for problem in problems if problem.setting in blocked]
         listed = "; ".join(reasons or [f"{', '.join(sorted(blocked))} cannot be read"])
         raise InputError(f"{file} cannot be audited: {listed}")
     if settings.tenant_id.lower() != outputs.tenant_id:
@@ -172,8 +172,8 @@ def declared(
         mailbox_group=settings.mailbox_scope.group if settings.mailbox_scope else None,
         exchange_manage=settings.exchange.manage,
         notes=(
-            *(f"would not deploy: {message}" for message in _messages(problems)),
-            *_messages(parsed.warnings),
+            *(_note(problem, "would not deploy: ") for problem in problems),
+            *(_note(notice) for notice in parsed.warnings),
             *_adoption_notes(settings.adopt, outputs),
             *_owner_notes(bool(owners), outputs),
         ),
@@ -191,7 +191,7 @@ def _blocking_keys(parsed: StackFile, settings: AssociationArgs) -> set[str]:
     return keys
 
 
-def _adoption_notes(adopt: Adoption | None, outputs: StackOutputs) -> list[str]:
+def _adoption_notes(adopt: Adoption | None, outputs: StackOutputs) -> list[Notice]:
     """`adopt` naming other objects than the outputs do: the audit reads the outputs' ones."""
     if adopt is None:
         return []
@@ -204,27 +204,35 @@ def _adoption_notes(adopt: Adoption | None, outputs: StackOutputs) -> list[str]:
         ),
     )
     return [
-        f"{ADOPT_KEY}.{name} is {adopted}, but the outputs name {actual}; the audit reads "
-        "the object the outputs name"
+        Notice(
+            "adopt-not-the-outputs",
+            f"{ADOPT_KEY}.{name}",
+            f"{ADOPT_KEY}.{name} is {adopted}, but the outputs name {actual}; the audit reads "
+            "the object the outputs name",
+        )
         for name, adopted, actual in pairs
         if adopted != actual
     ]
 
 
-def _owner_notes(owners_set: bool, outputs: StackOutputs) -> list[str]:
+def _owner_notes(owners_set: bool, outputs: StackOutputs) -> list[Notice]:
     """Without `owners` and the output, a replaced sole owner looks like the deployer."""
     if owners_set or outputs.owners is not None:
         return []
     return [
-        f"{OWNERS_KEY} is unset and the outputs have no {OWNERS_OUTPUT} (deployed before it "
-        "was exported): a sole owner replaced by someone else cannot be told from the deployer "
-        f"until `pulumi up` exports {OWNERS_OUTPUT}"
+        Notice(
+            "owners-not-exported",
+            OWNERS_KEY,
+            f"{OWNERS_KEY} is unset and the outputs have no {OWNERS_OUTPUT} (deployed before it "
+            "was exported): a sole owner replaced by someone else cannot be told from the "
+            f"deployer until `pulumi up` exports {OWNERS_OUTPUT}",
+        )
     ]
 
 
-def _messages(items: Iterable[Problem | Notice]) -> list[str]:
-    """Problems' or notices' messages, each on one line."""
-    return [" ".join(item.message.split()) for item in items]
+def _note(item: Problem | Notice, prefix: str = "") -> Notice:
+    """A problem or notice as one of the audit's notes, on one line, its code kept."""
+    return Notice(item.code, item.setting, prefix + " ".join(item.message.split()))
 
 
 def outputs_arguments(pairs: list[str]) -> Mapping[str, Path]:

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Final
 
+from association.problems import Notice
 from association.text import visible
 from association_tools import jsondoc
 from association_tools.audit.compare import SEVERITIES, StackAudit, exit_code, overall_status
@@ -40,7 +41,7 @@ def _requests(result: StackAudit) -> str:
     return f"{graph}, {exchange} Exchange request{'s' if exchange != 1 else ''}"
 
 
-def render_text(results: Sequence[StackAudit], run_notes: Sequence[str] = ()) -> str:
+def render_text(results: Sequence[StackAudit], run_notes: Sequence[Notice] = ()) -> str:
     """The summary printed to stdout: a line per stack, then one per finding, then its notes;
     last what the run did not read (`run_notes`)."""
     lines = []
@@ -53,15 +54,15 @@ def render_text(results: Sequence[StackAudit], run_notes: Sequence[str] = ()) ->
             f"  {f.severity:<6}  {f.target}  {f.code}: {visible(f.message)}"
             for f in result.findings
         ]
-        lines += [f"  note    {visible(note)}" for note in result.notes]
+        lines += [f"  note    {visible(note.message)}" for note in result.notes]
     statuses = Counter(result.status for result in results)
     tally = ", ".join(f"{statuses[s]} {s}" for s in STATUSES if statuses[s])
     lines.append(f"{len(results)} stack{'s' if len(results) != 1 else ''}: {tally}")
-    lines += [f"note: {visible(note)}" for note in run_notes]
+    lines += [f"note: {visible(note.message)}" for note in run_notes]
     return "\n".join(lines)
 
 
-def render_markdown(results: Sequence[StackAudit], run_notes: Sequence[str] = ()) -> str:
+def render_markdown(results: Sequence[StackAudit], run_notes: Sequence[Notice] = ()) -> str:
     """A GitHub job summary: one row per stack, then each stack's notes and its findings."""
     icons = {"clean": "✅", "findings": "🚨", "error": "❌"}
     lines = [
@@ -75,11 +76,11 @@ def render_markdown(results: Sequence[StackAudit], run_notes: Sequence[str] = ()
         f"| {md_text(describe(r))} |"
         for r in results
     ]
-    lines += [f"\n**Note:** {md_text(note)}" for note in run_notes]
+    lines += [f"\n**Note:** {md_text(note.message)}" for note in run_notes]
     for result in results:
         if result.findings or result.notes:
             lines += ["", f"### {md_code(result.stack)}: {md_text(describe(result))}", ""]
-            lines += [f"- **Note:** {md_text(note)}" for note in result.notes]
+            lines += [f"- **Note:** {md_text(note.message)}" for note in result.notes]
         if result.findings:
             lines += [
                 *([""] if result.notes else []),
@@ -93,7 +94,7 @@ def render_markdown(results: Sequence[StackAudit], run_notes: Sequence[str] = ()
     return "\n".join(lines) + "\n"
 
 
-def to_json(results: Sequence[StackAudit], run_notes: Sequence[str] = ()) -> str:
+def to_json(results: Sequence[StackAudit], run_notes: Sequence[Notice] = ()) -> str:
     """The machine-readable summary, as jsondoc writes it, ending in a newline."""
     document = {
         "schemaVersion": SCHEMA_VERSION,

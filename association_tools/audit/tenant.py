@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from association.problems import Notice
+
 
 @dataclass(frozen=True)
 class Credential:
@@ -210,6 +212,6 @@ class LiveExchange:
     policies: tuple[AccessPolicy, ...]
     """Application access policies naming our app."""
     scope: ScopeState | None = None
-    notes: tuple[str, ...] = ()
+    notes: tuple[Notice, ...] = ()
     role_groups: tuple[RoleGroup, ...] = ()
     """Role groups with our app among their members."""
