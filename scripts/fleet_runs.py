@@ -72,7 +72,14 @@ def merge_audits(documents: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "status": status,
         "exitCode": {"error": 1, "findings": 3, "clean": 0}[status],
         # what the runs did not read (e.g. Exchange Online), each once
-        "notes": list(dict.fromkeys(n for d in documents for n in d.get("notes", []))),
+        # Each chunk says the same run-wide notes ({code, setting, message}): keep them once.
+        "notes": list(
+            {
+                json.dumps(note, sort_keys=True): note
+                for document in documents
+                for note in document.get("notes", [])
+            }.values()
+        ),
         "stacks": stacks,
     }
 

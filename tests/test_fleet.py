@@ -889,3 +889,21 @@ def test_the_nightly_audit_reads_exchange_only_when_told_where(tmp_path: Path) -
     report(fleet, "drift", FLEET_AUDIT_EXCHANGE_ENDPOINT="https://outlook.office365.com")
     (audit,) = [c for c in fleet.program_calls() if c[0] == "audit"]
     assert "--exchange-endpoint https://outlook.office365.com" in audit[1]
+
+
+def test_the_audit_chunks_merge_into_one_document_with_each_run_note_once() -> None:
+    note = {"code": "exchange-not-read", "setting": None, "message": "Exchange Online not read"}
+
+    def chunk(stack: str, status: str, code: int) -> dict[str, Any]:
+        return {
+            "schemaVersion": 2,
+            "status": status,
+            "exitCode": code,
+            "notes": [note],
+            "stacks": [{"stack": stack}],
+        }
+
+    merged = fleet_py.merge_audits([chunk("a", "clean", 0), chunk("b", "findings", 3)])
+    assert (merged["status"], merged["exitCode"]) == ("findings", 3)
+    assert merged["notes"] == [note]
+    assert [s["stack"] for s in merged["stacks"]] == ["a", "b"]
