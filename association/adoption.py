@@ -8,7 +8,7 @@ importers): `/applications/<id>`, `/servicePrincipals/<id>` and
 
 Key credentials are never imported: Graph never returns a certificate's body, so an imported
 `ApplicationCertificate` has no `value` and fails the provider's Check on every run (see
-README, Already set up by hand?). The credentials made by hand are named in `keyIds` instead:
+docs/adoption.md). The credentials made by hand are named in `keyIds` instead:
 the stack leaves them on the application as they are, declares no second copy of the same
 certificate, and says when each can be removed.
 
@@ -47,7 +47,7 @@ FIELDS: Final = (
     "keyIds",
     "removeConsent",
 )
-FIX: Final = "Look it up in the tenant (README: Already set up by hand?)"
+FIX: Final = "Look it up in the tenant (docs/adoption.md#find-the-ids)"
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def ews_problems(now: datetime, allow_after_shutdown: bool, key: str) -> list[Pr
             key,
             f"Exchange Web Services in Exchange Online was shut down on {_day(EWS_SHUTDOWN)}, so "
             "Mimecast can no longer use full_access_as_app: nothing is declared. Retire the "
-            "association (README: Retire a tenant). Only if Microsoft has moved the date, set "
+            "association (docs/retirement.md). Only if Microsoft has moved the date, set "
             f"`pulumi config set {key} true`.",
         )
     ]

@@ -85,8 +85,8 @@ def exchange_notices(setting: ExchangeSetting, key: str, now: datetime) -> list[
             "Mimecast cannot sync until this app's client ID is in the tenant's EWS allow list "
             "(EwsAllowedAppIDs, with EwsEnabled $true): Exchange Online lets no other app use "
             "EWS. Either let pulumi up do it, `pulumi config set --path "
-            f"'{key}.manage' true` (the deploy identity needs Exchange rights: README, The "
-            "Exchange Online side as code), or paste the stack output exchangeOnline.ewsAllowList "
+            f"'{key}.manage' true` (the deploy identity needs Exchange rights: "
+            "docs/exchange.md), or paste the stack output exchangeOnline.ewsAllowList "
             "into Exchange Online PowerShell (`pulumi stack output exchangeOnline --json | "
             "jq -r .ewsAllowList`).",
         )

@@ -14,8 +14,8 @@
 # When it has a line for this version and arch, the download must have exactly that
 # SHA-256 and the release's checksums file must say the same: then neither host, nor
 # both together, can change what runs. Without such a line the release's checksums file
-# alone decides, and the script prints the line to commit (README, "Running from a
-# pipeline"). A malformed line, or two lines for the same file, is an error.
+# alone decides, and the script prints the line to commit (docs/pipelines.md, setup
+# step 4). A malformed line, or two lines for the same file, is an error.
 #
 # Overrides (tests use file:// URLs, no network): PULUMI_DOWNLOAD_URL,
 # PULUMI_CHECKSUMS_URL, PULUMI_INSTALL_DIR, PULUMI_PIN_FILE.

@@ -1,6 +1,6 @@
 """What scripts/tenant.py onboard writes and prints: the stack file, the next steps, and the
-Azure CLI recipe that finds a hand-made app's `adopt` IDs (the README gives the same; a test
-keeps the two equal). Stdlib only, like tenant.py.
+Azure CLI recipe that finds a hand-made app's `adopt` IDs (docs/adoption.md gives the same; a
+test keeps the two equal). Stdlib only, like tenant.py.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ placeholder, naming it, until it is replaced."""
 
 
 def adopt_recipe(tenant: str) -> list[str]:
-    """The Azure CLI commands that find the `adopt` ids of a hand-made app; README, Already set
-    up by hand?, gives the same (a test keeps the two equal)."""
+    """The Azure CLI commands that find the `adopt` ids of a hand-made app; docs/adoption.md
+    gives the same (a test keeps the two equal)."""
     name = shlex.quote(DEFAULT_DISPLAY_NAME)
     return [
         f"az login --tenant {tenant} --allow-no-subscriptions",

@@ -24,7 +24,7 @@ TENANT_LINE = re.compile(
     r"^\s*azuread:tenantId:\s*['\"]?(?P<tenant>[0-9A-Fa-f-]{36})", re.MULTILINE
 )
 
-RUNBOOK = 'README.md, "Offboarding a tenant"'
+RUNBOOK = "docs/retirement.md"
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:

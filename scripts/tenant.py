@@ -11,7 +11,7 @@ tenant and the preflight. Each certificate is read first: a private key, anythin
 X.509 certificate, or one that has expired is refused. With --adopt (the tenant already has
 the app, made by hand from Mimecast's guide) the stack file also gets an `adopt` block with a
 placeholder for each id, which preflight refuses until filled, and the Azure CLI commands that
-find them are printed (the same recipe as README, Already set up by hand?).
+find them are printed (the same recipe as docs/adoption.md).
 
 retire runs the retire runbook for a stack: Mimecast's side first (you confirm it with
 --mimecast-disconnected), `protect: false`, `pulumi up`, `pulumi destroy`, the Exchange
