@@ -3,7 +3,7 @@
 Under the SDK's mocks each object must be declared with exactly the provider's import ID
 (terraform-provider-azuread importers) and kept in the tenant whatever the engine deletes;
 the key credentials made by hand are never imported (an imported ApplicationCertificate has no
-`value` and fails every run: README, Already set up by hand?) and never declared a second
+`value` and fails every run: docs/adoption.md) and never declared a second
 time; bad IDs are refused with nothing registered.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import base64
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 from certfactory import NOW, make_certificate
+from docs_pages import blocks, section
 from tenant import (
     APPLICATION,
     ASSIGNMENT,
@@ -296,14 +296,24 @@ def test_preflight_shows_which_ids_are_imported(
     assert outputs["clientId"] == {"unknown": "readAtDeploy"}
 
 
-def test_the_readmes_adoption_stack_file_passes_preflight_with_the_adoption_plan(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("page", "heading"),
+    [("README.md", "2. Write the stack file"), ("docs/adoption.md", "Write the stack file")],
+)
+def test_the_documented_adoption_stack_file_passes_preflight_with_the_adoption_plan(
+    page: str, heading: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Followed literally: the README's stack file, with only `az` output in it, is accepted."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
-    section = readme[readme.index("## Already set up by hand?") :]
-    block = section[section.index("```yaml\n") + 8 :]
-    stack_file = textwrap.dedent(block[: block.index("```")])
+    """Followed literally: the stack file the docs show, with only `az` output in it, is
+    accepted."""
+    written = section(page, heading)
+    (block,) = [
+        b
+        for b in blocks(page)
+        if b.language == "yaml"
+        and "  mimecast-association:adopt:" in b.lines
+        and "\n".join(b.lines) in written
+    ]
+    stack_file = "\n".join(block.lines) + "\n"
     project = program_with_certificates(tmp_path, **{"mimecast-2026": make_certificate("2026")})
     (project / "Pulumi.contoso.yaml").write_text(stack_file)
     args = ["--project-dir", str(project), "--now", rfc3339(NOW), "--json", "-", "contoso"]

@@ -80,10 +80,12 @@ def test_onboard_adopt_writes_placeholders_and_prints_the_readmes_recipe(tmp_pat
     assert [line for line in printed if line.startswith(("az ", "#"))] == script.adopt_recipe(
         TENANT
     )
-    # One recipe: the README gives the same commands, for any tenant.
-    readme = {line.strip() for line in (REPO / "README.md").read_text("utf-8").splitlines()}
+    # One recipe: the adoption page gives the same commands, for any tenant.
+    page = {
+        line.strip() for line in (REPO / "docs" / "adoption.md").read_text("utf-8").splitlines()
+    }
     for line in script.adopt_recipe("<tenantId>"):
-        assert line in readme, line
+        assert line in page, line
 
 
 @pytest.mark.parametrize(

@@ -6,18 +6,17 @@ import ast
 import re
 from pathlib import Path
 
+import docs_pages
+
 from association.component_args import SETTINGS
 from association.setting import Setting
 from association_tools import settings_doc
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def section(title: str) -> str:
-    start = README.index(f"\n## {title}\n")
-    end = README.find("\n## ", start + 1)
-    return README[start:end]
+    return docs_pages.section("README.md", title)
 
 
 def first_cells(table: str) -> set[str]:

@@ -71,7 +71,7 @@ def _shared(tenant: str, stacks: list[str]) -> Notice:
         TENANT_KEY,
         f"Stacks {names} all manage tenant {tenant}: one stack per tenant, or each creates its "
         "own application (or adopts the same one) and they undo each other's changes. Keep one "
-        "and retire the others (README: Retire a tenant).",
+        "and retire the others (docs/retirement.md).",
     )
 
 
