@@ -340,3 +340,32 @@ def test_the_readmes_onboard_command_writes_the_readmes_stack_file(
     )
     assert done.returncode == 0, done.stderr
     assert (project / "Pulumi.contoso.yaml").read_text("utf-8") == new_app_stack_file()
+
+
+def normalised(report: str) -> list[str]:
+    """A preflight report with what depends on the certificate (thumbprint, keyId, dates,
+    days left) replaced, so a sample made with one test certificate compares with another."""
+    rules = [
+        (r"\b[0-9A-Fa-f]{40}\b", "<thumbprint>"),
+        (r"mimecast-cert-[0-9a-f]{16}", "mimecast-cert-<id>"),
+        (r"(keyId:? +)[0-9a-f-]{36}", r"\1<keyId>"),
+        (r"(customKeyIdentifier: )[A-Za-z0-9+/=]+", r"\1<id>"),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "<instant>"),
+        (r"\d+ days left", "<n> days left"),
+    ]
+    for pattern, replacement in rules:
+        report = re.sub(pattern, replacement, report)
+    return report.splitlines()
+
+
+def test_the_sample_report_is_what_preflight_prints(results: dict[str, Ran]) -> None:
+    """docs/preflight.md shows a whole report: it must be today's, line for line."""
+    (command,) = [
+        c for c in to_run() if c.page == "docs/preflight.md" and "--now 2026-12-01" in c.command
+    ]
+    ran = results[command.id]
+    assert ran.status == 0, ran.output
+    (sample,) = [
+        b for b in blocks("docs/preflight.md") if b.language == "text" and b.line > command.line
+    ][:1]
+    assert normalised("\n".join(sample.lines)) == normalised(ran.output.rstrip("\n"))
