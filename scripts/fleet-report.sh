@@ -56,7 +56,7 @@ audit_chunk() {
       AZURE_TENANT_ID="${tenantId:-${AZURE_TENANT_ID-}}"
   fi
   # The Exchange side too once the audit identity holds Exchange.ManageAsApp and View-Only
-  # Configuration in the tenants (README, Audit); without it the audit says it was not read.
+  # Configuration in the tenants (docs/drift-and-audit.md, Audit); without it the audit says it was not read.
   # (an Azure DevOps macro left as `$(NAME)` is a variable nobody defined: not set)
   if [ -n "${FLEET_AUDIT_EXCHANGE_ENDPOINT-}" ] &&
     ! [[ "$FLEET_AUDIT_EXCHANGE_ENDPOINT" =~ ^\$\( ]]; then

@@ -7,7 +7,7 @@ before it and a read after it: an edit that lands between our first read and the
 seen and the change made again from it; one that lands after ours is seen by its author's own
 read-after (another stack of this tenant does the same), and a write that lost ours is redone.
 Deleting removes only our ID; when ours is the last, EWS is switched off instead: an empty list
-with `EwsEnabled $true` may let every app in (disputed, README), and off blocks every app.
+with `EwsEnabled $true` may let every app in (disputed, docs/exchange.md), and off blocks every app.
 """
 
 from __future__ import annotations

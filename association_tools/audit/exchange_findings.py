@@ -25,7 +25,7 @@ from association_tools.audit.tenant import LiveExchange, RoleAssignment
 def exchange_findings(
     declared: ExchangeTarget, live: LiveExchange, now: datetime
 ) -> Iterator[Rated]:
-    """Every Exchange finding for one stack, in the order the README lists them."""
+    """Every Exchange finding for one stack, in the order docs/drift-and-audit.md lists them."""
     fix = (
         "run `pulumi up` (exchange.manage is set)"
         if declared.manage
