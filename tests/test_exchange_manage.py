@@ -188,7 +188,7 @@ def test_with_a_scope_the_rbac_objects_come_after_the_service_principal(project:
 def test_enforce_drops_the_consent_while_the_scoped_assignment_stays(project: Path) -> None:
     """The consent goes in the run that enforces; the scope and its assignment are the same
     resources (same URNs) as in the run before, so they exist before the engine deletes the
-    consent (it deletes what left the program only after the run's creates: README)."""
+    consent (it deletes what left the program only after the run's creates: docs/exchange.md)."""
     scoped = deploy(project, exchange={"manage": True}, mailboxScope={"group": GROUP})
     enforced = deploy(
         project, exchange={"manage": True}, mailboxScope={"group": GROUP, "enforce": True}

@@ -505,7 +505,7 @@ def test_ado_stack_steps_get_a_fresh_id_token_each() -> None:
 
 
 def test_ado_deploy_waits_for_the_exclusive_lock_in_order() -> None:
-    # The Exclusive Lock check lives on the deploy connection (README setup); the stage asks
+    # The Exclusive Lock check lives on the deploy connection (docs/pipelines.md); the stage asks
     # for it: every job that uses the connection is in the one stage that says `sequential`
     # (runs wait in order; `runLatest` would drop older runs' stacks).
     pipeline = ado("deploy")
