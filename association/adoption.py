@@ -21,14 +21,14 @@ import base64
 import binascii
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from association.certificates import Certificate
 from association.identifiers import is_guid
-from association.problems import Notice, Problem
+from association.problems import Problem
 from association.text import quoted, visible
 
 _ASSIGNMENT: Final = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -238,84 +238,3 @@ def _thumbprint(text: object) -> str | None:
         except binascii.Error:
             return None
     return None
-
-
-def adoption_problems(adopt: Adoption | None, enforce: bool, key: str) -> list[Problem]:
-    """Removing the tenant-wide consent leaves Mimecast only what mailbox scoping grants."""
-    if adopt is None or not adopt.remove_consent or enforce:
-        return []
-    name = f"{key}.removeConsent"
-    return [
-        Problem(
-            "adopt-remove-consent-without-enforce",
-            name,
-            f"{name} is true, but mailboxScope.enforce is not: without the consent and without "
-            "scoping Mimecast can read no mailbox. Set mailboxScope (group, enforce: true) first, "
-            f"or remove {name}.",
-        )
-    ]
-
-
-def adoption_notices(
-    adopt: Adoption | None, certificates: Sequence[Certificate], enforce: bool, key: str
-) -> list[Notice]:
-    """What the hand-made objects still need from a person."""
-    if adopt is None:
-        return []
-    configured = {cert.thumbprint: cert for cert in certificates}
-    notices = []
-    for thumbprint, key_id in adopt.key_ids.items():
-        cert = configured.get(thumbprint)
-        if cert is not None:
-            notices.append(
-                Notice(
-                    "hand-made-credential-kept",
-                    cert.key,
-                    f"{cert.describe()} is on the application already, made by hand (keyId "
-                    f"{key_id}, {key}.keyIds): the stack leaves that credential as it is and "
-                    "declares no second copy. At Mimecast's next rotation the stack adds the "
-                    "successor itself.",
-                )
-            )
-        else:
-            notices.append(
-                Notice(
-                    "hand-made-credential-retired",
-                    f"{key}.keyIds",
-                    f"The hand-made key credential {key_id} (thumbprint {thumbprint}) is no "
-                    "certificate this stack lists. Once Mimecast's console shows the stack's "
-                    "certificate in use, remove it: `az ad app credential delete --id "
-                    f"{adopt.application_object_id} --key-id {key_id}`, then remove it from "
-                    f"{key}.keyIds.",
-                )
-            )
-    consent = f"{key}.appRoleAssignmentId"
-    if enforce and not adopt.remove_consent:
-        notices.append(
-            Notice(
-                "scope-enforce-pending",
-                consent,
-                "mailboxScope.enforce is true, but the hand-made tenant-wide consent "
-                f"({adopt.app_role_assignment_id}) is adopted and still granted: the app still "
-                f"reaches every mailbox. Once this deploy has imported it, set `pulumi config set "
-                f"--path '{key}.removeConsent' true`; the next `pulumi up` deletes that consent "
-                "(its preview shows the delete of mimecast-full-access-as-app).",
-            )
-        )
-    elif adopt.remove_consent:
-        delete = (
-            "az rest --method DELETE --url https://graph.microsoft.com/v1.0/servicePrincipals/"
-            f"{adopt.service_principal_object_id}/appRoleAssignments/"
-            f"{adopt.app_role_assignment_id}"
-        )
-        notices.append(
-            Notice(
-                "consent-removal",
-                f"{key}.removeConsent",
-                f"{key}.removeConsent: the adopted consent {adopt.app_role_assignment_id} is "
-                "deleted by the deploy after the one that imported it. If this stack never "
-                "deployed with the consent adopted, the consent is still there, unseen by the "
-                f"stack (the audit reports it): delete it by hand: `{delete}`.",
-            )
-        )
-    return notices

@@ -14,7 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-from association.adoption import Adoption, adoption_notices, adoption_problems, parse_adoption
+from association.adoption import Adoption, parse_adoption
+from association.adoption_checks import adoption_notices, adoption_problems
 from association.application_checks import (
     MAX_DISPLAY_NAME,
     MAX_EXPIRY_WARNING_DAYS,
