@@ -69,8 +69,11 @@ class AssociationArgs:
             "object",
             "The Exchange Online side: manage (true: pulumi up puts this app in the tenant's "
             "EWS allow list and, with mailboxScope, makes the scope and its role assignment; "
-            "the deploy identity needs Exchange rights) and cloud (global, usgovernment, dod "
-            "or china). Empty: not managed; paste the exchangeOnline outputs instead.",
+            "the deploy identity needs Exchange rights), cloud (global, usgovernment, dod "
+            "or china) and startAllowList (true: where EWS is not restricted by app today, "
+            "pulumi up may start the allow list, which shuts out every app it does not list; "
+            "false: it refuses and changes nothing). Empty: not managed; paste the "
+            "exchangeOnline outputs instead.",
             "{manage: true}",
             {},
             shown_type="map",

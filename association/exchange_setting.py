@@ -22,7 +22,7 @@ from association.exchange_online.endpoint import CLOUDS, DEFAULT_CLOUD, Exchange
 from association.problems import Notice, Problem
 from association.text import quoted, visible
 
-FIELDS: Final = ("manage", "cloud")
+FIELDS: Final = ("manage", "cloud", "startAllowList")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class ExchangeSetting:
     manage: bool = False
     """True: declare the EWS allow-list entry and, with `mailboxScope`, the RBAC objects."""
     cloud: ExchangeCloud = DEFAULT_CLOUD
+    start_allow_list: bool = False
+    """True: where EWS is not restricted by app today, `pulumi up` may start the allow list,
+    which takes EWS from every app it does not list (`ews_access.restricts_others`)."""
 
 
 def parse_exchange(
@@ -42,21 +45,27 @@ def parse_exchange(
         Problem(
             "exchange-unknown-field",
             f"{key}.{visible(str(name))}",
-            f"{key} has {quoted(str(name))}, which is not `manage` or `cloud`.",
+            f"{key} has {quoted(str(name))}, which is not `manage`, `cloud` or `startAllowList`.",
         )
         for name in value
         if name not in FIELDS
     ]
     manage, cloud = value.get("manage", False), value.get("cloud", DEFAULT_CLOUD.name)
-    if not isinstance(manage, bool):
-        problems.append(
-            Problem(
-                "exchange-manage-type",
-                f"{key}.manage",
-                f"{key}.manage must be true or false (`pulumi config set --path "
-                f"'{key}.manage' true`).",
+    start = value.get("startAllowList", False)
+    flags = (
+        ("manage", manage, "exchange-manage-type"),
+        ("startAllowList", start, "exchange-start-allow-list-type"),
+    )
+    for name, flag, code in flags:
+        if not isinstance(flag, bool):
+            problems.append(
+                Problem(
+                    code,
+                    f"{key}.{name}",
+                    f"{key}.{name} must be true or false (`pulumi config set --path "
+                    f"'{key}.{name}' true`).",
+                )
             )
-        )
     if not (isinstance(cloud, str) and cloud in CLOUDS):
         shown = quoted(cloud) if isinstance(cloud, str) else "not a name"
         problems.append(
@@ -68,16 +77,27 @@ def parse_exchange(
                 f"'{key}.cloud' usgovernment`.",
             )
         )
-    if problems or not isinstance(manage, bool) or not isinstance(cloud, str):
+    if problems:
         return ExchangeSetting(), problems
-    return ExchangeSetting(manage, CLOUDS[cloud]), []
+    return ExchangeSetting(manage, CLOUDS[cloud], start), []
 
 
 def exchange_notices(setting: ExchangeSetting, key: str, now: datetime) -> list[Notice]:
     """Until EWS's shutdown, an unmanaged tenant blocks Mimecast until someone allow-lists
-    the app: said first, with both ways to do it."""
+    the app: said first, with both ways to do it. `startAllowList` does nothing unmanaged."""
+    unused: list[Notice] = []
+    if setting.start_allow_list and not setting.manage:
+        unused.append(
+            Notice(
+                "exchange-start-allow-list-unused",
+                f"{key}.startAllowList",
+                f"{key}.startAllowList is true but {key}.manage is not: pulumi up writes nothing "
+                "in Exchange Online, so it has no effect (the exchangeOnline.ewsAllowList "
+                "output asks the same question of whoever pastes it).",
+            )
+        )
     if setting.manage or now >= EWS_SHUTDOWN:
-        return []
+        return unused
     return [
         Notice(
             "ews-allow-list-manual",
@@ -89,5 +109,6 @@ def exchange_notices(setting: ExchangeSetting, key: str, now: datetime) -> list[
             "docs/exchange.md), or paste the stack output exchangeOnline.ewsAllowList "
             "into Exchange Online PowerShell (`pulumi stack output exchangeOnline --json | "
             "jq -r .ewsAllowList`).",
-        )
+        ),
+        *unused,
     ]

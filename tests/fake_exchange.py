@@ -7,14 +7,23 @@ M365Permissions new-ExOQuery.ps1, ExoHelper Invoke-ExoCommand.ps1): `{"value": [
 [{message: "code|type|text"}], innererror}}`. The cmdlets the association runs work on one
 in-memory organization per tenant, and the read-only ones the audit runs
 (Get-ApplicationAccessPolicy, Get-RoleGroup, Get-ManagementRoleAssignment without a role).
+
+As strict as the docs, never more lenient: a parameter a cmdlet does not take is refused;
+`EwsAllowedAppIDs` comes back only with `-RetrieveEwsOperationAccessPolicy` (without it, empty:
+Set-OrganizationConfig.md); a Set-/Remove- answers 204 with no body (ExoHelper handles
+`NoContent`) and a write that changes nothing answers only `@adminapi.warnings`;
+`New-ManagementRoleAssignment -App` must name an existing service principal, by the ObjectId
+its reference asks for (the conceptual page also allows the AppId or display name), and the
+assignment names it by that ObjectId; reads may lag writes (`stale_reads`).
 Knobs: how the allow list comes back (one string or a list), an error status per cmdlet,
 throttling with Retry-After, an oversized, invalid, redirecting or trickling answer, latency
-per HTTP request, and a hook that edits the organization right after a read (a concurrent
-admin). Served as the fake Graph is (`fakegraph.serve_handler`).
+per HTTP request, and hooks that edit the organization right after a read or a write (a
+concurrent admin). Served as the fake Graph is (`fakegraph.serve_handler`).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
@@ -31,6 +40,27 @@ TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.exchange.fake"
 PATH = re.compile(
     r"^/adminapi/beta/(?P<tenant>[^/?]+)/InvokeCommand(?:\?\$skiptoken=(?P<skip>\d+))?$"
 )
+PARAMETERS: dict[str, frozenset[str]] = {
+    "Get-OrganizationConfig": frozenset({"RetrieveEwsOperationAccessPolicy"}),
+    "Set-OrganizationConfig": frozenset({"EwsEnabled", "EwsAllowedAppIDs"}),
+    "Get-ServicePrincipal": frozenset({"Identity"}),
+    "New-ServicePrincipal": frozenset({"AppId", "ObjectId", "DisplayName"}),
+    "Remove-ServicePrincipal": frozenset({"Identity"}),
+    "Get-DistributionGroup": frozenset({"Identity"}),
+    "Get-ApplicationAccessPolicy": frozenset(),
+    "Get-RoleGroup": frozenset(),
+    "Get-ManagementScope": frozenset({"Identity"}),
+    "New-ManagementScope": frozenset({"Name", "RecipientRestrictionFilter"}),
+    "Set-ManagementScope": frozenset({"Identity", "RecipientRestrictionFilter"}),
+    "Remove-ManagementScope": frozenset({"Identity"}),
+    "Get-ManagementRoleAssignment": frozenset({"Role"}),
+    "New-ManagementRoleAssignment": frozenset({"Name", "App", "Role", "CustomResourceScope"}),
+    "Set-ManagementRoleAssignment": frozenset({"Identity", "CustomResourceScope"}),
+    "Remove-ManagementRoleAssignment": frozenset({"Identity"}),
+}
+"""The parameters the association and the audit use, per cmdlet (each cmdlet's reference)."""
+UNCHANGED = "The command completed successfully but no settings of '{}' have been modified."
+"""What Exchange warns when a Set- cmdlet finds nothing to change."""
 
 
 @dataclass
@@ -68,6 +98,8 @@ class FakeExchange:
     """Cmdlet -> an error status to answer it with."""
     throttle: int = 0
     """This many next requests get a 429."""
+    throttled: dict[str, int] = field(default_factory=dict)
+    """Cmdlet -> this many of its next calls get a 429 (and are not run)."""
     retry_after: str = "7"
     answer: Literal["normal", "oversized", "invalid", "redirect", "trickle", "stall"] = "normal"
     """`trickle`: the body in 20 pieces over 2 s; `stall`: the headers a byte every 0.2 s,
@@ -78,6 +110,12 @@ class FakeExchange:
     """Seconds each HTTP request waits before it is answered (the audit's benchmark)."""
     after_read: Callable[[FakeOrganization], None] | None = None
     """Runs once, right after the next Get-OrganizationConfig is answered."""
+    after_write: Callable[[FakeOrganization], None] | None = None
+    """Runs once, right after the next write is applied (before anything reads it)."""
+    stale_reads: int = 0
+    """After each write, this many reads still answer from the organization before it."""
+    lagging: dict[str, tuple[FakeOrganization, int]] = field(default_factory=dict)
+    """Tenant -> the organization as it was before the last write, and reads left to lag."""
     calls: list[Call] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     base: str = ""
@@ -92,8 +130,11 @@ class FakeExchange:
             self.calls.append(Call(tenant, cmdlet, parameters, headers))
             if headers.get("authorization") != f"Bearer {self.token}":
                 return 401, _error("Unauthorized", "The token is invalid.")
-            if self.throttle:
-                self.throttle -= 1
+            if self.throttle or self.throttled.get(cmdlet):
+                if self.throttle:
+                    self.throttle -= 1
+                else:
+                    self.throttled[cmdlet] -= 1
                 return 429, _error("TooManyRequests", "Too many concurrent requests.")
             if cmdlet in self.statuses:
                 status = self.statuses[cmdlet]
@@ -101,10 +142,35 @@ class FakeExchange:
             organization = self.tenants.get(tenant)
             if organization is None:
                 return 404, _error("NotFound", f"Tenant {tenant} not found.")
+            unknown = set(parameters) - PARAMETERS.get(cmdlet, frozenset(parameters))
+            if unknown:
+                name = sorted(unknown)[0]
+                return 400, _error(
+                    "ParameterBindingException",
+                    f"A parameter cannot be found that matches parameter name '{name}'.",
+                )
             try:
-                items = self._run(organization, cmdlet, parameters)
+                if cmdlet.startswith("Get-"):
+                    items = self._run(self._as_read(tenant, organization), cmdlet, parameters)
+                    if cmdlet == "Get-OrganizationConfig" and self.after_read is not None:
+                        hook, self.after_read = self.after_read, None
+                        hook(organization)
+                else:
+                    before = copy.deepcopy(organization)
+                    items = self._run(organization, cmdlet, parameters)
+                    if organization == before:
+                        warning = UNCHANGED.format(organization_name(cmdlet))
+                        return 200, {"@adminapi.warnings": [warning]}
+                    self.lagging[tenant] = (before, self.stale_reads)
+                    if self.after_write is not None:
+                        hook, self.after_write = self.after_write, None
+                        hook(organization)
+                    if not cmdlet.startswith("New-"):
+                        return 204, None
             except LookupError as error:
                 return 404, _error("NotFound", str(error))
+            except ValueError as error:
+                return 400, _error("InvalidOperation", str(error))
         body = {"@odata.context": f"{self.base}/adminapi/beta/{tenant}/$metadata#Collection"}
         body["value"] = items[skip : skip + self.page_size]
         if skip + self.page_size < len(items):
@@ -112,31 +178,43 @@ class FakeExchange:
             body["@odata.nextLink"] = f"{self.base}/adminapi/beta/{tenant}/{page}"
         return 200, body
 
+    def _as_read(self, tenant: str, organization: FakeOrganization) -> FakeOrganization:
+        """What a read sees: the organization before the last write while it still lags."""
+        before, left = self.lagging.get(tenant, (organization, 0))
+        if left <= 0:
+            return organization
+        self.lagging[tenant] = (before, left - 1)
+        return before
+
     def _run(self, org: FakeOrganization, cmdlet: str, p: dict[str, Any]) -> list[dict[str, Any]]:
         if cmdlet == "Get-OrganizationConfig":
             shown: object = (
                 ",".join(org.allowed) if self.list_shape == "string" else list(org.allowed)
             )
             config = {"Name": "contoso.onmicrosoft.com", "EwsEnabled": org.ews_enabled}
-            config["EwsAllowedAppIDs"] = shown if org.allowed else None
-            if self.after_read is not None:
-                hook, self.after_read = self.after_read, None
-                hook(org)
+            retrieved = p.get("RetrieveEwsOperationAccessPolicy") is True
+            config["EwsAllowedAppIDs"] = shown if org.allowed and retrieved else None
             return [config]
         if cmdlet == "Set-OrganizationConfig":
             if "EwsEnabled" in p:
                 org.ews_enabled = p["EwsEnabled"]
             if "EwsAllowedAppIDs" in p:
                 value = p["EwsAllowedAppIDs"]
+                if value is not None and not isinstance(value, str):
+                    raise ValueError("EwsAllowedAppIDs takes one string (AppId1,AppId2,...).")
                 org.allowed = [part for part in (value or "").split(",") if part]
             return []
         if cmdlet == "Get-ServicePrincipal":
             return list(org.service_principals)
         if cmdlet == "New-ServicePrincipal":
-            org.service_principals.append(
-                {**p, "Identity": p["ObjectId"], "Name": p["ObjectId"], "ServiceId": service_id(p)}
-            )
-            return []
+            made = {
+                **p,
+                "Identity": p["ObjectId"],
+                "Name": p["ObjectId"],
+                "ServiceId": service_id(p),
+            }
+            org.service_principals.append(made)
+            return [made]
         if cmdlet == "Remove-ServicePrincipal":
             org.service_principals = [
                 s for s in org.service_principals if s["Identity"] != p["Identity"]
@@ -153,10 +231,14 @@ class FakeExchange:
         if cmdlet == "Get-ManagementScope":
             return list(org.scopes)
         if cmdlet == "New-ManagementScope":
-            org.scopes.append(
-                {"Name": p["Name"], "RecipientRestrictionFilter": p["RecipientRestrictionFilter"]}
-            )
-            return []
+            if any(scope["Name"] == p["Name"] for scope in org.scopes):
+                raise ValueError(f"The management scope '{p['Name']}' already exists.")
+            made = {
+                "Name": p["Name"],
+                "RecipientRestrictionFilter": p["RecipientRestrictionFilter"],
+            }
+            org.scopes.append(made)
+            return [made]
         if cmdlet == "Set-ManagementScope":
             _named(org.scopes, p["Identity"])["RecipientRestrictionFilter"] = p[
                 "RecipientRestrictionFilter"
@@ -168,17 +250,20 @@ class FakeExchange:
         if cmdlet == "Get-ManagementRoleAssignment":
             return [a for a in org.assignments if a["Role"] == p.get("Role", a["Role"])]
         if cmdlet == "New-ManagementRoleAssignment":
-            org.assignments.append(
-                {
-                    "Name": p["Name"],
-                    "Role": p["Role"],
-                    "RoleAssignee": p["App"],
-                    "RoleAssigneeName": p["App"],
-                    "RoleAssigneeType": "ServicePrincipal",
-                    "CustomResourceScope": p["CustomResourceScope"],
-                }
-            )
-            return []
+            principal = _principal(org, p["App"])
+            if any(a["Name"] == p["Name"] for a in org.assignments):
+                raise ValueError(f"The role assignment '{p['Name']}' already exists.")
+            _named(org.scopes, p["CustomResourceScope"])
+            made = {
+                "Name": p["Name"],
+                "Role": p["Role"],
+                "RoleAssignee": principal["ObjectId"],
+                "RoleAssigneeName": principal["Name"],
+                "RoleAssigneeType": "ServicePrincipal",
+                "CustomResourceScope": p["CustomResourceScope"],
+            }
+            org.assignments.append(made)
+            return [made]
         if cmdlet == "Set-ManagementRoleAssignment":
             _named(org.assignments, p["Identity"])["CustomResourceScope"] = p["CustomResourceScope"]
             return []
@@ -186,6 +271,21 @@ class FakeExchange:
             org.assignments.remove(_named(org.assignments, p["Identity"]))
             return []
         raise LookupError(f"The term '{cmdlet}' is not recognized as a cmdlet.")
+
+
+def organization_name(cmdlet: str) -> str:
+    """What Exchange names in its "nothing modified" warning: the object the cmdlet set."""
+    return "contoso.onmicrosoft.com" if cmdlet == "Set-OrganizationConfig" else cmdlet
+
+
+def _principal(org: FakeOrganization, app: str) -> dict[str, Any]:
+    """The service principal `-App` names: its ObjectId, or (application-rbac) its AppId or
+    display name; an unknown one is Exchange's not-found."""
+    for pointer in org.service_principals:
+        names = (pointer.get("ObjectId"), pointer.get("AppId"), pointer.get("DisplayName"))
+        if app.lower() in (str(name).lower() for name in names if name):
+            return pointer
+    raise LookupError(f"The service principal '{app}' couldn't be found.")
 
 
 def service_id(pointer: dict[str, Any]) -> str:
@@ -249,7 +349,7 @@ def serve(exchange: FakeExchange) -> Iterator[str]:
                 {name.lower(): value for name, value in self.headers.items()},
                 document,
             )
-            data = json.dumps(body).encode()
+            data = b"" if body is None else json.dumps(body).encode()
             if exchange.answer == "oversized":
                 data = json.dumps({"value": [{"padding": "x" * 1024}] * 6000}).encode()
             elif exchange.answer == "invalid":

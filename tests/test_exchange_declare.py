@@ -48,6 +48,7 @@ def test_without_a_scope_only_ews_access() -> None:
         "endpoint": "https://outlook.office365.com",
         "authority": "login.microsoftonline.com",
         "appId": APP,
+        "startAllowList": False,
     }
 
 

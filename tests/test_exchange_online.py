@@ -2,7 +2,9 @@
 
 Each test runs the dynamic provider's own operations (create, read, diff, update, delete) as
 the Pulumi engine would call them, through the real client, and reads the fake tenant's
-organization afterwards: what an admin would see in `Get-OrganizationConfig`.
+organization afterwards: what an admin would see in `Get-OrganizationConfig
+-RetrieveEwsOperationAccessPolicy`. The fake is as strict as the docs (tests/fake_exchange.py):
+no list without the switch, 204 answers, warnings-only answers, reads that lag writes.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,10 @@ from fake_exchange import TOKEN, FakeExchange, FakeOrganization, serve
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime.rpc import UNKNOWN
 
-from association.exchange_online.client import ExchangeAdminClient, ExchangeError, Limits
+from association.exchange_online.client import ExchangeAdminClient
+from association.exchange_online.errors import ExchangeError
 from association.exchange_online.ews_access import EwsAccessProvider
+from association.exchange_online.patience import Limits
 from association.exchange_online.retry import retry_after_seconds
 
 TENANT = "7d9f3f2e-4b1a-4c5e-9a8b-1c2d3e4f5a6b"
@@ -57,23 +61,35 @@ def endpoint(exchange: FakeExchange) -> Iterator[str]:
         yield url
 
 
-def provider(limits: Limits | None = None, tokens: Tokens | None = None) -> EwsAccessProvider:
+def provider(
+    limits: Limits | None = None,
+    tokens: Tokens | None = None,
+    while_waiting: Callable[[], None] | None = None,
+) -> EwsAccessProvider:
+    """The provider with a client that records its waits instead of sleeping; `while_waiting`
+    runs during each wait (what another admin does meanwhile)."""
     waits: list[float] = []
 
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if while_waiting is not None:
+            while_waiting()
+
     def connect(endpoint: str, authority: str, tenant: str) -> ExchangeAdminClient:
-        return ExchangeAdminClient(endpoint, tenant, tokens or Tokens(), limits, sleep=waits.append)
+        return ExchangeAdminClient(endpoint, tenant, tokens or Tokens(), limits, sleep=sleep)
 
     made = EwsAccessProvider(connect)
     made.waits = waits  # type: ignore[attr-defined]
     return made
 
 
-def props(endpoint: str, app_id: str = OURS) -> dict[str, Any]:
+def props(endpoint: str, app_id: str = OURS, start: bool = False) -> dict[str, Any]:
     return {
         "tenantId": TENANT,
         "appId": app_id,
         "endpoint": endpoint,
         "authority": "login.microsoftonline.com",
+        "startAllowList": start,
     }
 
 
@@ -94,10 +110,71 @@ def test_create_keeps_three_other_entries_and_adds_ours(
     assert result.outs["listed"] is True
 
 
-def test_create_switches_ews_on_when_it_was_off(exchange: FakeExchange, endpoint: str) -> None:
-    organization(exchange).ews_enabled = None  # unset: blocked since 2026-10-01
+def test_every_read_of_the_list_asks_for_it_with_the_switch(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    made = provider()
+    outs = made.create(props(endpoint)).outs or {}
+    made.read(f"{TENANT}/{OURS}", outs)
+    made.delete(f"{TENANT}/{OURS}", outs)
+    reads = [c for c in exchange.calls if c.cmdlet == "Get-OrganizationConfig"]
+    assert len(reads) >= 6
+    assert all(c.parameters == {"RetrieveEwsOperationAccessPolicy": True} for c in reads)
+
+
+def test_without_the_switch_the_list_reads_empty(exchange: FakeExchange, endpoint: str) -> None:
+    """Why the switch matters: the fake, like the docs, shows the list only when asked."""
+    client = ExchangeAdminClient(endpoint, TENANT, Tokens())
+    (config,) = client.invoke("Get-OrganizationConfig")
+    assert config["EwsAllowedAppIDs"] is None
+    assert organization(exchange).allowed == OTHERS
+
+
+@pytest.mark.parametrize(
+    ("enabled", "listed", "why"),
+    [
+        (None, list(OTHERS), "EwsEnabled is not configured"),
+        (None, [], "EwsEnabled is not configured"),
+        (True, [], "with no EwsAllowedAppIDs"),
+    ],
+)
+def test_where_ews_is_not_restricted_nothing_is_written_unless_the_stack_says_so(
+    exchange: FakeExchange, endpoint: str, enabled: bool | None, listed: list[str], why: str
+) -> None:
+    organization(exchange).ews_enabled, organization(exchange).allowed = enabled, listed
+    with pytest.raises(ExchangeError) as refused:
+        provider().create(props(endpoint))
+    message = str(refused.value)
+    assert why in message
+    assert "takes EWS from every app it does not list" in message
+    assert "pulumi config set --path 'mimecast-association:exchange.startAllowList' true" in (
+        message
+    )
+    assert exchange.writes() == []
+    provider().create(props(endpoint, start=True))
+    assert organization(exchange).ews_enabled is True
+    assert organization(exchange).allowed == [*listed, OURS]
+
+
+def test_switching_ews_back_on_names_the_apps_it_lets_in(
+    exchange: FakeExchange, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    organization(exchange).ews_enabled = False  # what Microsoft did to unset tenants on 10-01
     provider().create(props(endpoint))
     assert organization(exchange).ews_enabled is True
+    assert organization(exchange).allowed == [*OTHERS, OURS]
+    (warning,) = capsys.readouterr().err.splitlines()
+    assert warning.startswith(f"warning: Exchange Online, tenant {TENANT}, EWS was off")
+    assert all(other in warning for other in OTHERS)
+
+
+def test_off_with_no_list_is_switched_on_for_this_app_alone(
+    exchange: FakeExchange, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    organization(exchange).ews_enabled, organization(exchange).allowed = False, []
+    provider().create(props(endpoint))
+    assert (organization(exchange).ews_enabled, organization(exchange).allowed) == (True, [OURS])
+    assert capsys.readouterr().err == ""
 
 
 def test_twice_is_idempotent_and_adopts_a_listed_app(exchange: FakeExchange, endpoint: str) -> None:
@@ -165,10 +242,22 @@ def test_delete_removes_only_ours(exchange: FakeExchange, endpoint: str) -> None
 def test_delete_of_the_last_entry_switches_ews_off(exchange: FakeExchange, endpoint: str) -> None:
     organization(exchange).allowed = []
     made = provider()
-    outs = made.create(props(endpoint)).outs or {}
+    outs = made.create(props(endpoint, start=True)).outs or {}
     made.delete(f"{TENANT}/{OURS}", outs)
+    # Off blocks every EWS request whatever the list holds (Set-OrganizationConfig.md), so the
+    # list goes too; never on with an empty list, which stops restricting.
     assert organization(exchange).ews_enabled is False
-    assert organization(exchange).allowed == [OURS], "never an empty list"
+    assert organization(exchange).allowed == []
+    (last,) = exchange.writes()[-1:]
+    assert last.parameters == {"EwsAllowedAppIDs": None, "EwsEnabled": False}
+
+
+def test_delete_where_the_switch_is_unset_only_takes_our_entry(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    organization(exchange).ews_enabled, organization(exchange).allowed = None, [OURS]
+    provider().delete(f"{TENANT}/{OURS}", props(endpoint))
+    assert (organization(exchange).ews_enabled, organization(exchange).allowed) == (None, [])
 
 
 def test_delete_of_an_app_already_gone_changes_nothing(
@@ -176,6 +265,106 @@ def test_delete_of_an_app_already_gone_changes_nothing(
 ) -> None:
     provider().delete(f"{TENANT}/{OURS}", props(endpoint))
     assert exchange.writes() == []
+
+
+def test_a_write_answered_204_or_with_warnings_only_succeeds(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    client = ExchangeAdminClient(endpoint, TENANT, Tokens())
+    wanted = {"EwsEnabled": True, "EwsAllowedAppIDs": ",".join([*OTHERS, OURS])}
+    assert client.invoke("Set-OrganizationConfig", wanted) == []  # 204, no body
+    assert client.warnings == []
+    assert client.invoke("Set-OrganizationConfig", wanted) == []  # nothing to change
+    (warning,) = client.warnings
+    assert warning.startswith(f"Exchange Online, tenant {TENANT}, Set-OrganizationConfig: ")
+    assert "no settings of 'contoso.onmicrosoft.com' have been modified" in warning
+
+
+def test_a_write_that_shows_late_is_waited_for_not_written_again(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    exchange.stale_reads = 3  # reads answered from a copy that has not seen the write
+    made = provider()
+    outs = made.create(props(endpoint)).outs or {}
+    assert outs["listed"] is True
+    assert made.waits == [2.0, 4.0, 8.0]  # type: ignore[attr-defined]
+    assert [c.cmdlet for c in exchange.writes()] == ["Set-OrganizationConfig"]
+
+
+def test_a_write_that_never_shows_is_one_clear_error_after_two_minutes(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    exchange.stale_reads = 1000
+    made = provider()
+    with pytest.raises(ExchangeError, match="still shows the list as before it after 120 s"):
+        made.create(props(endpoint))
+    assert sum(made.waits) <= 120  # type: ignore[attr-defined]
+    assert len(exchange.writes()) == 1, "never written again blindly"
+
+
+def test_an_entry_removed_by_someone_else_after_our_write_is_named(
+    exchange: FakeExchange, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exchange.after_write = lambda org: org.allowed.remove(OTHERS[1])
+    provider().create(props(endpoint))
+    assert organization(exchange).allowed == [OTHERS[0], OTHERS[2], OURS]
+    (warning,) = capsys.readouterr().err.splitlines()
+    assert f"EwsAllowedAppIDs held {OTHERS[1]} just before this run's write" in warning
+    assert "Search-UnifiedAuditLog -Operations Set-OrganizationConfig" in warning
+
+
+def test_a_stale_write_by_someone_else_that_drops_ours_is_redone(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    """Another stack of this tenant adds its app from a read made before our write."""
+    theirs = "dddddddd-eeee-4fff-8000-111111111111"
+    exchange.after_write = lambda org: setattr(org, "allowed", [*OTHERS, theirs])
+    outs = provider().create(props(endpoint)).outs or {}
+    assert outs["listed"] is True
+    assert organization(exchange).allowed == [*OTHERS, theirs, OURS]
+    assert len(exchange.writes()) == 2
+
+
+def test_a_throttled_write_is_retried_from_a_fresh_read(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    admin = "dddddddd-eeee-4fff-8000-111111111111"
+    exchange.throttled["Set-OrganizationConfig"] = 1
+    made = provider(while_waiting=lambda: organization(exchange).allowed.append(admin))
+    made.create(props(endpoint))
+    assert made.waits == [7.0]  # type: ignore[attr-defined]
+    assert organization(exchange).allowed == [*OTHERS, admin, OURS]
+    first, second = [c for c in exchange.calls if c.cmdlet == "Set-OrganizationConfig"]
+    assert admin not in first.parameters["EwsAllowedAppIDs"]
+    assert admin in second.parameters["EwsAllowedAppIDs"], "the retry was made from a new read"
+
+
+def test_a_throttled_delete_keeps_what_someone_added_meanwhile(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    admin = "dddddddd-eeee-4fff-8000-111111111111"
+    organization(exchange).allowed = [*OTHERS, OURS]
+    exchange.throttled["Set-OrganizationConfig"] = 1
+    made = provider(while_waiting=lambda: organization(exchange).allowed.append(admin))
+    made.delete(f"{TENANT}/{OURS}", props(endpoint))
+    assert organization(exchange).allowed == [*OTHERS, admin]
+
+
+@pytest.mark.parametrize("others", [OTHERS, []])
+def test_a_replacement_deletes_first_and_leaves_exactly_the_new_entry(
+    exchange: FakeExchange, endpoint: str, others: list[str]
+) -> None:
+    """What the engine does with delete_before_replace: delete the old, then create the new."""
+    organization(exchange).allowed = list(others)
+    made = provider()
+    newer = "eeeeeeee-0000-4111-8222-333333333333"
+    outs = made.create(props(endpoint, start=True)).outs or {}
+    diff = made.diff(f"{TENANT}/{OURS}", outs, props(endpoint, newer, start=True))
+    assert (diff.replaces, diff.delete_before_replace) == (["appId"], True)
+    made.delete(f"{TENANT}/{OURS}", outs)
+    made.create(props(endpoint, newer, start=True))
+    assert organization(exchange).allowed == [*others, newer]
+    assert organization(exchange).ews_enabled is True
 
 
 def test_one_token_per_tenant_and_the_headers_the_module_sends(

@@ -3,7 +3,8 @@
 The service-principal pointer, the management scope on the group's distinguished name, and
 the scoped `Application EWS.AccessAsApp` assignment: created, adopted when they exist with
 our names (or, for an assignment made with the printed command, on our scope), corrected when
-they drift, refused when they belong to something else.
+they drift, refused when they belong to something else; replaced old-first, so one object of
+each fixed name is left; written once and waited for when reads lag.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 import pytest
 from fake_exchange import TOKEN, FakeExchange, FakeOrganization, serve
 
-from association.exchange_online.client import ExchangeAdminClient, ExchangeError
+from association.exchange_online.client import ExchangeAdminClient
+from association.exchange_online.errors import ExchangeError
 from association.exchange_online.rbac import (
     ManagementScopeProvider,
     RoleAssignmentProvider,
@@ -34,12 +36,16 @@ class Tokens:
         return TOKEN
 
 
+WAITS: list[float] = []
+
+
 def connect(endpoint: str, authority: str, tenant: str) -> ExchangeAdminClient:
-    return ExchangeAdminClient(endpoint, tenant, Tokens())
+    return ExchangeAdminClient(endpoint, tenant, Tokens(), sleep=WAITS.append)
 
 
 @pytest.fixture
 def exchange() -> FakeExchange:
+    WAITS.clear()
     return FakeExchange(tenants={TENANT: FakeOrganization(groups={GROUP: DN})})
 
 
@@ -125,7 +131,11 @@ def test_a_missing_group_is_one_clear_error(exchange: FakeExchange, endpoint: st
         ManagementScopeProvider(connect).create(scope(endpoint))
 
 
-def assignment(endpoint: str) -> dict[str, Any]:
+def assignment(endpoint: str, made: bool = True) -> dict[str, Any]:
+    """The assignment's inputs; `made`: its pointer and scope exist, as the engine orders it."""
+    if made:
+        ServicePrincipalPointerProvider(connect).create(pointer(endpoint))
+        ManagementScopeProvider(connect).create(scope(endpoint))
     return {
         **base(endpoint),
         "name": f"{SCOPE} EWS access",
@@ -136,14 +146,26 @@ def assignment(endpoint: str) -> dict[str, Any]:
     }
 
 
-def test_the_assignment_is_on_our_scope(exchange: FakeExchange, endpoint: str) -> None:
+def test_the_assignment_is_on_our_scope_for_our_service_principal(
+    exchange: FakeExchange, endpoint: str
+) -> None:
     RoleAssignmentProvider(connect).create(assignment(endpoint))
     (made,) = org(exchange).assignments
     assert (made["Role"], made["RoleAssignee"], made["CustomResourceScope"]) == (
         "Application EWS.AccessAsApp",
-        APP,
+        SP,
         SCOPE,
     )
+    (new,) = [c for c in exchange.calls if c.cmdlet == "New-ManagementRoleAssignment"]
+    assert new.parameters["App"] == SP, "-App takes the ObjectId (New-ManagementRoleAssignment)"
+
+
+def test_an_assignment_before_its_pointer_is_exchanges_not_found(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    ManagementScopeProvider(connect).create(scope(endpoint))
+    with pytest.raises(ExchangeError, match=r"service principal .* couldn't be found"):
+        RoleAssignmentProvider(connect).create(assignment(endpoint, made=False))
 
 
 def test_an_assignment_made_with_the_printed_command_is_adopted(
@@ -156,9 +178,11 @@ def test_an_assignment_made_with_the_printed_command_is_adopted(
         "RoleAssigneeName": SP,
         "CustomResourceScope": SCOPE,
     }
+    props = assignment(endpoint)
+    written = len(exchange.writes())
     org(exchange).assignments = [by_hand]
-    outs = RoleAssignmentProvider(connect).create(assignment(endpoint)).outs or {}
-    assert exchange.writes() == []
+    outs = RoleAssignmentProvider(connect).create(props).outs or {}
+    assert len(exchange.writes()) == written
     assert outs["exchangeName"] == by_hand["Name"]
 
 
@@ -209,3 +233,69 @@ def test_a_hostile_distinguished_name_never_reaches_a_filter(
     with pytest.raises(ExchangeError, match="no single, plain distinguished name"):
         ManagementScopeProvider(connect).create(scope(endpoint))
     assert org(exchange).scopes == []
+
+
+# --- replacements, lagging reads, throttling ------------------------------------------------
+
+OTHER_AUTHORITY = "login.microsoftonline.us"
+"""A changed connection input: the same names, another object to the engine (a replacement)."""
+
+
+@pytest.mark.parametrize(
+    ("make", "listed"),
+    [
+        (lambda e: (ServicePrincipalPointerProvider(connect), pointer(e)), "service_principals"),
+        (lambda e: (ManagementScopeProvider(connect), scope(e)), "scopes"),
+        (lambda e: (RoleAssignmentProvider(connect), assignment(e)), "assignments"),
+    ],
+)
+def test_a_replacement_deletes_the_old_object_first_and_leaves_exactly_one(
+    exchange: FakeExchange, endpoint: str, make: Any, listed: str
+) -> None:
+    provider, props = make(endpoint)
+    outs = provider.create(props).outs or {}
+    news = {**props, "authority": OTHER_AUTHORITY}
+    diff = provider.diff("id", outs, news)
+    assert (diff.replaces, diff.delete_before_replace) == (["authority"], True)
+    provider.delete("id", outs)  # delete_before_replace: the old one goes first
+    provider.create(news)
+    assert len(getattr(org(exchange), listed)) == 1
+    # Created first instead, the new one would adopt the old (same name), whose delete would
+    # then leave none.
+    provider.create(props)
+    provider.delete("id", props)
+    assert getattr(org(exchange), listed) == []
+
+
+def test_lagging_reads_are_waited_for_after_each_write(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    exchange.stale_reads = 2
+    provider = ManagementScopeProvider(connect)
+    provider.create(scope(endpoint))
+    assert [c.cmdlet for c in exchange.writes()] == ["New-ManagementScope"]
+    assert WAITS == [2.0, 4.0]
+    provider.delete("id", scope(endpoint))
+    provider.create(scope(endpoint))  # the delete was waited for: nothing stale is adopted
+    assert [c.cmdlet for c in exchange.writes()][-2:] == [
+        "Remove-ManagementScope",
+        "New-ManagementScope",
+    ]
+    assert len(org(exchange).scopes) == 1
+
+
+def test_a_write_that_never_shows_is_one_clear_error(exchange: FakeExchange, endpoint: str) -> None:
+    exchange.stale_reads = 1000
+    with pytest.raises(ExchangeError, match="New-ServicePrincipal was accepted but does not show"):
+        ServicePrincipalPointerProvider(connect).create(pointer(endpoint))
+    assert len(exchange.writes()) == 1
+
+
+def test_a_throttled_create_finds_before_it_writes_again(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    exchange.throttled["New-ManagementScope"] = 1
+    ManagementScopeProvider(connect).create(scope(endpoint))
+    assert [c.cmdlet for c in exchange.calls].count("Get-ManagementScope") >= 3
+    assert len(org(exchange).scopes) == 1
+    assert WAITS[0] == 7.0

@@ -15,7 +15,7 @@ import azure.identity
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 
-from association.exchange_online.client import ExchangeError
+from association.exchange_online.errors import ExchangeError
 from association.exchange_online.signin import AzureTokens, assertion_source
 
 TENANT = "7d9f3f2e-4b1a-4c5e-9a8b-1c2d3e4f5a6b"

@@ -1,7 +1,14 @@
 """`EwsAllowedAppIDs` as data: parse what Exchange returns, add or remove one app, keep the rest.
 
-Pure. Exchange's JSON for the list is not documented (FACTS: one string or a list, not
-confirmed), so both are accepted; each entry is kept exactly as written, in its place.
+Pure. Exchange's JSON for the list is not documented (one string or a list, not confirmed; every
+tool read handles both: CIPP-API's EWS standard, M365Permissions), so both are accepted; each
+entry is kept exactly as written, in its place.
+
+What the switch and the list mean (Set-OrganizationConfig reference, MicrosoftDocs/
+office-docs-powershell exchange/exchange-ps/ExchangePowerShell/Set-OrganizationConfig.md,
+`-EwsAllowedAppIDs` and `-EwsEnabled`): with `EwsEnabled $true` only the listed apps reach EWS,
+and a `$null` list "stops restricting access by app ID"; with `$false` every EWS request is
+blocked "regardless of this parameter"; with `$null` (not configured) the list "has no effect".
 """
 
 from __future__ import annotations
@@ -55,3 +62,20 @@ def without_app(ids: Sequence[str], app_id: str) -> tuple[str, ...]:
 def joined(ids: Sequence[str]) -> str:
     """The one comma-separated string `Set-OrganizationConfig -EwsAllowedAppIDs` takes."""
     return ",".join(ids)
+
+
+def restricts_others(seen: EwsState) -> bool:
+    """Writing `EwsEnabled $true` with a list would take EWS from apps that have it today: the
+    switch is not configured (the list has no effect), or on with no list (not restricted)."""
+    return seen.enabled is None or (seen.enabled is True and not seen.ids)
+
+
+def let_in(seen: EwsState, app_id: str) -> tuple[str, ...]:
+    """The apps that turning EWS on gives EWS back to: those listed while it was off."""
+    return without_app(seen.ids, app_id) if seen.enabled is False else ()
+
+
+def lost(before: EwsState, after: EwsState, kept: Sequence[str]) -> tuple[str, ...]:
+    """The entries of `before` that `kept` holds but `after` does not: removed by someone else
+    between this run's write and its read."""
+    return tuple(entry for entry in before.ids if entry in kept and not after.lists(entry))

@@ -1,12 +1,18 @@
 """Run one Exchange Online cmdlet over the admin REST endpoint, as the module's REST mode does.
 
 `POST {endpoint}/adminapi/beta/{tenant}/InvokeCommand` with `{"CmdletInput": {"CmdletName",
-"Parameters"}}`; the answer is `{"value": [...]}` with `@odata.nextLink` pages, each page
-asked with the same body (KelvinTegelaar/CIPP-API New-ExoRequest.ps1, jflieben/M365Permissions
-new-ExOQuery.ps1, GreyCorbel/ExoHelper Invoke-ExoCommand.ps1). Hostile answers are bounded:
-body size, pages, and one deadline per tenant that covers retries, pages and slow bodies. The
-token goes only to the endpoint's origin: no redirect is followed, a nextLink elsewhere is
-refused, and the token is never in a repr, a message or an exception.
+"Parameters"}}` (a switch is `"Name": true`, as CIPP-API sends `RetrieveEwsOperationAccessPolicy`);
+any 2xx is success (`answer.read_answer`), `{"value": [...]}` with `@odata.nextLink` pages, each
+page asked with the same body (KelvinTegelaar/CIPP-API New-ExoRequest.ps1, jflieben/
+M365Permissions new-ExOQuery.ps1, GreyCorbel/ExoHelper Invoke-ExoCommand.ps1). A throttled read
+is asked again; a throttled write is not (`Throttled`): its body came from a read that may be
+stale by then, so the caller starts over from the read (`retrying`). Exchange may answer a read
+from a copy that has not seen a write yet, so writes are checked by polling (`settle`).
+
+Hostile answers are bounded: body size, pages, and one deadline per tenant that covers retries,
+pages, waits and slow bodies. The token goes only to the endpoint's origin: no redirect is
+followed, a nextLink elsewhere is refused, and the token is never in a repr, a message or an
+exception.
 """
 
 from __future__ import annotations
@@ -19,13 +25,15 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
 from typing import Any, Final, Protocol
 from urllib.parse import quote
 
+from association.exchange_online.answer import error_detail, read_answer
 from association.exchange_online.endpoint import LOOPBACK, NoRedirects, check_endpoint, origin
+from association.exchange_online.errors import ExchangeError, Throttled
+from association.exchange_online.patience import Limits, Patience
 from association.exchange_online.retry import retry_after_seconds
 from association.exchange_online.rights import needed_for
 from association.text import visible
@@ -33,40 +41,14 @@ from association.text import visible
 ANCHOR_MAILBOX: Final = "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@"
 """Anchor the tools above send for tenant-wide cmdlets (followed by the tenant ID)."""
 CLIENT_APPLICATION: Final = "mimecast-association"
-MAX_DETAIL: Final = 400
-"""Characters of Exchange's own error text shown in a message."""
-
-
-class ExchangeError(Exception):
-    """Exchange Online did not do what was asked; the message names the tenant and the fix."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+MAX_CLIENT_WARNINGS: Final = 100
+"""Warnings one client keeps (each answer keeps at most `answer.MAX_WARNINGS`)."""
 
 
 class TokenProvider(Protocol):
     """Signs in at operation time; never stored in state (see `signin`)."""
 
     def token(self, tenant_id: str, scope: str) -> str: ...
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How much a hostile or struggling endpoint may cost one tenant."""
-
-    max_body: int = 4 * 1024 * 1024
-    max_total: int | None = None
-    """Bytes of every answer together (the audit's per-tenant budget); None: no total."""
-    max_pages: int = 50
-    deadline: float = 300.0
-    """Seconds for everything one client does: requests, pages, bodies and retry waits."""
-    attempts: int = 5
-    total_wait: float = 120.0
-    default_wait: float = 2.0
-    """When no usable `Retry-After` comes, doubled on each attempt."""
-    timeout: float = 30.0
-    """Seconds one socket operation may block."""
 
 
 class ExchangeAdminClient:
@@ -96,12 +78,15 @@ class ExchangeAdminClient:
         self.sent = 0
         self.received = 0
         """Bytes of answers read so far."""
+        self.warnings: list[str] = []
+        """What Exchange warned about (`@adminapi.warnings`) and what the resources noticed,
+        escaped, in order: the providers print them (`provider_base.report`)."""
         self._count = threading.Lock()
         """Cmdlets may run from several threads at once (the audit runs its reads together):
         the counts and the total byte cap are kept under this lock."""
         self._tokens, self._token = tokens, ""
-        self._sleep, self._clock, self._now = sleep, clock, now
-        self._ends = clock() + self.limits.deadline
+        self._now = now
+        self.patience = Patience(self.limits, sleep, clock)
         chain: list[urllib.request.BaseHandler] = [NoRedirects(), *handlers]
         if origin(self.endpoint)[1] in LOOPBACK:  # a proxy must not see a local fake's traffic
             chain.append(urllib.request.ProxyHandler({}))
@@ -114,7 +99,8 @@ class ExchangeAdminClient:
     def invoke(
         self, cmdlet: str, parameters: Mapping[str, object] | None = None
     ) -> list[dict[str, Any]]:
-        """Every object the cmdlet returns, all pages read; ExchangeError otherwise."""
+        """Every object the cmdlet returns, all pages read; ExchangeError otherwise (Throttled
+        for a write Exchange turned away for now)."""
         body = json.dumps(
             {"CmdletInput": {"CmdletName": cmdlet, "Parameters": dict(parameters or {})}}
         ).encode()
@@ -122,22 +108,26 @@ class ExchangeAdminClient:
         asked = [self._url]
         url: str | None = self._url
         while url is not None:
-            document = self._post_with_retries(url, cmdlet, body)
-            items.extend(self._items(cmdlet, document))
-            url = self._next_page(cmdlet, document, asked)
+            try:
+                answer = read_answer(self._post_with_retries(url, cmdlet, body))
+            except ValueError as error:
+                raise self._fail(cmdlet, str(error)) from None
+            items.extend(answer.items)
+            for text in answer.warnings:
+                self.warn(f"{cmdlet}: {text}")
+            url = self._next_page(cmdlet, answer.next_link, asked)
         return items
+
+    def warn(self, text: str) -> None:
+        """Keep a warning for the resource to print, naming the tenant."""
+        with self._count:
+            if len(self.warnings) < MAX_CLIENT_WARNINGS:
+                self.warnings.append(f"Exchange Online, tenant {self.tenant_id}, {text}")
 
     def _fail(self, cmdlet: str, text: str, status: int | None = None) -> ExchangeError:
         return ExchangeError(f"Exchange Online, tenant {self.tenant_id}, {cmdlet}: {text}", status)
 
-    def _items(self, cmdlet: str, document: object) -> list[dict[str, Any]]:
-        value = document.get("value") if isinstance(document, dict) else None
-        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-            raise self._fail(cmdlet, "the answer is not a list of objects under `value`")
-        return value
-
-    def _next_page(self, cmdlet: str, document: Any, asked: list[str]) -> str | None:
-        link = document.get("@odata.nextLink", document.get("odata.nextLink"))
+    def _next_page(self, cmdlet: str, link: object, asked: list[str]) -> str | None:
         if link is None:
             return None
         if not isinstance(link, str) or origin(link) != origin(self.endpoint):
@@ -150,35 +140,32 @@ class ExchangeAdminClient:
         return link
 
     def _post_with_retries(self, url: str, cmdlet: str, body: bytes) -> Any:
-        # A 504 may come after the cmdlet ran: only reads are safe to repeat then.
-        retryable = {429, 503} | ({504} if cmdlet.startswith("Get-") else set())
-        waited = 0.0
-        for attempt in range(self.limits.attempts):
+        # A 504 may come after the cmdlet ran, and a write re-sent as it was may carry a stale
+        # list: only reads are asked again here.
+        read = cmdlet.startswith("Get-")
+        attempt = 0
+        while True:
             status, headers, document = self._post(url, cmdlet, body)
-            if status == 200:
+            if 200 <= status < 300:
                 return document
-            if status not in retryable:
+            if status not in ({429, 503, 504} if read else {429, 503}):
                 raise self._refusal(cmdlet, status, document)
             wait = retry_after_seconds(
                 headers.get("Retry-After"), attempt, self.limits.default_wait, self._now()
             )
-            if (
-                attempt + 1 == self.limits.attempts
-                or waited + wait > self.limits.total_wait
-                or self._clock() + wait > self._ends
-            ):
-                break
-            self._sleep(wait)
-            waited += wait
-        raise self._fail(
-            cmdlet,
-            f"still throttled or unavailable (HTTP {status}) after {attempt + 1} attempts; run "
-            "`pulumi up` again later",
-            status,
-        )
+            text = (
+                f"still throttled or unavailable (HTTP {status}) after {attempt + 1} attempts; "
+                "run `pulumi up` again later"
+            )
+            if not read:
+                raise Throttled(self._fail(cmdlet, text).args[0], status, wait)
+            if not self.patience.may_wait(wait, attempt):
+                raise self._fail(cmdlet, text, status)
+            self.patience.pause(wait)
+            attempt += 1
 
     def _refusal(self, cmdlet: str, status: int, document: Any) -> ExchangeError:
-        detail = _error_detail(document)
+        detail = error_detail(document)
         said = f" Exchange said: {detail}" if detail else ""
         if status == 401:
             text = (
@@ -198,7 +185,7 @@ class ExchangeAdminClient:
         return self._token
 
     def _post(self, url: str, cmdlet: str, body: bytes) -> tuple[int, Message, Any]:
-        remaining = self._ends - self._clock()
+        remaining = self.patience.remaining()
         if remaining <= 0:
             raise self._fail(cmdlet, f"gave up after {self.limits.deadline:g} s (the deadline)")
         request = urllib.request.Request(
@@ -235,7 +222,7 @@ class ExchangeAdminClient:
         try:
             document = json.loads(data) if data.strip() else {}
         except (ValueError, RecursionError):
-            if status == 200:
+            if 200 <= status < 300:
                 raise self._fail(cmdlet, "the answer is not valid JSON", status) from None
             document = {}
         return status, headers, document
@@ -255,29 +242,7 @@ class ExchangeAdminClient:
             total = self.limits.max_total
             if total is not None and received > total:
                 raise self._fail(cmdlet, f"the answers came to more than {total} bytes in all")
-            if self._clock() > self._ends:
+            if self.patience.remaining() < 0:
                 raise self._fail(cmdlet, f"gave up after {self.limits.deadline:g} s (the deadline)")
             chunks.append(chunk)
         return b"".join(chunks)
-
-
-def _error_detail(document: Any) -> str:
-    """Exchange's own words, shown escaped: `error.details[].message` (often `code|type|text`),
-    `error.innererror.internalException.message`, or `error.message` (the shapes the tools
-    above read)."""
-    error = document.get("error") if isinstance(document, dict) else None
-    if not isinstance(error, dict):
-        return ""
-    texts: list[str] = []
-    details = error.get("details")
-    if isinstance(details, list):
-        texts += [d["message"] for d in details if isinstance(d, dict) and "message" in d]
-    inner = error.get("innererror") or error.get("innerError")
-    internal = inner.get("internalException") if isinstance(inner, dict) else None
-    if not texts and isinstance(internal, dict):
-        texts.append(internal.get("message", ""))
-    if not texts:
-        texts += [error.get("code", ""), error.get("message", "")]
-    text = " ".join(str(part).split("|")[-1] for part in texts if isinstance(part, str) and part)
-    text = visible(text)
-    return text if len(text) <= MAX_DETAIL else text[:MAX_DETAIL] + "..."

@@ -43,6 +43,8 @@ class ExchangeTarget:
     cloud: ExchangeCloud = DEFAULT_CLOUD
     allow_after_ews_shutdown: bool = False
     """`allowAfterEwsShutdown`: Microsoft moved the date, so EWS access is still declared."""
+    start_allow_list: bool = False
+    """`exchange.startAllowList`: the allow list may be started where EWS is not restricted."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class Declaration:
 
     kind: Kind
     name: str
-    inputs: Mapping[str, pulumi.Input[str]]
+    inputs: Mapping[str, pulumi.Input[str] | bool]
     depends_on: tuple[str, ...] = ()
 
 
@@ -73,7 +75,13 @@ def exchange_declarations(target: ExchangeTarget, now: datetime) -> list[Declara
     if ews_lives:
         declarations.append(
             Declaration(
-                "ews-access", "exchange-ews-access", {**connection, "appId": target.client_id}
+                "ews-access",
+                "exchange-ews-access",
+                {
+                    **connection,
+                    "appId": target.client_id,
+                    "startAllowList": target.start_allow_list,
+                },
             )
         )
     if target.scope is None:

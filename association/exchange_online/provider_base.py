@@ -11,18 +11,31 @@ plugin/plugin.go `ExecPlugin`, `cmd.Dir = pwd`; `python -m` puts it on `sys.path
 provider holds no attributes but `connect`, None outside tests: the token, the client and the
 sign-in are made at operation time, and `serialize_as_secret_always` is off because the blob
 holds nothing secret (a secret Output captured would still make it secret).
+
+A dynamic provider cannot send the engine a warning, but the engine shows every line a dynamic
+provider writes to stderr as a diagnostic (pulumi/pulumi sdk/go/common/resource/plugin/
+plugin.go, `runtrace`: `ctx.Diag.Infoerrf` for the error stream, since `isDynamicPluginBinary`
+keeps its output visible), so `report` prints Exchange's warnings and ours there.
+
+Every name here is fixed (the allow list's entry, a scope's or an assignment's name, the
+pointer's object ID), so each replacement deletes the old object first
+(`DiffResult.delete_before_replace`, which the Python host passes as `deleteBeforeReplace`:
+sdk/python/lib/pulumi/dynamic/__main__.py `Diff`; the engine honours it unless the program sets
+the option itself, pkg/resource/deploy/step_generator.go): created first, the new object would
+be the old one, and the old one's delete would then remove it.
 """
 
 from __future__ import annotations
 
 import pickle
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar, Final
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, Resource, ResourceProvider
+from pulumi.dynamic import CheckFailure, CheckResult, DiffResult, Resource, ResourceProvider
 from pulumi.runtime.rpc import UNKNOWN
 
 from association.exchange_online.client import ExchangeAdminClient
@@ -57,6 +70,16 @@ class ExchangeProvider(ResourceProvider):
         opener = self.connect or connect
         return opener(props["endpoint"], props["authority"], props["tenantId"])
 
+    @contextmanager
+    def connected(self, props: Mapping[str, Any]) -> Iterator[ExchangeAdminClient]:
+        """A client for the operation; what it was warned about is printed when it ends, also
+        when it fails."""
+        client = self.client(props)
+        try:
+            yield client
+        finally:
+            report(client.warnings)
+
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         return CheckResult(news, input_failures(news, self.GUID_KEYS))
 
@@ -78,11 +101,23 @@ def input_failures(news: Mapping[str, Any], guid_keys: tuple[str, ...]) -> list[
     return failures
 
 
-def same_target(
-    olds: Mapping[str, Any], news: Mapping[str, Any], keys: tuple[str, ...]
-) -> list[str]:
-    """The inputs among `keys` whose change means another object: a replacement."""
-    return [key for key in keys if olds.get(key) != news.get(key)]
+def report(warnings: list[str]) -> None:
+    """Each warning as one stderr line, which `pulumi up` shows (see the module's docstring)."""
+    for text in warnings:
+        print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
+def replacing(
+    olds: Mapping[str, Any], news: Mapping[str, Any], keys: tuple[str, ...], drifted: bool
+) -> DiffResult:
+    """The diff of an object with a fixed name: the inputs among `keys` whose change means
+    another object replace it, the old one deleted first."""
+    replaces = [key for key in keys if olds.get(key) != news.get(key)]
+    return DiffResult(
+        changes=bool(replaces) or drifted,
+        replaces=replaces,
+        delete_before_replace=True if replaces else None,
+    )
 
 
 PATCHED_BY_PULUMI: Final = ("_batch_setitems", "save_dict")
@@ -117,7 +152,7 @@ class ExchangeResource(Resource):
     def __init__(
         self,
         name: str,
-        inputs: Mapping[str, pulumi.Input[str]],
+        inputs: Mapping[str, pulumi.Input[str] | bool],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {**inputs, **dict.fromkeys(self.OUTPUTS)}

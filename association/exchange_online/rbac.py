@@ -3,29 +3,32 @@
 Exchange's own objects that narrow the app to one group's mailboxes (learn.microsoft.com/
 exchange/permissions-exo/application-rbac): `New-ServicePrincipal`, `New-ManagementScope
 -RecipientRestrictionFilter "MemberOfGroup -eq '<group DN>'"`, `New-ManagementRoleAssignment
--Role 'Application EWS.AccessAsApp' -CustomResourceScope`. Each create finds an existing object
+-Role 'Application EWS.AccessAsApp' -CustomResourceScope`, whose `-App` is "the ObjectId GUID
+value from the output of the Get-ServicePrincipal cmdlet" (New-ManagementRoleAssignment.md;
+its example output names the assignee by that ObjectId). Each create finds an existing object
 of our name (listing, not `-Identity`, so a missing one is not an error to parse) and adopts
 it, corrects what may be corrected in place, and refuses one that belongs to something else.
+Every write is read back until it shows (`Patience.settle`), deletes too: a replacement
+deletes the old object first, and a create that still saw it would adopt what is going away.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
-from association.exchange_online.client import ExchangeAdminClient, ExchangeError
-from association.exchange_online.provider_base import (
-    CONNECTION_KEYS,
-    ExchangeProvider,
-    same_target,
-)
+from association.exchange_online.client import ExchangeAdminClient
+from association.exchange_online.errors import ExchangeError
+from association.exchange_online.provider_base import CONNECTION_KEYS, ExchangeProvider, replacing
 from association.text import quoted, visible
 
 EWS_ROLE: Final = "Application EWS.AccessAsApp"
 MAX_DN: Final = 1024
 """Longest distinguished name taken from Exchange into a filter (its answers are hostile)."""
+
+Found = dict[str, Any] | None
 
 
 def _find(items: list[dict[str, Any]], key: str, value: str) -> dict[str, Any] | None:
@@ -34,6 +37,20 @@ def _find(items: list[dict[str, Any]], key: str, value: str) -> dict[str, Any] |
 
 def _refuse(client: ExchangeAdminClient, text: str) -> ExchangeError:
     return ExchangeError(f"Exchange Online, tenant {client.tenant_id}: {text}")
+
+
+def _shown(
+    client: ExchangeAdminClient, find: Callable[[], Found], done: Callable[[Found], bool], what: str
+) -> Found:
+    """`find()` once the write shows; an error naming `what` if it never does."""
+    found = client.patience.settle(find, done)
+    if not done(found):
+        raise _refuse(
+            client,
+            f"{what} was accepted but does not show after {client.limits.settle:g} s; Exchange "
+            "may take longer: run `pulumi up` again later",
+        )
+    return found
 
 
 def member_filter(group_dn: str) -> str:
@@ -59,14 +76,10 @@ class ServicePrincipalPointerProvider(ExchangeProvider):
     GUID_KEYS = ("tenantId", "appId", "objectId")
     KEYS: Final = (*CONNECTION_KEYS, "appId", "objectId")
 
-    def _existing(
-        self, client: ExchangeAdminClient, props: Mapping[str, Any]
-    ) -> dict[str, Any] | None:
+    def _existing(self, client: ExchangeAdminClient, props: Mapping[str, Any]) -> Found:
+        """Ours by AppId; one of our AppId pointing at another object is refused."""
         found = _find(client.invoke("Get-ServicePrincipal"), "AppId", props["appId"])
-        if (
-            found is not None
-            and str(found.get("ObjectId", "")).lower() != props["objectId"].lower()
-        ):
+        if found is not None and not _is(found, "ObjectId", props["objectId"]):
             raise _refuse(
                 client,
                 f"Exchange already has a service principal for app {props['appId']} pointing at "
@@ -76,31 +89,40 @@ class ServicePrincipalPointerProvider(ExchangeProvider):
         return found
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        client = self.client(props)
-        if self._existing(client, props) is None:
-            parameters = {
-                "AppId": props["appId"],
-                "ObjectId": props["objectId"],
-                "DisplayName": props["displayName"],
-            }
-            client.invoke("New-ServicePrincipal", parameters)
-            if self._existing(client, props) is None:
-                raise _refuse(client, "New-ServicePrincipal succeeded but the pointer is not there")
+        with self.connected(props) as client:
+            client.patience.retrying(lambda: self._ensure(client, props))
         return CreateResult(f"{props['tenantId']}/{props['objectId']}", props)
 
+    def _ensure(self, client: ExchangeAdminClient, props: dict[str, Any]) -> None:
+        if self._existing(client, props) is not None:
+            return
+        parameters = {
+            "AppId": props["appId"],
+            "ObjectId": props["objectId"],
+            "DisplayName": props["displayName"],
+        }
+        client.invoke("New-ServicePrincipal", parameters)
+        _shown(client, lambda: self._existing(client, props), _present, "New-ServicePrincipal")
+
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        found = self._existing(self.client(props), props)
+        with self.connected(props) as client:
+            found = self._existing(client, props)
         return ReadResult(id_ if found else "", props if found else {})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = same_target(olds, news, self.KEYS)
-        return DiffResult(changes=bool(replaces), replaces=replaces)
+        return replacing(olds, news, self.KEYS, drifted=False)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        client = self.client(props)
-        found = self._existing(client, props)
-        if found is not None:
-            client.invoke("Remove-ServicePrincipal", {"Identity": props["objectId"]})
+        def ours() -> Found:  # by ObjectId: a pointer of our app to another object is not ours
+            return _find(client.invoke("Get-ServicePrincipal"), "ObjectId", props["objectId"])
+
+        def remove() -> None:
+            if ours() is not None:
+                client.invoke("Remove-ServicePrincipal", {"Identity": props["objectId"]})
+                _shown(client, ours, _absent, "Remove-ServicePrincipal")
+
+        with self.connected(props) as client:
+            client.patience.retrying(remove)
 
 
 class ManagementScopeProvider(ExchangeProvider):
@@ -108,51 +130,62 @@ class ManagementScopeProvider(ExchangeProvider):
 
     KEYS: Final = (*CONNECTION_KEYS, "name")
 
-    def _ensure(self, props: dict[str, Any]) -> dict[str, Any]:
-        client = self.client(props)
+    def _scope(self, client: ExchangeAdminClient, props: Mapping[str, Any]) -> Found:
+        return _find(client.invoke("Get-ManagementScope"), "Name", props["name"])
+
+    def _ensure(self, client: ExchangeAdminClient, props: dict[str, Any]) -> dict[str, Any]:
         groups = client.invoke("Get-DistributionGroup", {"Identity": props["group"]})
         dn = groups[0].get("DistinguishedName") if len(groups) == 1 else None
         if not isinstance(dn, str) or not dn.strip() or visible(dn) != dn or len(dn) > MAX_DN:
             group = quoted(props["group"])
             raise _refuse(client, f"group {group} has no single, plain distinguished name")
         wanted = member_filter(dn)
-        found = _find(client.invoke("Get-ManagementScope"), "Name", props["name"])
-        if found is None:
-            client.invoke(
-                "New-ManagementScope", {"Name": props["name"], "RecipientRestrictionFilter": wanted}
+
+        def right(found: Found) -> bool:
+            return found is not None and same_filter(
+                found.get("RecipientRestrictionFilter"), wanted
             )
-        elif not same_filter(found.get("RecipientRestrictionFilter"), wanted):
-            client.invoke(
-                "Set-ManagementScope",
-                {"Identity": props["name"], "RecipientRestrictionFilter": wanted},
-            )
-        after = _find(client.invoke("Get-ManagementScope"), "Name", props["name"])
-        if after is None or not same_filter(after.get("RecipientRestrictionFilter"), wanted):
-            raise _refuse(client, f"management scope {props['name']!r} did not take the filter")
-        return {**props, "groupDn": dn, "filter": after["RecipientRestrictionFilter"]}
+
+        found = self._scope(client, props)
+        if not right(found):
+            cmdlet = "New-ManagementScope" if found is None else "Set-ManagementScope"
+            named = {"Name": props["name"]} if found is None else {"Identity": props["name"]}
+            client.invoke(cmdlet, {**named, "RecipientRestrictionFilter": wanted})
+            found = _shown(client, lambda: self._scope(client, props), right, cmdlet)
+        assert found is not None  # right() holds
+        return {**props, "groupDn": dn, "filter": found["RecipientRestrictionFilter"]}
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(f"{props['tenantId']}/{props['name']}", self._ensure(props))
+        return CreateResult(f"{props['tenantId']}/{props['name']}", self._made(props))
+
+    def _made(self, props: dict[str, Any]) -> dict[str, Any]:
+        with self.connected(props) as client:
+            return client.patience.retrying(lambda: self._ensure(client, props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        found = _find(self.client(props).invoke("Get-ManagementScope"), "Name", props["name"])
+        with self.connected(props) as client:
+            found = self._scope(client, props)
         if found is None:
             return ReadResult("", {})
         return ReadResult(id_, {**props, "filter": found.get("RecipientRestrictionFilter")})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = same_target(olds, news, self.KEYS)
         drifted = not same_filter(olds.get("filter"), member_filter(str(olds.get("groupDn"))))
-        changed = bool(replaces) or drifted or olds.get("group") != news.get("group")
-        return DiffResult(changes=changed, replaces=replaces)
+        return replacing(olds, news, self.KEYS, drifted or olds.get("group") != news.get("group"))
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(self._ensure(news))
+        return UpdateResult(self._made(news))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        client = self.client(props)
-        if _find(client.invoke("Get-ManagementScope"), "Name", props["name"]) is not None:
-            client.invoke("Remove-ManagementScope", {"Identity": props["name"]})
+        def remove() -> None:
+            if self._scope(client, props) is not None:
+                client.invoke("Remove-ManagementScope", {"Identity": props["name"]})
+                _shown(
+                    client, lambda: self._scope(client, props), _absent, "Remove-ManagementScope"
+                )
+
+        with self.connected(props) as client:
+            client.patience.retrying(remove)
 
 
 class RoleAssignmentProvider(ExchangeProvider):
@@ -167,18 +200,11 @@ class RoleAssignmentProvider(ExchangeProvider):
         names = (item.get(key) for key in ("App", "RoleAssignee", "RoleAssigneeName"))
         return any(str(name).lower() in ids for name in names if name)
 
-    def _found(
-        self, client: ExchangeAdminClient, props: Mapping[str, Any]
-    ) -> dict[str, Any] | None:
+    def _found(self, client: ExchangeAdminClient, props: Mapping[str, Any]) -> Found:
         items = client.invoke("Get-ManagementRoleAssignment", {"Role": props["role"]})
         found = _find(items, "Name", props["name"]) or next(
             # one made by hand with the printed command, which names no assignment
-            (
-                item
-                for item in items
-                if self._ours(item, props)
-                and str(item.get("CustomResourceScope", "")).lower() == props["scope"].lower()
-            ),
+            (item for item in items if self._ours(item, props) and _on(item, props["scope"])),
             None,
         )
         if found is not None and not self._ours(found, props):
@@ -189,56 +215,83 @@ class RoleAssignmentProvider(ExchangeProvider):
             )
         return found
 
-    def _ensure(self, props: dict[str, Any]) -> dict[str, Any]:
-        client = self.client(props)
+    def _ensure(self, client: ExchangeAdminClient, props: dict[str, Any]) -> dict[str, Any]:
+        def right(found: Found) -> bool:
+            return found is not None and _on(found, props["scope"])
+
         found = self._found(client, props)
-        if found is None:
-            client.invoke(
-                "New-ManagementRoleAssignment",
-                {
+        if not right(found):
+            if found is None:
+                cmdlet = "New-ManagementRoleAssignment"
+                parameters = {
                     "Name": props["name"],
-                    "App": props["appId"],
+                    "App": props["objectId"],
                     "Role": props["role"],
                     "CustomResourceScope": props["scope"],
-                },
-            )
-        elif str(found.get("CustomResourceScope", "")).lower() != props["scope"].lower():
-            client.invoke(
-                "Set-ManagementRoleAssignment",
-                {"Identity": found["Name"], "CustomResourceScope": props["scope"]},
-            )
-        after = self._found(client, props)
-        if (
-            after is None
-            or str(after.get("CustomResourceScope", "")).lower() != props["scope"].lower()
-        ):
-            raise _refuse(client, f"role assignment {props['name']!r} is not on {props['scope']!r}")
+                }
+            else:
+                cmdlet = "Set-ManagementRoleAssignment"
+                parameters = {"Identity": found["Name"], "CustomResourceScope": props["scope"]}
+            client.invoke(cmdlet, parameters)
+            found = _shown(client, lambda: self._found(client, props), right, cmdlet)
+        assert found is not None  # right() holds
         return {
             **props,
-            "exchangeName": after.get("Name"),
-            "actualScope": after.get("CustomResourceScope"),
+            "exchangeName": found.get("Name"),
+            "actualScope": found.get("CustomResourceScope"),
         }
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(f"{props['tenantId']}/{props['name']}", self._ensure(props))
+        return CreateResult(f"{props['tenantId']}/{props['name']}", self._made(props))
+
+    def _made(self, props: dict[str, Any]) -> dict[str, Any]:
+        with self.connected(props) as client:
+            return client.patience.retrying(lambda: self._ensure(client, props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        found = self._found(self.client(props), props)
+        with self.connected(props) as client:
+            found = self._found(client, props)
         if found is None:
             return ReadResult("", {})
         outs = {"exchangeName": found.get("Name"), "actualScope": found.get("CustomResourceScope")}
         return ReadResult(id_, {**props, **outs})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = same_target(olds, news, self.KEYS)
         drifted = str(olds.get("actualScope", "")).lower() != str(news.get("scope", "")).lower()
-        return DiffResult(changes=bool(replaces) or drifted, replaces=replaces)
+        return replacing(olds, news, self.KEYS, drifted)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(self._ensure(news))
+        return UpdateResult(self._made(news))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        client = self.client(props)
-        found = self._found(client, props)
-        if found is not None:
-            client.invoke("Remove-ManagementRoleAssignment", {"Identity": found["Name"]})
+        def remove() -> None:
+            found = self._found(client, props)
+            if found is None:
+                return
+            name = str(found["Name"])
+
+            def named() -> Found:
+                items = client.invoke("Get-ManagementRoleAssignment", {"Role": props["role"]})
+                return _find(items, "Name", name)
+
+            client.invoke("Remove-ManagementRoleAssignment", {"Identity": name})
+            _shown(client, named, _absent, "Remove-ManagementRoleAssignment")
+
+        with self.connected(props) as client:
+            client.patience.retrying(remove)
+
+
+def _is(item: Mapping[str, Any], key: str, value: str) -> bool:
+    return str(item.get(key, "")).lower() == value.lower()
+
+
+def _on(item: Mapping[str, Any], scope: str) -> bool:
+    return _is(item, "CustomResourceScope", scope)
+
+
+def _present(found: Found) -> bool:
+    return found is not None
+
+
+def _absent(found: Found) -> bool:
+    return found is None

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from association.exchange_online.client import ExchangeError
 from association.exchange_online.endpoint import NoRedirects
+from association.exchange_online.errors import ExchangeError
 from association.text import visible
 
 FEDERATION_AUDIENCE: Final = "api://AzureADTokenExchange"

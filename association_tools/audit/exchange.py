@@ -19,8 +19,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
-from association.exchange_online.client import ExchangeAdminClient, ExchangeError, Limits
+from association.exchange_online.client import ExchangeAdminClient
+from association.exchange_online.errors import ExchangeError
 from association.exchange_online.ews_access import read_state
+from association.exchange_online.patience import Limits
 from association.exchange_online.rbac import MAX_DN, member_filter
 from association.exchange_online.rights import MANAGE_AS_APP
 from association.problems import Notice

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from association.exchange_online.client import ExchangeError
 from association.exchange_online.declare import scope_name
+from association.exchange_online.errors import ExchangeError
 from association.problems import Notice
 from association_tools.audit.compare import Finding
 from association_tools.audit.exchange import (
