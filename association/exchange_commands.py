@@ -17,8 +17,11 @@ def _ps(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+_ORG = "$org = Get-OrganizationConfig -RetrieveEwsOperationAccessPolicy"
+"""The organization config with the allow list: without the switch it may read empty
+(Set-OrganizationConfig reference, `-EwsAllowedAppIDs`)."""
 _IDS = (
-    "$ids = @((@((Get-OrganizationConfig).EwsAllowedAppIDs) -join ',') -split ',' | "
+    "$ids = @((@($org.EwsAllowedAppIDs) -join ',') -split ',' | "
     "ForEach-Object { $_.Trim() } | Where-Object { $_ })"
 )
 """The allow list as an array, whether Exchange returns one string or several."""
@@ -31,25 +34,40 @@ def exchange_commands(
     stack: str,
     scope: MailboxScope | None,
 ) -> dict[str, str]:
-    """Ready-to-paste Exchange Online PowerShell (Connect-ExchangeOnline first) for this app."""
+    """Ready-to-paste Exchange Online PowerShell (Connect-ExchangeOnline first) for this app.
+
+    Each does what the resources do (`exchange_online.ews_access`): the allow list changes
+    nothing where EWS is not restricted by app today unless `$startAllowList` is set, warns
+    about the apps that EWS switched on lets back in, and retiring never leaves EWS on with an
+    empty list, which stops restricting."""
     app = f"$appId = {_ps(client_id)}"
     commands = {
         "ewsAllowList": "\n".join(
             [
                 app,
+                "$startAllowList = $false  # $true: start the list; unlisted apps lose EWS",
+                _ORG,
                 _IDS,
-                "if ($ids.Count -eq 0) { Write-Warning 'EwsAllowedAppIDs was empty: once set, "
-                "ONLY the listed apps reach EWS. Add the IDs of any other EWS app too.' }",
-                "if ($ids -notcontains $appId) { $ids += $appId }",
-                "Set-OrganizationConfig -EwsEnabled $true -EwsAllowedAppIDs ($ids -join ',')",
+                "if (($null -eq $org.EwsEnabled -or ($org.EwsEnabled -and $ids.Count -eq 0)) "
+                "-and -not $startAllowList) { Write-Warning 'EWS is not restricted by app here: "
+                "an allow list takes EWS from every app it does not list. Nothing was changed. "
+                "Add the client IDs of the other apps that need EWS to $ids, or set "
+                "$startAllowList = $true, and run these lines again.' } else {",
+                '  if ($org.EwsEnabled -eq $false -and $ids.Count) { Write-Warning "EWS was '
+                "off: turning it on also gives EWS back to $($ids -join ', ')\" }",
+                "  if ($ids -notcontains $appId) { $ids += $appId }",
+                "  Set-OrganizationConfig -EwsEnabled $true -EwsAllowedAppIDs ($ids -join ',')",
+                "}",
             ]
         ),
         "ewsCheck": "\n".join(
             [
                 app,
-                "Get-OrganizationConfig | Format-List EwsEnabled,EwsAllowedAppIDs",
+                _ORG,
+                "$org | Format-List EwsEnabled,EwsAllowedAppIDs",
                 _IDS,
-                '"This app allowed: $($ids -contains $appId)  (changes take up to 24 hours)"',
+                '"This app allowed: $($org.EwsEnabled -eq $true -and $ids -contains $appId)  '
+                '(changes take up to 24 hours)"',
                 "Get-CASMailbox -ResultSize Unlimited -Filter 'EwsEnabled -eq $false' | "
                 "Select-Object PrimarySmtpAddress,EwsEnabled",
             ]
@@ -57,12 +75,12 @@ def exchange_commands(
         "retire": "\n".join(
             [
                 app,
+                _ORG,
                 _IDS,
                 "$others = @($ids | Where-Object { $_ -ne $appId })",
                 "if ($others.Count) { Set-OrganizationConfig -EwsAllowedAppIDs ($others -join ',') "
-                "} else { Write-Warning 'This app was the only one in EwsAllowedAppIDs; clearing "
-                "the list would let every app use EWS. If nothing else needs EWS: "
-                "Set-OrganizationConfig -EwsEnabled $false' }",
+                "} elseif ($org.EwsEnabled -eq $true) { Set-OrganizationConfig -EwsEnabled $false "
+                "-EwsAllowedAppIDs $null } else { Set-OrganizationConfig -EwsAllowedAppIDs $null }",
             ]
         ),
     }
@@ -78,8 +96,9 @@ def exchange_commands(
                 f"{_ps(service_principal_object_id)} -DisplayName {_ps(display_name)}",
                 f"New-ManagementScope -Name {name} -RecipientRestrictionFilter "
                 "\"MemberOfGroup -eq '$dn'\"",
-                "New-ManagementRoleAssignment -App $appId -Role 'Application EWS.AccessAsApp' "
-                f"-CustomResourceScope {name}",
+                # -App takes the service principal's ObjectId (New-ManagementRoleAssignment.md).
+                f"New-ManagementRoleAssignment -App {_ps(service_principal_object_id)} "
+                f"-Role 'Application EWS.AccessAsApp' -CustomResourceScope {name}",
             ]
         )
         commands["scopeCheck"] = "\n".join(

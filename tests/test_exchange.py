@@ -130,19 +130,37 @@ def test_the_allow_list_command_adds_this_client_id_and_keeps_the_others(project
     assert set(commands) == {"ewsAllowList", "ewsCheck", "retire"}
     allow = commands["ewsAllowList"]
     assert assignments(allow) == {"appId": client_id}
-    # Read the current list first, then set the whole list back (ours added) with EWS on.
+    # Read the current list with the switch that shows it, then set the whole list back (ours
+    # added) with EWS on.
     names = [c.name for c in cmdlets(allow)]
     assert names.index("Get-OrganizationConfig") < names.index("Set-OrganizationConfig")
+    for script in commands.values():  # every read of the list asks for it
+        for read in named(script, "Get-OrganizationConfig"):
+            assert read.parameters == {"RetrieveEwsOperationAccessPolicy": ""}
     (setter,) = named(allow, "Set-OrganizationConfig")
     assert setter.parameters == {"EwsEnabled": "$true", "EwsAllowedAppIDs": "($ids -join ',')"}
-    assert "if ($ids -notcontains $appId) { $ids += $appId }" in allow.splitlines()
+    lines = [line.strip() for line in allow.splitlines()]
+    assert "if ($ids -notcontains $appId) { $ids += $appId }" in lines
+    # Where EWS is not restricted by app, nothing is set unless $startAllowList says so.
+    (guard,) = [line for line in lines if "-not $startAllowList" in line]
+    assert guard.startswith("if (")
+    assert guard.endswith("} else {")
+    assert "$startAllowList = $false" in allow
+    assert lines.index(guard) < lines.index(
+        "Set-OrganizationConfig -EwsEnabled $true -EwsAllowedAppIDs ($ids -join ',')"
+    )
     retire = commands["retire"]
     assert assignments(retire) == {"appId": client_id}
-    (setter,) = named(retire, "Set-OrganizationConfig")
-    # Only the others are written back; the list is never cleared (that opens EWS to all).
-    assert setter.parameters == {"EwsAllowedAppIDs": "($others -join ',')"}
+    setters = [c.parameters for c in named(retire, "Set-OrganizationConfig")]
+    # The others are written back; an empty list is left only with EWS off, or where the
+    # switch is not $true (on with an empty list would stop restricting).
+    assert setters == [
+        {"EwsAllowedAppIDs": "($others -join ',')"},
+        {"EwsEnabled": "$false", "EwsAllowedAppIDs": "$null"},
+        {"EwsAllowedAppIDs": "$null"},
+    ]
+    assert "} elseif ($org.EwsEnabled -eq $true) {" in retire
     assert "$others = @($ids | Where-Object { $_ -ne $appId })" in retire.splitlines()
-    assert all("$null" not in value for c in cmdlets(retire) for value in c.parameters.values())
     assert assignments(commands["ewsCheck"]) == {"appId": client_id}
 
 
@@ -180,7 +198,7 @@ def test_scoping_not_enforced_keeps_the_consent_and_says_it_has_no_effect(projec
     # The DN goes into OPATH's single quotes with any quote in it doubled (O'Neil).
     assert '$dn = $group.DistinguishedName -replace "\'", "\'\'"' in scope.splitlines()
     assert assignment.parameters == {
-        "App": "$appId",
+        "App": run.outputs["servicePrincipalObjectId"],  # its ObjectId, as the reference asks
         "Role": "Application EWS.AccessAsApp",
         "CustomResourceScope": management_scope.parameters["Name"],
     }
