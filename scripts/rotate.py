@@ -13,8 +13,9 @@ Refused, before any file is written, with every reason at once: a certificate fi
 the project, not a regular file, a private key, not one X.509 certificate, expired, or one
 Mimecast would not use (read as the program reads it); a stack whose list this script cannot
 edit safely (the fix is named); a retire that would leave a stack without a certificate
-valid now. Each file is edited line by line (`certificate_list`), checked to parse to the same
-document with only the list changed, and replaced atomically. Runs with the project's venv
+valid now or with a gap later (the program's own rule, `coverage_problems`). Each file is
+edited line by line (`certificate_list`), checked to parse to the same document with only the
+list changed, and replaced atomically. Runs with the project's venv
 (the program's own certificate reader). Exit status: preflight's (0, or 1 with errors), 1
 refused, 2 usage error.
 """
@@ -36,7 +37,11 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the project, 
 import yaml
 from certificate_list import KEY, PLAIN_ENTRY, ShapeError, locate, with_entry, without_entries
 
-from association.certificate_checks import MAX_CERTIFICATES, validity_problems
+from association.certificate_checks import (
+    MAX_CERTIFICATES,
+    coverage_problems,
+    validity_problems,
+)
 from association.certificate_entries import load_certificate
 from association.certificates import Certificate, CertificateError
 from association.clock import current_time
@@ -97,11 +102,19 @@ def checked(old: dict[str, object], new_text: str, entries: list[str]) -> str:
     return new_text
 
 
-def thumbprint_of(entry: str, root: Path) -> str | None:
+def readable(entry: str, root: Path, key: str | None = None) -> Certificate | None:
+    """The entry's certificate (named in messages as `key`), or None if it cannot be read:
+    that is preflight's to report, and such an entry keeps Mimecast signed in no more than a
+    missing one."""
     try:
-        return load_certificate(entry, entry, root).thumbprint
+        return load_certificate(entry, key or entry, root)
     except CertificateError:
-        return None  # unreadable entries are preflight's to report; a path still matches
+        return None
+
+
+def thumbprint_of(entry: str, root: Path) -> str | None:
+    cert = readable(entry, root)
+    return None if cert is None else cert.thumbprint  # a path still matches
 
 
 def plan_add(stack: str, path: Path, root: Path, entry: str, cert: Certificate) -> Edit:
@@ -132,10 +145,14 @@ def plan_retire(stack: str, path: Path, root: Path, target: str, now: datetime) 
     if not drop:
         return Edit(stack, path, None, "does not list it")
     kept = [entry for index, entry in enumerate(entries) if index not in drop]
-    if not any(_valid(entry, root, now) for entry in kept):
+    left = [readable(entry, root, f"{KEY}[{index}]") for index, entry in enumerate(kept)]
+    problems = coverage_problems([cert for cert in left if cert is not None], KEY, now)
+    if problems:
         raise ShapeError(
-            "would be left without a certificate valid now: add the successor first "
-            "(scripts/rotate.py add certs/<successor>.pem " + stack + ")"
+            "would be left with days on which Mimecast cannot sign in: "
+            + " ".join(problem.message for problem in problems)
+            + " Retire it once the others cover every day from now on (add the successor "
+            f"first: scripts/rotate.py add certs/<successor>.pem {stack})."
         )
     return Edit(
         stack,
@@ -143,14 +160,6 @@ def plan_retire(stack: str, path: Path, root: Path, target: str, now: datetime) 
         checked(document, without_entries(locate(text), entries, drop), kept),
         "removed",
     )
-
-
-def _valid(entry: str, root: Path, now: datetime) -> bool:
-    try:
-        cert = load_certificate(entry, entry, root)
-    except CertificateError:
-        return False
-    return not validity_problems(cert, now) and cert.not_before <= now
 
 
 def write(edit: Edit) -> None:

@@ -203,12 +203,15 @@ def test_pkcs12_bundle_is_refused_without_reading_it(tmp_path: Path) -> None:
 
 
 def test_a_certificate_valid_from_a_later_day_is_accepted_with_a_warning() -> None:
-    """Mimecast's successor can be added before its first day: Graph takes a future start."""
+    """Mimecast's successor can be added before its first day: Graph takes a future start.
+    Alone it is an error instead: tests/test_certificate_coverage.py."""
+    current = parse_certificate(pem(make_certificate(serial=1)), "current")
     cert = parse_certificate(pem(make_certificate(not_before=NOW + timedelta(days=2))), "next")
     assert validity_problems(cert, NOW) == []
-    (warning,) = pending_warnings([cert], NOW)
+    (warning,) = pending_warnings([current, cert], NOW)
     assert warning.code == "certificate-not-yet-valid"
     assert cert.start_date in warning.message
+    assert pending_warnings([cert], NOW) == []
 
 
 @pytest.mark.parametrize(

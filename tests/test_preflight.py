@@ -336,6 +336,17 @@ def test_a_stack_file_pulumi_cannot_load(
         ),
         ({"certificates": ["certs/key.pem"]}, "certificate-private-key", f"{NS}:certificates[0]"),
         ({"certificates": ["certs/expired.pem"]}, "certificate-expired", f"{NS}:certificates[0]"),
+        # Alone, Mimecast's successor would leave it unable to sign in for 20 days.
+        (
+            {"certificates": ["certs/future.pem"]},
+            "certificates-none-valid-now",
+            f"{NS}:certificates",
+        ),
+        (
+            {"certificates": ["certs/ending.pem", "certs/future.pem"]},
+            "certificate-gap",
+            f"{NS}:certificates",
+        ),
         ({"expiryWarningDays": -1}, "expiry-warning-days-range", f"{NS}:expiryWarningDays"),
     ],
 )
@@ -348,7 +359,10 @@ def test_each_kind_of_error(
 ) -> None:
     (project / "certs" / "key.pem").write_bytes(private_key_pem())
     (project / "certs" / "future.pem").write_bytes(
-        pem(make_certificate(not_before=NOW + timedelta(days=3), serial=3))
+        pem(make_certificate(not_before=NOW + timedelta(days=20), serial=3))
+    )
+    (project / "certs" / "ending.pem").write_bytes(
+        pem(make_certificate(not_after=NOW + timedelta(days=10), serial=4))
     )
     write_stack(project, "contoso", **settings)
     status, document = preflight_json(capsys, project)

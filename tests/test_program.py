@@ -374,3 +374,31 @@ def test_a_successor_valid_from_a_later_day_is_declared_with_its_own_dates(proje
     (notice,) = [n for n in run.notices if n.code == "certificate-not-yet-valid"]
     assert notice.setting == "mimecast-association:certificates[1]"
     assert rfc3339(successor.not_valid_before_utc) in notice.message
+
+
+@pytest.mark.parametrize(
+    ("listed", "code"),
+    [
+        (["certs/successor.pem"], "certificates-none-valid-now"),
+        (["certs/next.pem", "certs/successor.pem"], "certificate-gap"),
+    ],
+    ids=["only-a-successor", "gap"],
+)
+def test_a_list_that_leaves_mimecast_unable_to_sign_in_is_refused_before_anything_is_declared(
+    project: Path, listed: list[str], code: str
+) -> None:
+    """The successor alone (valid from 25 days on), or beside next.pem, which ends 5 days
+    before the successor starts: Mimecast could not sign in on those days, so nothing is
+    registered (Pulumi would have deleted the key credential of the certificate dropped)."""
+    successor = make_certificate(
+        serial=3, not_before=NOW + timedelta(days=25), not_after=NOW + timedelta(days=800)
+    )
+    (project / "certs" / "successor.pem").write_bytes(pem(successor))
+    run = deploy(project, certificates=listed)
+    assert run.resources == []
+    assert [(p.code, p.setting) for p in run.refusal] == [
+        (code, "mimecast-association:certificates")
+    ]
+    assert run.error is not None
+    assert rfc3339(successor.not_valid_before_utc) in run.error
+    assert "nothing was created or changed in the tenant" in run.error

@@ -11,6 +11,8 @@ import yaml
 from certfactory import NOW, make_certificate, pem, private_key_pem
 from tenant import PROJECT, TENANT, copy_program
 
+from association.certificate_checks import coverage_problems
+from association.certificate_entries import load_certificate
 from association.certificates import parse_certificate, rfc3339
 from tests.fake_pulumi import load_script
 
@@ -107,7 +109,8 @@ def test_add_then_retire_on_both_shapes(project: Path, capsys: pytest.CaptureFix
     for target in (new, "certs/new.pem"):
         status, _, err = run(project, capsys, "retire", target)
         assert status == 1
-        assert "contoso: Pulumi.contoso.yaml would be left without a certificate valid now" in err
+        assert "contoso: Pulumi.contoso.yaml would be left with days on which Mimecast" in err
+        assert f"{KEY} lists no certificate valid now" in err  # the program's own words
         assert texts(project) == before
 
 
@@ -128,6 +131,39 @@ def test_only_the_named_stacks_and_a_flow_list(
         k: v for k, v in before.items() if k != "Pulumi.litware.yaml"
     }
     assert "== litware: " in out  # named: preflight shows its block
+
+
+@pytest.mark.parametrize(
+    ("listed", "why"),
+    [
+        (["certs/old.pem", "certs/new.pem", "certs/late.pem"], "certificate-gap"),
+        (["certs/new.pem", "certs/late.pem"], "certificates-none-valid-now"),
+    ],
+    ids=["gap", "only-a-future-one-left"],
+)
+def test_a_retire_that_would_leave_mimecast_unable_to_sign_in_is_refused(
+    project: Path, capsys: pytest.CaptureFixture[str], listed: list[str], why: str
+) -> None:
+    """Judged by the rule preflight applies (`coverage_problems`), on the list left behind."""
+    late = make_certificate("Late", NOW + timedelta(days=30), NOW + timedelta(days=400), serial=4)
+    (project / "certs" / "late.pem").write_bytes(pem(late))
+    (project / "Pulumi.contoso.yaml").write_text(
+        onboarding.stack_file_text(TENANT, listed, [OWNER], False)
+    )
+    before = texts(project)
+    status, out, err = run(project, capsys, "retire", "certs/new.pem", "contoso")
+
+    left = [
+        load_certificate(entry, f"{KEY}[{index}]", project)
+        for index, entry in enumerate(e for e in listed if e != "certs/new.pem")
+    ]
+    (problem,) = coverage_problems(left, KEY, NOW)
+    assert problem.code == why
+    assert (status, out) == (1, "")
+    assert err.startswith("rotate: nothing written; 1 stack(s) refused:\n  contoso: ")
+    assert problem.message in err
+    assert "add the successor first: scripts/rotate.py add certs/<successor>.pem contoso" in err
+    assert texts(project) == before
 
 
 @pytest.mark.parametrize(

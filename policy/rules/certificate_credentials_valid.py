@@ -1,4 +1,11 @@
-"""Rule `certificate-credentials-valid`: key credentials are certificates, valid now and later."""
+"""Rule `certificate-credentials-valid`: key credentials are certificates, valid now and later.
+
+Each key credential on its own. Whether the list as a whole keeps Mimecast signed in (one
+certificate valid now, no gap later) is the program's check, made before anything is
+registered (`certificates-none-valid-now`, `certificate-gap`). The pack cannot repeat it: an
+adopted app's hand-made certificate (`adopt.keyIds`) is listed but is no resource of the
+stack, so a rotation that keeps it beside a successor not yet valid would look uncovered.
+"""
 
 from __future__ import annotations
 
