@@ -123,6 +123,10 @@ def test_the_exchange_side_as_declared_exits_0(
     assert {call.headers["authorization"] for call in both.exchange.calls} == {
         f"Bearer {EXCHANGE_TOKEN}"
     }
+    # The fake shows the allow list only with the switch: without it this run would report
+    # ews-not-allowed, as the audit did before it asked for it.
+    (read,) = [c for c in both.exchange.calls if c.cmdlet == "Get-OrganizationConfig"]
+    assert read.parameters == {"RetrieveEwsOperationAccessPolicy": True}
 
 
 def test_a_declared_mailbox_scope_as_declared_exits_0(

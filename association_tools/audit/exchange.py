@@ -38,8 +38,9 @@ from association_tools.audit.transport import Budget, Watchdog, Watched
 
 PRINCIPAL_IDS: Final = ("AppId", "ObjectId", "ServiceId", "Identity", "Name", "Id")
 """What Exchange reports for a service principal, any of which an assignment may name it by
-(`New-ManagementRoleAssignment -App` takes the ServiceId: Microsoft365DSC's
-EXOManagementRoleAssignment schema)."""
+(`New-ManagementRoleAssignment -App` takes its ObjectId, called ServiceId until 2023:
+New-ManagementRoleAssignment.md; Microsoft365DSC's EXOManagementRoleAssignment still says
+ServiceId)."""
 ASSIGNEE_KEYS: Final = ("RoleAssignee", "RoleAssigneeName", "App", "User", "EffectiveUserName")
 POLICY_APP_KEYS: Final = ("AppId", "AppID")
 """Get-ApplicationAccessPolicy's app (Microsoft365DSC EXOApplicationAccessPolicy reads AppId)."""
