@@ -141,7 +141,8 @@ class _Engine(pulumi.runtime.Mocks):
         else:
             object_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{args.typ}::{args.name}"))
             resource_id = object_id
-        outputs = {**args.inputs, "objectId": object_id}
+        # An input of that name stays: a dynamic resource (the Exchange pointer) echoes its own.
+        outputs = {"objectId": object_id, **args.inputs}
         if args.typ == "azuread:index/application:Application":
             resource_id = f"/applications/{object_id}"
             if not self.preview:  # only the tenant knows an adopted app's client ID

@@ -19,6 +19,7 @@ from pulumi.runtime.mocks import MockMonitor
 
 from association.exchange_online.declare import (
     ExchangeTarget,
+    From,
     declare,
     exchange_declarations,
 )
@@ -48,7 +49,7 @@ def test_without_a_scope_only_ews_access() -> None:
         "endpoint": "https://outlook.office365.com",
         "authority": "login.microsoftonline.com",
         "appId": APP,
-        "startAllowList": False,
+        "changeOtherApps": False,
     }
 
 
@@ -61,7 +62,10 @@ def test_with_a_scope_the_assignment_comes_after_pointer_and_scope() -> None:
         kinds["management-scope"].name,
     )
     assert kinds["management-scope"].inputs["name"] == "Mimecast association prod"
-    assert kinds["role-assignment"].inputs["scope"] == "Mimecast association prod"
+    assert kinds["role-assignment"].inputs["scope"] == From("exchange-mailbox-scope", "name")
+    assert kinds["role-assignment"].inputs["objectId"] == From(
+        "exchange-service-principal", "objectId"
+    )
     assert kinds["role-assignment"].inputs["role"] == "Application EWS.AccessAsApp"
 
 
@@ -89,6 +93,11 @@ class Recorder(MockMonitor):  # type: ignore[misc]
             self.seen[request.name] = {
                 "type": request.type,
                 "dependencies": [urn.split("::")[-1] for urn in request.dependencies],
+                "property_dependencies": {
+                    key: sorted(urn.split("::")[-1] for urn in urns.urns)
+                    for key, urns in request.propertyDependencies.items()
+                },
+                "inputs": {key: value for key, value in request.object.items()},
                 "provider_is_secret": SECRET_SIGNATURE in provider.struct_value.fields,
                 "provider": provider.string_value,
             }
@@ -123,10 +132,17 @@ def test_declare_registers_dynamic_resources_in_order(recorder: Recorder) -> Non
     run()
     seen = recorder.seen
     assert seen["exchange-ews-access"]["type"] == "pulumi-python:dynamic/mimecast:EwsAccess"
-    assert sorted(seen["exchange-ews-role-assignment"]["dependencies"]) == [
+    assignment = seen["exchange-ews-role-assignment"]
+    assert sorted(assignment["dependencies"]) == [
         "exchange-mailbox-scope",
         "exchange-service-principal",
     ]
+    # What the engine needs to replace (and delete) the assignment before the scope or the
+    # pointer it names (step_generator.go calculateDependentReplacements reads these).
+    assert assignment["property_dependencies"]["scope"] == ["exchange-mailbox-scope"]
+    assert assignment["property_dependencies"]["objectId"] == ["exchange-service-principal"]
+    assert assignment["inputs"]["scope"] == "Mimecast association prod"
+    assert assignment["inputs"]["objectId"] == SP
     for registered in seen.values():
         assert registered["provider_is_secret"] is False, "the blob holds nothing secret"
         blob = base64.b64decode(registered["provider"])

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from fake_exchange import TOKEN, FakeExchange, FakeOrganization, serve
+from pulumi.runtime.rpc import UNKNOWN
 
 from association.exchange_online.client import ExchangeAdminClient
 from association.exchange_online.errors import ExchangeError
@@ -299,3 +300,45 @@ def test_a_throttled_create_finds_before_it_writes_again(
     assert [c.cmdlet for c in exchange.calls].count("Get-ManagementScope") >= 3
     assert len(org(exchange).scopes) == 1
     assert WAITS[0] == 7.0
+
+
+@pytest.mark.parametrize("replaced", ["scope", "objectId"])
+def test_replacing_the_scope_or_pointer_replaces_the_assignment_first(
+    exchange: FakeExchange, endpoint: str, replaced: str
+) -> None:
+    """The engine's dependent replacement: the assignment's input that comes from the replaced
+    resource is diffed as unknown; a replacement there puts the assignment's delete first."""
+    props = assignment(endpoint)
+    provider = RoleAssignmentProvider(connect)
+    outs = provider.create(props).outs or {}
+    diff = provider.diff("id", outs, {**props, replaced: UNKNOWN})
+    assert (diff.replaces, diff.delete_before_replace) == ([replaced], True)
+    with pytest.raises(ExchangeError, match="associated with a management role assignment"):
+        ManagementScopeProvider(connect).delete("id", scope(endpoint))  # the other order
+    provider.delete("id", outs)
+    ManagementScopeProvider(connect).delete("id", scope(endpoint))
+    ManagementScopeProvider(connect).create(scope(endpoint))
+    provider.create(props)
+    state = org(exchange)
+    assert (len(state.scopes), len(state.assignments)) == (1, 1)
+
+
+def test_a_hand_made_assignment_naming_the_pointer_by_another_identifier_is_adopted(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    """Exchange may name the assignee by any of the pointer's identifiers (the audit's rule)."""
+    props = assignment(endpoint)
+    (pointer_object,) = org(exchange).service_principals
+    pointer_object["ServiceId"] = "0c1d2e3f-4a5b-4c6d-8e7f-901a2b3c4d5e"  # not the ObjectId
+    by_hand = {
+        "Name": "Application EWS.AccessAsApp-77aa",
+        "Role": "Application EWS.AccessAsApp",
+        "RoleAssignee": pointer_object["ServiceId"],
+        "RoleAssigneeName": pointer_object["ServiceId"],
+        "CustomResourceScope": SCOPE,
+    }
+    org(exchange).assignments = [by_hand]
+    written = len(exchange.writes())
+    outs = RoleAssignmentProvider(connect).create(props).outs or {}
+    assert len(exchange.writes()) == written
+    assert outs["exchangeName"] == by_hand["Name"]

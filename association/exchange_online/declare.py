@@ -4,6 +4,13 @@
 declare, with their inputs and the order between them. `declare` registers them. The names of
 the scope match the `exchangeOnline.scope` PowerShell output, so a tenant that ran it is
 adopted rather than given a second scope.
+
+The role assignment takes the scope's name and the pointer's object ID from those resources'
+outputs (`From`), not as plain values: then the engine knows which of its inputs come from them
+(property dependencies), and when the scope or the pointer is replaced old-first, it replaces
+the assignment too and deletes it before them (pkg/resource/deploy/step_generator.go,
+`calculateDependentReplacements`: a plain `dependsOn` edge is not enough). Exchange refuses to
+remove a scope an assignment still uses (Remove-ManagementScope.md).
 """
 
 from __future__ import annotations
@@ -43,8 +50,16 @@ class ExchangeTarget:
     cloud: ExchangeCloud = DEFAULT_CLOUD
     allow_after_ews_shutdown: bool = False
     """`allowAfterEwsShutdown`: Microsoft moved the date, so EWS access is still declared."""
-    start_allow_list: bool = False
-    """`exchange.startAllowList`: the allow list may be started where EWS is not restricted."""
+    change_other_apps: bool = False
+    """`exchange.changeOtherApps`: adding this app may change EWS for other apps."""
+
+
+@dataclass(frozen=True)
+class From:
+    """An input that is another declaration's output of the same name: `key` of `name`."""
+
+    name: str
+    key: str
 
 
 @dataclass(frozen=True)
@@ -53,7 +68,7 @@ class Declaration:
 
     kind: Kind
     name: str
-    inputs: Mapping[str, pulumi.Input[str] | bool]
+    inputs: Mapping[str, pulumi.Input[str] | bool | From]
     depends_on: tuple[str, ...] = ()
 
 
@@ -80,7 +95,7 @@ def exchange_declarations(target: ExchangeTarget, now: datetime) -> list[Declara
                 {
                     **connection,
                     "appId": target.client_id,
-                    "startAllowList": target.start_allow_list,
+                    "changeOtherApps": target.change_other_apps,
                 },
             )
         )
@@ -105,10 +120,11 @@ def exchange_declarations(target: ExchangeTarget, now: datetime) -> list[Declara
                 "exchange-ews-role-assignment",
                 {
                     **connection,
-                    **principal,
+                    "appId": target.client_id,
+                    "objectId": From(pointer.name, "objectId"),
                     "name": f"{scope_name(target.stack)[:52]} EWS access",
                     "role": EWS_ROLE,
-                    "scope": scope_name(target.stack),
+                    "scope": From(scope.name, "name"),
                 },
                 (pointer.name, scope.name),
             )
@@ -147,5 +163,9 @@ def declare(
     for item in declarations:
         after = pulumi.ResourceOptions(depends_on=[made[name] for name in item.depends_on])
         options = pulumi.ResourceOptions.merge(opts, after)
-        made[item.name] = RESOURCE_TYPES[item.kind](item.name, dict(item.inputs), options)
+        inputs = {
+            key: getattr(made[value.name], value.key) if isinstance(value, From) else value
+            for key, value in item.inputs.items()
+        }
+        made[item.name] = RESOURCE_TYPES[item.kind](item.name, inputs, options)
     return made

@@ -21,6 +21,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, UpdateResult
 
 from association.exchange_online.client import ExchangeAdminClient
 from association.exchange_online.errors import ExchangeError
+from association.exchange_online.principals import assigned_to, our_names
 from association.exchange_online.provider_base import CONNECTION_KEYS, ExchangeProvider, replacing
 from association.text import quoted, visible
 
@@ -192,22 +193,19 @@ class RoleAssignmentProvider(ExchangeProvider):
     """`Application EWS.AccessAsApp` for our app, on our scope only."""
 
     GUID_KEYS = ("tenantId", "appId", "objectId")
-    KEYS: Final = (*CONNECTION_KEYS, "name", "appId", "objectId", "role")
-
-    def _ours(self, item: Mapping[str, Any], props: Mapping[str, Any]) -> bool:
-        """Exchange names the assignee by any of the service principal's identifiers."""
-        ids = {props["appId"].lower(), props["objectId"].lower()}
-        names = (item.get(key) for key in ("App", "RoleAssignee", "RoleAssigneeName"))
-        return any(str(name).lower() in ids for name in names if name)
+    KEYS: Final = (*CONNECTION_KEYS, "name", "appId", "objectId", "role", "scope")
 
     def _found(self, client: ExchangeAdminClient, props: Mapping[str, Any]) -> Found:
+        """Ours by name, or one made by hand with the printed command (which names no
+        assignment) for our app on our scope; our name held by another assignee is refused."""
+        pointers = client.invoke("Get-ServicePrincipal")
+        ours = our_names(pointers, props["appId"], props["objectId"])
         items = client.invoke("Get-ManagementRoleAssignment", {"Role": props["role"]})
         found = _find(items, "Name", props["name"]) or next(
-            # one made by hand with the printed command, which names no assignment
-            (item for item in items if self._ours(item, props) and _on(item, props["scope"])),
+            (item for item in items if assigned_to(item, ours) and _on(item, props["scope"])),
             None,
         )
-        if found is not None and not self._ours(found, props):
+        if found is not None and not assigned_to(found, ours):
             raise _refuse(
                 client,
                 f"role assignment {props['name']!r} exists for another assignee "
