@@ -28,7 +28,6 @@ import json
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -101,9 +100,14 @@ class FakeExchange:
     throttled: dict[str, int] = field(default_factory=dict)
     """Cmdlet -> this many of its next calls get a 429 (and are not run)."""
     retry_after: str = "7"
-    answer: Literal["normal", "oversized", "invalid", "redirect", "trickle", "stall"] = "normal"
+    answer: Literal[
+        "normal", "oversized", "invalid", "redirect", "trickle", "stall", "no-value"
+    ] = "normal"
     """`trickle`: the body in 20 pieces over 2 s; `stall`: the headers a byte every 0.2 s,
-    for a minute (every read within any socket timeout, the answer never done)."""
+    for a minute (every read within any socket timeout, the answer never done); `no-value`:
+    a 200 whose body has no `value`."""
+    drop_fields: set[str] = field(default_factory=set)
+    """Properties Get-OrganizationConfig leaves out of its answer."""
     redirect_to: str = ""
     page_size: int = 1000
     latency: float = 0.0
@@ -194,7 +198,7 @@ class FakeExchange:
             config = {"Name": "contoso.onmicrosoft.com", "EwsEnabled": org.ews_enabled}
             retrieved = p.get("RetrieveEwsOperationAccessPolicy") is True
             config["EwsAllowedAppIDs"] = shown if org.allowed and retrieved else None
-            return [config]
+            return [{k: v for k, v in config.items() if k not in self.drop_fields}]
         if cmdlet == "Set-OrganizationConfig":
             if "EwsEnabled" in p:
                 org.ews_enabled = p["EwsEnabled"]
@@ -211,7 +215,7 @@ class FakeExchange:
                 **p,
                 "Identity": p["ObjectId"],
                 "Name": p["ObjectId"],
-                "ServiceId": service_id(p),
+                "ServiceId": p["ObjectId"],  # application-rbac: "the Object ID is the ServiceID"
             }
             org.service_principals.append(made)
             return [made]
@@ -245,7 +249,13 @@ class FakeExchange:
             ]
             return []
         if cmdlet == "Remove-ManagementScope":
-            org.scopes.remove(_named(org.scopes, p["Identity"]))
+            scope = _named(org.scopes, p["Identity"])
+            if any(a.get("CustomResourceScope") == scope["Name"] for a in org.assignments):
+                raise ValueError(  # Remove-ManagementScope.md: not while an assignment uses it
+                    f"Management scope '{scope['Name']}' can't be removed because it's "
+                    "associated with a management role assignment."
+                )
+            org.scopes.remove(scope)
             return []
         if cmdlet == "Get-ManagementRoleAssignment":
             return [a for a in org.assignments if a["Role"] == p.get("Role", a["Role"])]
@@ -283,15 +293,10 @@ def _principal(org: FakeOrganization, app: str) -> dict[str, Any]:
     display name; an unknown one is Exchange's not-found."""
     for pointer in org.service_principals:
         names = (pointer.get("ObjectId"), pointer.get("AppId"), pointer.get("DisplayName"))
+        names += (pointer.get("ServiceId"), pointer.get("Identity"))
         if app.lower() in (str(name).lower() for name in names if name):
             return pointer
     raise LookupError(f"The service principal '{app}' couldn't be found.")
-
-
-def service_id(pointer: dict[str, Any]) -> str:
-    """The ServiceId Exchange gives a service principal pointer (here derived from its
-    ObjectId, so tests can name it)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"exchange-service:{pointer['ObjectId']}"))
 
 
 def _named(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -354,6 +359,8 @@ def serve(exchange: FakeExchange) -> Iterator[str]:
                 data = json.dumps({"value": [{"padding": "x" * 1024}] * 6000}).encode()
             elif exchange.answer == "invalid":
                 data = b'{"value": [ {"EwsEnabled": tru'
+            elif exchange.answer == "no-value" and body is not None:
+                data = json.dumps({k: v for k, v in body.items() if k != "value"}).encode()
             extra = {"Retry-After": exchange.retry_after} if status == 429 else {}
             self._send(status, data, extra, trickle=exchange.answer == "trickle")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from fake_exchange import TOKEN as EXCHANGE_TOKEN
-from fake_exchange import FakeExchange, FakeOrganization, serve, service_id
+from fake_exchange import FakeExchange, FakeOrganization, serve
 from test_audit import (
     CLIENT,
     SP,
@@ -40,7 +41,8 @@ GROUP_DN = (
 )
 SCOPE = "Mimecast association contoso"
 POINTER = {"AppId": CLIENT, "ObjectId": SP, "DisplayName": "Mimecast", "Identity": SP, "Name": SP}
-SERVICE_ID = service_id(POINTER)
+SERVICE_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, f"exchange-service:{POINTER['ObjectId']}"))
+"""A ServiceId unlike the ObjectId: an assignment may name the pointer by any identifier."""
 SCOPED = "mailboxScope:\n    group: mimecast-sync@contoso.com\n"
 
 

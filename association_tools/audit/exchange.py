@@ -14,7 +14,7 @@ every field is type-checked, a missing one is empty, and only what names our app
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
@@ -23,6 +23,7 @@ from association.exchange_online.client import ExchangeAdminClient
 from association.exchange_online.errors import ExchangeError
 from association.exchange_online.ews_access import read_state
 from association.exchange_online.patience import Limits
+from association.exchange_online.principals import assigned_to, names, our_names, pointers_to
 from association.exchange_online.rbac import MAX_DN, member_filter
 from association.exchange_online.rights import MANAGE_AS_APP
 from association.problems import Notice
@@ -36,12 +37,6 @@ from association_tools.audit.tenant import (
 )
 from association_tools.audit.transport import Budget, Watchdog, Watched
 
-PRINCIPAL_IDS: Final = ("AppId", "ObjectId", "ServiceId", "Identity", "Name", "Id")
-"""What Exchange reports for a service principal, any of which an assignment may name it by
-(`New-ManagementRoleAssignment -App` takes its ObjectId, called ServiceId until 2023:
-New-ManagementRoleAssignment.md; Microsoft365DSC's EXOManagementRoleAssignment still says
-ServiceId)."""
-ASSIGNEE_KEYS: Final = ("RoleAssignee", "RoleAssigneeName", "App", "User", "EffectiveUserName")
 POLICY_APP_KEYS: Final = ("AppId", "AppID")
 """Get-ApplicationAccessPolicy's app (Microsoft365DSC EXOApplicationAccessPolicy reads AppId)."""
 AUDIT_ROLE_GROUP: Final = "View-Only Organization Management"
@@ -139,12 +134,9 @@ def read_exchange(client: ExchangeAdminClient, target: ExchangeTarget) -> LiveEx
         policies, notes = _policies_or_note(policy_answer)
         dn = group.result() if group is not None else ""
     ours = {target.client_id.lower(), target.service_principal_id.lower()}
-    principals = [
-        item
-        for item in answers["Get-ServicePrincipal"]
-        if {_text(item, "AppId").lower(), _text(item, "ObjectId").lower()} & ours
-    ]
-    names = ours | {_text(p, key).lower() for p in principals for key in PRINCIPAL_IDS} - {""}
+    listed_principals = answers["Get-ServicePrincipal"]
+    principals = pointers_to(listed_principals, target.client_id, target.service_principal_id)
+    ours_in_exchange = our_names(listed_principals, target.client_id, target.service_principal_id)
     return LiveExchange(
         state.enabled,
         state.ids,
@@ -157,21 +149,22 @@ def read_exchange(client: ExchangeAdminClient, target: ExchangeTarget) -> LiveEx
         tuple(
             _assignment(item)
             for item in answers["Get-ManagementRoleAssignment"]
-            if _names(item, ASSIGNEE_KEYS) & names
+            if assigned_to(item, ours_in_exchange)
         ),
         tuple(
             AccessPolicy(
                 _text(item, "Identity"), _text(item, "AccessRight"), _text(item, "ScopeIdentity")
             )
             for item in policies
-            if _names(item, POLICY_APP_KEYS) & ours
+            if names(item, POLICY_APP_KEYS) & ours
         ),
         _scope(answers, target, dn) if scoped else None,
         notes,
         tuple(
             RoleGroup(_text(item, "Name"), _strings(item.get("Roles")))
             for item in answers["Get-RoleGroup"]
-            if {member.rpartition("/")[2] for member in _names(item, ("Members",))} & names
+            if {member.rpartition("/")[2] for member in names(item, ("Members",))}
+            & ours_in_exchange
         ),
     )
 
@@ -222,16 +215,6 @@ def _assignment(item: Mapping[str, Any]) -> RoleAssignment:
     return RoleAssignment(
         _text(item, "Name"), _text(item, "Role"), scope, item.get("Enabled") is not False
     )
-
-
-def _names(item: Mapping[str, Any], keys: Iterable[str]) -> set[str]:
-    """The lower-cased strings under `keys` (one string or a list of them)."""
-    found: set[str] = set()
-    for key in keys:
-        value = item.get(key)
-        values = value if isinstance(value, list) else [value]
-        found |= {entry.lower() for entry in values if isinstance(entry, str) and entry}
-    return found
 
 
 def _strings(value: object) -> tuple[str, ...]:
