@@ -209,7 +209,7 @@ class MimecastAssociation(pulumi.ComponentResource):
             scope=args.mailbox_scope,
             cloud=args.exchange.cloud,
             allow_after_ews_shutdown=args.allow_after_ews_shutdown,
-            start_allow_list=args.exchange.start_allow_list,
+            change_other_apps=args.exchange.change_other_apps,
         )
         declare(
             exchange_declarations(target, now),

@@ -70,10 +70,10 @@ class AssociationArgs:
             "The Exchange Online side: manage (true: pulumi up puts this app in the tenant's "
             "EWS allow list and, with mailboxScope, makes the scope and its role assignment; "
             "the deploy identity needs Exchange rights), cloud (global, usgovernment, dod "
-            "or china) and startAllowList (true: where EWS is not restricted by app today, "
-            "pulumi up may start the allow list, which shuts out every app it does not list; "
-            "false: it refuses and changes nothing). Empty: not managed; paste the "
-            "exchangeOnline outputs instead.",
+            "or china) and changeOtherApps (true: pulumi up may add this app where that changes "
+            "EWS for other apps: starting the allow list where EWS is not restricted by app, or "
+            "switching EWS back on for the apps already listed; false: it refuses and changes "
+            "nothing). Empty: not managed; paste the exchangeOnline outputs instead.",
             "{manage: true}",
             {},
             shown_type="map",

@@ -25,6 +25,7 @@ _IDS = (
     "ForEach-Object { $_.Trim() } | Where-Object { $_ })"
 )
 """The allow list as an array, whether Exchange returns one string or several."""
+_OTHERS = "$others = @($ids | Where-Object { $_ -ne $appId })"
 
 
 def exchange_commands(
@@ -37,24 +38,31 @@ def exchange_commands(
     """Ready-to-paste Exchange Online PowerShell (Connect-ExchangeOnline first) for this app.
 
     Each does what the resources do (`exchange_online.ews_access`): the allow list changes
-    nothing where EWS is not restricted by app today unless `$startAllowList` is set, warns
-    about the apps that EWS switched on lets back in, and retiring never leaves EWS on with an
-    empty list, which stops restricting."""
+    nothing where adding this app changes EWS for other apps (EWS not restricted by app today,
+    or off with other apps listed) unless `$changeOtherApps` is set, and retiring touches only
+    a list that holds this app and never leaves EWS on with an empty list, which stops
+    restricting."""
     app = f"$appId = {_ps(client_id)}"
     commands = {
         "ewsAllowList": "\n".join(
             [
                 app,
-                "$startAllowList = $false  # $true: start the list; unlisted apps lose EWS",
+                "$changeOtherApps = $false  # $true: go ahead where adding this app changes EWS "
+                "for other apps",
                 _ORG,
                 _IDS,
-                "if (($null -eq $org.EwsEnabled -or ($org.EwsEnabled -and $ids.Count -eq 0)) "
-                "-and -not $startAllowList) { Write-Warning 'EWS is not restricted by app here: "
-                "an allow list takes EWS from every app it does not list. Nothing was changed. "
-                "Add the client IDs of the other apps that need EWS to $ids, or set "
-                "$startAllowList = $true, and run these lines again.' } else {",
-                '  if ($org.EwsEnabled -eq $false -and $ids.Count) { Write-Warning "EWS was '
-                "off: turning it on also gives EWS back to $($ids -join ', ')\" }",
+                _OTHERS,
+                "$restricts = $null -eq $org.EwsEnabled -or ($org.EwsEnabled -and $ids.Count "
+                "-eq 0)",
+                "$letsIn = $org.EwsEnabled -eq $false -and $others.Count -gt 0",
+                "if (($restricts -or $letsIn) -and -not $changeOtherApps) { if ($restricts) { "
+                "Write-Warning 'EWS is not restricted by app here: an allow list takes EWS from "
+                "every app it does not list. Nothing was changed. Add the client IDs of the "
+                "other apps that need EWS to $ids, or set $changeOtherApps = $true, and run "
+                "these lines again.' } else { Write-Warning \"EWS is off: turning it on gives "
+                "EWS back to $($others -join ', '). Nothing was changed. Remove those that "
+                "should not use EWS from `$ids, or set `$changeOtherApps = `$true, and run these "
+                'lines again." } } else {',
                 "  if ($ids -notcontains $appId) { $ids += $appId }",
                 "  Set-OrganizationConfig -EwsEnabled $true -EwsAllowedAppIDs ($ids -join ',')",
                 "}",
@@ -77,10 +85,12 @@ def exchange_commands(
                 app,
                 _ORG,
                 _IDS,
-                "$others = @($ids | Where-Object { $_ -ne $appId })",
-                "if ($others.Count) { Set-OrganizationConfig -EwsAllowedAppIDs ($others -join ',') "
-                "} elseif ($org.EwsEnabled -eq $true) { Set-OrganizationConfig -EwsEnabled $false "
-                "-EwsAllowedAppIDs $null } else { Set-OrganizationConfig -EwsAllowedAppIDs $null }",
+                _OTHERS,
+                "if ($ids -notcontains $appId) { 'This app is not in EwsAllowedAppIDs: nothing "
+                "to change.' } elseif ($others.Count) { Set-OrganizationConfig -EwsAllowedAppIDs "
+                "($others -join ',') } elseif ($org.EwsEnabled -eq $true) { "
+                "Set-OrganizationConfig -EwsEnabled $false -EwsAllowedAppIDs $null } else { "
+                "Set-OrganizationConfig -EwsAllowedAppIDs $null }",
             ]
         ),
     }

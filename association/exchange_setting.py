@@ -22,7 +22,7 @@ from association.exchange_online.endpoint import CLOUDS, DEFAULT_CLOUD, Exchange
 from association.problems import Notice, Problem
 from association.text import quoted, visible
 
-FIELDS: Final = ("manage", "cloud", "startAllowList")
+FIELDS: Final = ("manage", "cloud", "changeOtherApps")
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,10 @@ class ExchangeSetting:
     manage: bool = False
     """True: declare the EWS allow-list entry and, with `mailboxScope`, the RBAC objects."""
     cloud: ExchangeCloud = DEFAULT_CLOUD
-    start_allow_list: bool = False
-    """True: where EWS is not restricted by app today, `pulumi up` may start the allow list,
-    which takes EWS from every app it does not list (`ews_access.restricts_others`)."""
+    change_other_apps: bool = False
+    """True: `pulumi up` may add this app where that changes EWS for other apps: starting the
+    allow list where EWS is not restricted by app (those not listed lose it), or switching EWS
+    back on (those listed get it again). False: it refuses and writes nothing."""
 
 
 def parse_exchange(
@@ -45,16 +46,16 @@ def parse_exchange(
         Problem(
             "exchange-unknown-field",
             f"{key}.{visible(str(name))}",
-            f"{key} has {quoted(str(name))}, which is not `manage`, `cloud` or `startAllowList`.",
+            f"{key} has {quoted(str(name))}, which is not `manage`, `cloud` or `changeOtherApps`.",
         )
         for name in value
         if name not in FIELDS
     ]
     manage, cloud = value.get("manage", False), value.get("cloud", DEFAULT_CLOUD.name)
-    start = value.get("startAllowList", False)
+    others = value.get("changeOtherApps", False)
     flags = (
         ("manage", manage, "exchange-manage-type"),
-        ("startAllowList", start, "exchange-start-allow-list-type"),
+        ("changeOtherApps", others, "exchange-change-other-apps-type"),
     )
     for name, flag, code in flags:
         if not isinstance(flag, bool):
@@ -79,19 +80,19 @@ def parse_exchange(
         )
     if problems:
         return ExchangeSetting(), problems
-    return ExchangeSetting(manage, CLOUDS[cloud], start), []
+    return ExchangeSetting(manage, CLOUDS[cloud], others), []
 
 
 def exchange_notices(setting: ExchangeSetting, key: str, now: datetime) -> list[Notice]:
     """Until EWS's shutdown, an unmanaged tenant blocks Mimecast until someone allow-lists
-    the app: said first, with both ways to do it. `startAllowList` does nothing unmanaged."""
+    the app: said first, with both ways to do it. `changeOtherApps` does nothing unmanaged."""
     unused: list[Notice] = []
-    if setting.start_allow_list and not setting.manage:
+    if setting.change_other_apps and not setting.manage:
         unused.append(
             Notice(
-                "exchange-start-allow-list-unused",
-                f"{key}.startAllowList",
-                f"{key}.startAllowList is true but {key}.manage is not: pulumi up writes nothing "
+                "exchange-change-other-apps-unused",
+                f"{key}.changeOtherApps",
+                f"{key}.changeOtherApps is true but {key}.manage is not: pulumi up writes nothing "
                 "in Exchange Online, so it has no effect (the exchangeOnline.ewsAllowList "
                 "output asks the same question of whoever pastes it).",
             )

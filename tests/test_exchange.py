@@ -141,11 +141,17 @@ def test_the_allow_list_command_adds_this_client_id_and_keeps_the_others(project
     assert setter.parameters == {"EwsEnabled": "$true", "EwsAllowedAppIDs": "($ids -join ',')"}
     lines = [line.strip() for line in allow.splitlines()]
     assert "if ($ids -notcontains $appId) { $ids += $appId }" in lines
-    # Where EWS is not restricted by app, nothing is set unless $startAllowList says so.
-    (guard,) = [line for line in lines if "-not $startAllowList" in line]
+    # Where adding this app changes EWS for other apps (not restricted by app today, or off
+    # with others listed), nothing is set unless $changeOtherApps says so.
+    assert "$restricts = $null -eq $org.EwsEnabled -or ($org.EwsEnabled -and $ids.Count -eq 0)" in (
+        lines
+    )
+    assert "$letsIn = $org.EwsEnabled -eq $false -and $others.Count -gt 0" in lines
+    (guard,) = [line for line in lines if "-not $changeOtherApps" in line]
+    assert guard.startswith("if (($restricts -or $letsIn) -and -not $changeOtherApps) {")
     assert guard.startswith("if (")
     assert guard.endswith("} else {")
-    assert "$startAllowList = $false" in allow
+    assert "$changeOtherApps = $false" in allow
     assert lines.index(guard) < lines.index(
         "Set-OrganizationConfig -EwsEnabled $true -EwsAllowedAppIDs ($ids -join ',')"
     )
@@ -160,6 +166,9 @@ def test_the_allow_list_command_adds_this_client_id_and_keeps_the_others(project
         {"EwsAllowedAppIDs": "$null"},
     ]
     assert "} elseif ($org.EwsEnabled -eq $true) {" in retire
+    # Nothing is written unless this app is in the list (else $others is the whole list).
+    (decision,) = [line for line in retire.splitlines() if line.startswith("if (")]
+    assert decision.startswith("if ($ids -notcontains $appId) { 'This app is not in")
     assert "$others = @($ids | Where-Object { $_ -ne $appId })" in retire.splitlines()
     assert assignments(commands["ewsCheck"]) == {"appId": client_id}
 

@@ -97,7 +97,7 @@ def test_manage_and_a_national_cloud(tmp_path: Path) -> None:
 def test_every_wrong_field_is_one_problem_with_its_fix(tmp_path: Path) -> None:
     raw = {
         KEY: json.dumps(
-            {"manage": "yes", "cloud": "mars", "endpoint": "https://evil", "startAllowList": 1}
+            {"manage": "yes", "cloud": "mars", "endpoint": "https://evil", "changeOtherApps": 1}
         )
     }
     args, problems = parse_settings(raw, tmp_path)
@@ -106,11 +106,11 @@ def test_every_wrong_field_is_one_problem_with_its_fix(tmp_path: Path) -> None:
         "exchange-unknown-field",
         "exchange-manage-type",
         "exchange-cloud-unknown",
-        "exchange-start-allow-list-type",
+        "exchange-change-other-apps-type",
     }
     assert ours["exchange-unknown-field"].setting == f"{KEY}.endpoint"
     assert f"--path '{KEY}.manage' true" in ours["exchange-manage-type"].message
-    assert ours["exchange-start-allow-list-type"].setting == f"{KEY}.startAllowList"
+    assert ours["exchange-change-other-apps-type"].setting == f"{KEY}.changeOtherApps"
     cloud = ours["exchange-cloud-unknown"].message
     assert "'mars'" in cloud
     assert "global, usgovernment, dod, china" in cloud
@@ -171,19 +171,19 @@ def test_manage_declares_the_allow_list_entry_after_the_service_principal(
         "login.microsoftonline.com",
     )
     assert "ews-allow-list-manual" not in [n.code for n in run.notices]
-    assert ews.inputs["startAllowList"] is False
+    assert ews.inputs["changeOtherApps"] is False
 
 
-def test_start_allow_list_reaches_the_resource_and_is_warned_unused_without_manage(
+def test_change_other_apps_reaches_the_resource_and_is_warned_unused_without_manage(
     project: Path,
 ) -> None:
-    run = deploy(project, exchange={"manage": True, "startAllowList": True})
-    assert by_type(run)[EWS_ACCESS].inputs["startAllowList"] is True
-    assert "exchange-start-allow-list-unused" not in [n.code for n in run.notices]
-    run = deploy(project, exchange={"startAllowList": True})
+    run = deploy(project, exchange={"manage": True, "changeOtherApps": True})
+    assert by_type(run)[EWS_ACCESS].inputs["changeOtherApps"] is True
+    assert "exchange-change-other-apps-unused" not in [n.code for n in run.notices]
+    run = deploy(project, exchange={"changeOtherApps": True})
     assert not EXCHANGE & {r.type for r in run.resources}
-    (unused,) = [n for n in run.notices if n.code == "exchange-start-allow-list-unused"]
-    assert unused.setting == f"{KEY}.startAllowList"
+    (unused,) = [n for n in run.notices if n.code == "exchange-change-other-apps-unused"]
+    assert unused.setting == f"{KEY}.changeOtherApps"
 
 
 def test_with_a_scope_the_rbac_objects_come_after_the_service_principal(project: Path) -> None:

@@ -83,13 +83,13 @@ def provider(
     return made
 
 
-def props(endpoint: str, app_id: str = OURS, start: bool = False) -> dict[str, Any]:
+def props(endpoint: str, app_id: str = OURS, change: bool = False) -> dict[str, Any]:
     return {
         "tenantId": TENANT,
         "appId": app_id,
         "endpoint": endpoint,
         "authority": "login.microsoftonline.com",
-        "startAllowList": start,
+        "changeOtherApps": change,
     }
 
 
@@ -147,25 +147,47 @@ def test_where_ews_is_not_restricted_nothing_is_written_unless_the_stack_says_so
     message = str(refused.value)
     assert why in message
     assert "takes EWS from every app it does not list" in message
-    assert "pulumi config set --path 'mimecast-association:exchange.startAllowList' true" in (
+    assert "pulumi config set --path 'mimecast-association:exchange.changeOtherApps' true" in (
         message
     )
     assert exchange.writes() == []
-    provider().create(props(endpoint, start=True))
+    provider().create(props(endpoint, change=True))
     assert organization(exchange).ews_enabled is True
     assert organization(exchange).allowed == [*listed, OURS]
 
 
-def test_switching_ews_back_on_names_the_apps_it_lets_in(
+def test_switching_ews_back_on_for_listed_apps_needs_the_stack_to_say_so(
     exchange: FakeExchange, endpoint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     organization(exchange).ews_enabled = False  # what Microsoft did to unset tenants on 10-01
-    provider().create(props(endpoint))
+    with pytest.raises(ExchangeError) as refused:
+        provider().create(props(endpoint))
+    message = str(refused.value)
+    assert "EWS is off for the organization" in message
+    assert all(other in message for other in OTHERS)
+    assert "exchange.changeOtherApps' true" in message
+    assert exchange.writes() == []
+    provider().create(props(endpoint, change=True))
     assert organization(exchange).ews_enabled is True
     assert organization(exchange).allowed == [*OTHERS, OURS]
     (warning,) = capsys.readouterr().err.splitlines()
     assert warning.startswith(f"warning: Exchange Online, tenant {TENANT}, EWS was off")
     assert all(other in warning for other in OTHERS)
+
+
+def test_a_warning_holds_no_control_character_and_names_at_most_twenty_apps(
+    exchange: FakeExchange, endpoint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hostile = [f"{n:08x}-0000-4000-8000-000000000000" for n in range(30)]
+    organization(exchange).ews_enabled = False
+    organization(exchange).allowed = [*hostile, "x\x1b[2J\rwarning: all good"]
+    provider().create(props(endpoint, change=True))
+    (warning,) = capsys.readouterr().err.splitlines()
+    assert "\x1b" not in warning
+    assert "\r" not in warning
+    assert hostile[19] in warning
+    assert hostile[20] not in warning
+    assert "and 11 more" in warning
 
 
 def test_off_with_no_list_is_switched_on_for_this_app_alone(
@@ -242,7 +264,7 @@ def test_delete_removes_only_ours(exchange: FakeExchange, endpoint: str) -> None
 def test_delete_of_the_last_entry_switches_ews_off(exchange: FakeExchange, endpoint: str) -> None:
     organization(exchange).allowed = []
     made = provider()
-    outs = made.create(props(endpoint, start=True)).outs or {}
+    outs = made.create(props(endpoint, change=True)).outs or {}
     made.delete(f"{TENANT}/{OURS}", outs)
     # Off blocks every EWS request whatever the list holds (Set-OrganizationConfig.md), so the
     # list goes too; never on with an empty list, which stops restricting.
@@ -358,13 +380,41 @@ def test_a_replacement_deletes_first_and_leaves_exactly_the_new_entry(
     organization(exchange).allowed = list(others)
     made = provider()
     newer = "eeeeeeee-0000-4111-8222-333333333333"
-    outs = made.create(props(endpoint, start=True)).outs or {}
-    diff = made.diff(f"{TENANT}/{OURS}", outs, props(endpoint, newer, start=True))
+    outs = made.create(props(endpoint, change=True)).outs or {}
+    diff = made.diff(f"{TENANT}/{OURS}", outs, props(endpoint, newer, change=True))
     assert (diff.replaces, diff.delete_before_replace) == (["appId"], True)
     made.delete(f"{TENANT}/{OURS}", outs)
-    made.create(props(endpoint, newer, start=True))
+    made.create(props(endpoint, newer, change=True))
     assert organization(exchange).allowed == [*others, newer]
     assert organization(exchange).ews_enabled is True
+
+
+def test_a_throttled_write_without_retry_after_backs_off_and_says_how_often(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    exchange.retry_after = ""  # no usable Retry-After: 2 s, doubled each time
+    exchange.throttled["Set-OrganizationConfig"] = 100
+    made = provider()
+    with pytest.raises(ExchangeError, match=r"HTTP 429\) after 5 attempts; run `pulumi up`"):
+        made.create(props(endpoint))
+    assert made.waits == [2.0, 4.0, 8.0, 16.0]  # type: ignore[attr-defined]
+    assert organization(exchange).allowed == OTHERS
+
+
+def test_a_read_without_value_or_without_ews_enabled_is_a_broken_answer(
+    exchange: FakeExchange, endpoint: str
+) -> None:
+    """For a read, no objects must be said (`value: []`): a refresh would take a missing one
+    for an object deleted outside Pulumi, and a missing switch for an unset one."""
+    client = ExchangeAdminClient(endpoint, TENANT, Tokens())
+    exchange.answer = "no-value"
+    with pytest.raises(ExchangeError, match="the answer of a read has no `value`"):
+        client.invoke("Get-ManagementScope")
+    exchange.answer = "normal"
+    exchange.drop_fields = {"EwsEnabled"}
+    with pytest.raises(ExchangeError, match="no boolean EwsEnabled"):
+        provider().create(props(endpoint))
+    assert exchange.writes() == []
 
 
 def test_one_token_per_tenant_and_the_headers_the_module_sends(

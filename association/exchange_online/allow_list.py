@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,16 @@ def with_app(ids: Sequence[str], app_id: str) -> tuple[str, ...]:
 def without_app(ids: Sequence[str], app_id: str) -> tuple[str, ...]:
     """`ids` without `app_id` (in any letter case); every other entry as it was."""
     return tuple(entry for entry in ids if entry.lower() != app_id.lower())
+
+
+MAX_SHOWN: Final = 20
+"""Entries named in a message; the rest are counted."""
+
+
+def shown_ids(ids: Sequence[str]) -> str:
+    """Entries for a message: the first `MAX_SHOWN`, then how many more."""
+    more = len(ids) - MAX_SHOWN
+    return ", ".join(ids[:MAX_SHOWN]) + (f" and {more} more" if more > 0 else "")
 
 
 def joined(ids: Sequence[str]) -> str:

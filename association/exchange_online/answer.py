@@ -1,11 +1,11 @@
 """What one InvokeCommand answer holds: the objects, Exchange's warnings, the next page, errors.
 
-Pure. Any 2xx is success, whatever its body: a cmdlet that returns nothing may answer 204 with
+Pure. Any 2xx is success, whatever its body: a write that returns nothing may answer 204 with
 no body (GreyCorbel/ExoHelper Invoke-ExoCommand.ps1 handles `NoContent` as "no data"), or a
 body with only `@adminapi.warnings` and no `value` (KelvinTegelaar/CIPP-API New-ExoRequest.ps1
-returns `value`, and falls back to the warnings only when `value` is null). So a missing `value`
-is no objects; a `value` that is not a list of objects is a broken answer. Exchange's words are
-hostile text: shown escaped and cut.
+returns `value`, and falls back to the warnings only when `value` is null). So a write's missing
+`value` is no objects; a read's, or a `value` that is not a list of objects, is a broken
+answer. Exchange's words are hostile text: shown escaped and cut.
 """
 
 from __future__ import annotations
@@ -32,12 +32,16 @@ class Answer:
     """`@odata.nextLink` as given (checked by the client before it is followed), or None."""
 
 
-def read_answer(document: object) -> Answer:
+def read_answer(document: object, read: bool) -> Answer:
     """The page's objects and warnings; ValueError when `value` is there but is no list of
-    objects (then nothing of the answer is used)."""
+    objects, or missing from a read's answer (then nothing of the answer is used): a 2xx
+    without objects means "none" only for a write, or a refresh would take a broken answer
+    for an object deleted outside Pulumi."""
     if not isinstance(document, dict):
         document = {}
     value = document.get("value")
+    if value is None and read:
+        raise ValueError("the answer of a read has no `value`")
     if value is None:
         value = []
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):

@@ -33,7 +33,7 @@ from urllib.parse import quote
 from association.exchange_online.answer import error_detail, read_answer
 from association.exchange_online.endpoint import LOOPBACK, NoRedirects, check_endpoint, origin
 from association.exchange_online.errors import ExchangeError, Throttled
-from association.exchange_online.patience import Limits, Patience
+from association.exchange_online.patience import Limits, Patience, throttled_out
 from association.exchange_online.retry import retry_after_seconds
 from association.exchange_online.rights import needed_for
 from association.text import visible
@@ -43,6 +43,8 @@ ANCHOR_MAILBOX: Final = "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}
 CLIENT_APPLICATION: Final = "mimecast-association"
 MAX_CLIENT_WARNINGS: Final = 100
 """Warnings one client keeps (each answer keeps at most `answer.MAX_WARNINGS`)."""
+MAX_WARNING: Final = 2000
+"""Characters of one warning."""
 
 
 class TokenProvider(Protocol):
@@ -85,8 +87,7 @@ class ExchangeAdminClient:
         """Cmdlets may run from several threads at once (the audit runs its reads together):
         the counts and the total byte cap are kept under this lock."""
         self._tokens, self._token = tokens, ""
-        self._now = now
-        self.patience = Patience(self.limits, sleep, clock)
+        self.patience = Patience(self.limits, sleep, clock, now)
         chain: list[urllib.request.BaseHandler] = [NoRedirects(), *handlers]
         if origin(self.endpoint)[1] in LOOPBACK:  # a proxy must not see a local fake's traffic
             chain.append(urllib.request.ProxyHandler({}))
@@ -109,7 +110,9 @@ class ExchangeAdminClient:
         url: str | None = self._url
         while url is not None:
             try:
-                answer = read_answer(self._post_with_retries(url, cmdlet, body))
+                answer = read_answer(
+                    self._post_with_retries(url, cmdlet, body), cmdlet.startswith("Get-")
+                )
             except ValueError as error:
                 raise self._fail(cmdlet, str(error)) from None
             items.extend(answer.items)
@@ -119,10 +122,14 @@ class ExchangeAdminClient:
         return items
 
     def warn(self, text: str) -> None:
-        """Keep a warning for the resource to print, naming the tenant."""
+        """Keep a warning for the resource to print, naming the tenant; escaped and cut, since
+        it may hold Exchange's text (entries of the list)."""
+        shown = visible(text)
+        if len(shown) > MAX_WARNING:
+            shown = shown[:MAX_WARNING] + "..."
         with self._count:
             if len(self.warnings) < MAX_CLIENT_WARNINGS:
-                self.warnings.append(f"Exchange Online, tenant {self.tenant_id}, {text}")
+                self.warnings.append(f"Exchange Online, tenant {self.tenant_id}, {shown}")
 
     def _fail(self, cmdlet: str, text: str, status: int | None = None) -> ExchangeError:
         return ExchangeError(f"Exchange Online, tenant {self.tenant_id}, {cmdlet}: {text}", status)
@@ -150,17 +157,13 @@ class ExchangeAdminClient:
                 return document
             if status not in ({429, 503, 504} if read else {429, 503}):
                 raise self._refusal(cmdlet, status, document)
-            wait = retry_after_seconds(
-                headers.get("Retry-After"), attempt, self.limits.default_wait, self._now()
-            )
-            text = (
-                f"still throttled or unavailable (HTTP {status}) after {attempt + 1} attempts; "
-                "run `pulumi up` again later"
-            )
             if not read:
-                raise Throttled(self._fail(cmdlet, text).args[0], status, wait)
+                raise Throttled(self._fail(cmdlet, "").args[0], status, headers.get("Retry-After"))
+            wait = retry_after_seconds(
+                headers.get("Retry-After"), attempt, self.limits.default_wait, self.patience.now()
+            )
             if not self.patience.may_wait(wait, attempt):
-                raise self._fail(cmdlet, text, status)
+                raise self._fail(cmdlet, throttled_out(status, attempt + 1), status)
             self.patience.pause(wait)
             attempt += 1
 

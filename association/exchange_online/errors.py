@@ -16,6 +16,7 @@ class Throttled(ExchangeError):
     first read (`Patience.retrying`), never the same write, whose body came from a read that
     may be stale by then."""
 
-    def __init__(self, message: str, status: int, wait: float) -> None:
+    def __init__(self, message: str, status: int, retry_after: object) -> None:
         super().__init__(message, status)
-        self.wait = wait
+        self.retry_after = retry_after
+        """The answer's `Retry-After` as sent (seconds, an HTTP date, or None)."""

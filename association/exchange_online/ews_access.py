@@ -12,10 +12,18 @@ write is seen and the change made again from it; one that removes an entry after
 named (`lost`); a write that lost ours is redone from the newer list. A throttled write is
 never sent again as it was: the operation starts over from its read (`Patience.retrying`).
 
-Turning the switch on can take EWS from other apps (`restricts_others`): then nothing is
-written unless the stack says so (`exchange.startAllowList`). Deleting removes only our ID; when
-ours is the last, EWS is switched off (with `$false` every request is blocked whatever the list
-holds), never left on with an empty list, which stops restricting.
+Adding this app can change EWS for other apps: the switch on with a list takes EWS from every
+app it does not list where EWS is not restricted by app today (`restricts_others`), and the
+switch turned back on gives EWS back to the apps listed while it was off (`let_in`). Then
+nothing is written unless the stack says so (`exchange.changeOtherApps`), and a warning names
+the apps let in. Deleting removes only our ID; when ours is the last, EWS is switched off (with
+`$false` every request is blocked whatever the list holds), never left on with an empty list,
+which stops restricting.
+
+Not covered: an entry another admin adds while our reads still lag behind their write (both
+our reads show the list without it) is lost by our write and not seen; nor is one that a
+writer of an older list drops after our write was checked. The nightly `preview --refresh`
+sees our own entry gone; another app's, only its owner or the audit's EWS findings see.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from association.exchange_online.allow_list import (
     lost,
     parse_ids,
     restricts_others,
+    shown_ids,
     with_app,
     without_app,
 )
@@ -50,7 +59,7 @@ ATTEMPTS: Final = 3
 REPLACE_KEYS: Final = (*CONNECTION_KEYS, "appId")
 RETRIEVE: Final = {"RetrieveEwsOperationAccessPolicy": True}
 """The switch without which Get-OrganizationConfig may not show the allow list."""
-START_ALLOW_LIST: Final = setting_key("exchange") + ".startAllowList"
+CHANGE_OTHER_APPS: Final = setting_key("exchange") + ".changeOtherApps"
 
 
 def read_state(client: ExchangeAdminClient) -> EwsState:
@@ -64,7 +73,11 @@ def read_state(client: ExchangeAdminClient) -> EwsState:
         )
     config = objects[0]
     enabled = config.get("EwsEnabled")
-    if "EwsAllowedAppIDs" not in config or not (enabled is None or isinstance(enabled, bool)):
+    if (
+        "EwsAllowedAppIDs" not in config
+        or "EwsEnabled" not in config  # absent is not unset: fail closed
+        or not (enabled is None or isinstance(enabled, bool))
+    ):
         raise ExchangeError(
             f"Exchange Online, tenant {client.tenant_id}, Get-OrganizationConfig: the answer has "
             "no EwsAllowedAppIDs or no boolean EwsEnabled; nothing was changed"
@@ -75,14 +88,14 @@ def read_state(client: ExchangeAdminClient) -> EwsState:
         raise ExchangeError(f"Exchange Online, tenant {client.tenant_id}: {error}") from None
 
 
-def ensure_listed(client: ExchangeAdminClient, app_id: str, start_list: bool) -> EwsState:
+def ensure_listed(client: ExchangeAdminClient, app_id: str, change_others: bool) -> EwsState:
     """EWS on and `app_id` listed, every other entry kept; adopts a tenant that already has it."""
     for _ in range(ATTEMPTS):
         seen = read_state(client)
         if seen.grants(app_id):
             return seen
-        if restricts_others(seen) and not start_list:
-            raise _would_restrict(client, seen)
+        if not change_others and (restricts_others(seen) or let_in(seen, app_id)):
+            raise _would_change_others(client, seen, app_id)
         if read_state(client) != seen:
             continue  # edited since: start again from the newer list
         wanted = with_app(seen.ids, app_id)
@@ -144,7 +157,7 @@ def _say_what_else_changed(
     gone = lost(seen, after, kept)
     if gone:
         client.warn(
-            f"EwsAllowedAppIDs held {', '.join(gone)} just before this run's write, which kept "
+            f"EwsAllowedAppIDs held {shown_ids(gone)} just before this run's write, which kept "
             "them, and does not after it: another admin or tool changed the list at the same "
             "time, and those apps have no EWS now. See who in the audit log (Search-"
             "UnifiedAuditLog -Operations Set-OrganizationConfig) and add them back if they "
@@ -152,15 +165,25 @@ def _say_what_else_changed(
         )
     if given_back:
         client.warn(
-            f"EWS was off (EwsEnabled $false); turning it on for this app also gives EWS back "
-            f"to the {len(given_back)} app(s) already in EwsAllowedAppIDs: "
-            f"{', '.join(given_back)}. "
+            f"EWS was off (EwsEnabled $false); turning it on for this app also gave EWS back "
+            f"to the {len(given_back)} app(s) already in EwsAllowedAppIDs "
+            f"({CHANGE_OTHER_APPS} is true): {shown_ids(given_back)}. "
             "Remove any that should not have it (the stack output exchangeOnline.retire shows "
             "how the list is edited)."
         )
 
 
-def _would_restrict(client: ExchangeAdminClient, seen: EwsState) -> ExchangeError:
+def _would_change_others(client: ExchangeAdminClient, seen: EwsState, app_id: str) -> ExchangeError:
+    accept = f"`pulumi config set --path '{CHANGE_OTHER_APPS}' true`, then run `pulumi up` again"
+    if not restricts_others(seen):
+        others = let_in(seen, app_id)
+        return ExchangeError(
+            f"Exchange Online, tenant {client.tenant_id}: EWS is off for the organization "
+            f"(EwsEnabled $false). Turning it on for this app also gives EWS back to the "
+            f"{len(others)} app(s) already in EwsAllowedAppIDs: {shown_ids(others)}. Nothing "
+            "was changed. Remove the ones that should not use EWS (Set-OrganizationConfig "
+            "-EwsAllowedAppIDs with the others' client IDs), or accept it: " + accept
+        )
     why = (
         "EwsEnabled is not configured ($null), so EwsAllowedAppIDs has no effect"
         if seen.enabled is None
@@ -173,8 +196,7 @@ def _would_restrict(client: ExchangeAdminClient, seen: EwsState) -> ExchangeErro
         "list. Nothing was changed. First add the other apps that need EWS (Set-"
         "OrganizationConfig -EwsAllowedAppIDs with their client IDs; Entra's sign-in logs for "
         "Office 365 Exchange Online show which apps use it), or accept that only the listed "
-        f"apps keep EWS: `pulumi config set --path '{START_ALLOW_LIST}' true`, then run "
-        "`pulumi up` again"
+        "apps keep EWS: " + accept
     )
 
 
@@ -187,7 +209,7 @@ def _busy(client: ExchangeAdminClient, verb: str) -> ExchangeError:
 
 def _outs(props: dict[str, Any], state: EwsState) -> dict[str, Any]:
     return {
-        **{key: props[key] for key in (*REPLACE_KEYS, "startAllowList") if key in props},
+        **{key: props[key] for key in (*REPLACE_KEYS, "changeOtherApps") if key in props},
         "listed": state.lists(props["appId"]),
         "ewsEnabled": state.enabled,
     }
@@ -218,9 +240,9 @@ class EwsAccessProvider(ExchangeProvider):
             client.patience.retrying(lambda: ensure_unlisted(client, props["appId"]))
 
     def _ensure(self, props: dict[str, Any]) -> EwsState:
-        start = props.get("startAllowList") is True
+        others = props.get("changeOtherApps") is True
         with self.connected(props) as client:
-            return client.patience.retrying(lambda: ensure_listed(client, props["appId"], start))
+            return client.patience.retrying(lambda: ensure_listed(client, props["appId"], others))
 
 
 class EwsAccess(ExchangeResource, module="mimecast", name="EwsAccess"):

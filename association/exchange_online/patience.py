@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
-from association.exchange_online.errors import Throttled
+from association.exchange_online.errors import ExchangeError, Throttled
+from association.exchange_online.retry import retry_after_seconds
 
 T = TypeVar("T")
 
@@ -46,10 +48,16 @@ class Patience:
     """The deadline and the waiting budget of one client."""
 
     def __init__(
-        self, limits: Limits, sleep: Callable[[float], None], clock: Callable[[], float]
+        self,
+        limits: Limits,
+        sleep: Callable[[float], None],
+        clock: Callable[[], float],
+        now: Callable[[], datetime],
     ) -> None:
+        """`clock` is monotonic, for the deadline; `now` the wall clock, for a `Retry-After`
+        given as an HTTP date."""
         self.limits = limits
-        self._sleep, self.clock = sleep, clock
+        self._sleep, self.clock, self.now = sleep, clock, now
         self.ends = clock() + limits.deadline
         self._waited = 0.0
 
@@ -76,9 +84,14 @@ class Patience:
             try:
                 return operation()
             except Throttled as error:
-                if not self.may_wait(error.wait, attempt):
-                    raise
-                self.pause(error.wait)
+                wait = retry_after_seconds(
+                    error.retry_after, attempt, self.limits.default_wait, self.now()
+                )
+                if not self.may_wait(wait, attempt):
+                    raise ExchangeError(
+                        f"{error}{throttled_out(error.status or 429, attempt + 1)}", error.status
+                    ) from None
+                self.pause(wait)
                 attempt += 1
 
     def settle(self, read: Callable[[], T], done: Callable[[T], bool]) -> T:
@@ -96,3 +109,10 @@ class Patience:
             wait = min(wait * 2, self.limits.settle_max_wait)
             result = read()
         return result
+
+
+def throttled_out(status: int, attempts: int) -> str:
+    return (
+        f"still throttled or unavailable (HTTP {status}) after {attempts} attempt"
+        f"{'s' if attempts != 1 else ''}; run `pulumi up` again later"
+    )
