@@ -218,15 +218,20 @@ class MimecastAssociation(pulumi.ComponentResource):
     def _options(self, args: AssociationArgs, import_id: str | None) -> pulumi.ResourceOptions:
         """The application and service principal: protected, and imported when adopted.
 
-        An adopted object is also kept in the tenant whenever the engine deletes it: changing
-        an `adopt` ID is an import replacement, whose delete step skips `protect` but honours
-        `retain_on_delete` (pulumi/pulumi pkg/resource/deploy/step.go, DeleteStep.Apply).
+        Kept in the tenant whenever the engine deletes them while protected, and always when
+        adopted: setting or changing an `adopt` ID is an import replacement, whose delete step
+        skips `protect` but honours `retain_on_delete` (pulumi/pulumi
+        pkg/resource/deploy/step.go, DeleteStep.Apply) as the OLD state has it
+        (step_generator.go, `isImport` and NewImportReplacementStep). A changed option alone is
+        a same step whose new state the snapshot writes (pkg/backend/snapshot.go,
+        sameSnapshotMutation.mustWrite: "because of RetainOnDelete"), so any `up` with this
+        program records it before a later `adopt` change needs it.
         """
         return pulumi.ResourceOptions(
             parent=self,
             protect=args.protect,
             import_=import_id,
-            retain_on_delete=True if import_id else None,
+            retain_on_delete=True if args.protect or import_id else None,
         )
 
 

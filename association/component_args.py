@@ -146,7 +146,9 @@ class AssociationArgs:
         metadata=setting(
             "protect",
             "boolean",
-            "Protect the application and its service principal from deletion and replacement.",
+            "Protect the application and its service principal from deletion and replacement, "
+            "and keep them in the tenant when the engine deletes them (retain_on_delete; an "
+            "adopted one is always kept).",
             "false",
             True,
             shown_type="bool",

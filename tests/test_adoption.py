@@ -102,27 +102,48 @@ def test_adopted_objects_stay_in_the_tenant_whatever_the_engine_deletes(project:
     an object marked retain-on-delete (pulumi/pulumi DeleteStep.Apply)."""
     first = deploy(project, adopt(project))
     changed = deploy(project, adopt(project, applicationObjectId=SP_OBJECT.replace("2", "3")))
-    for run in (first, changed):
+    unprotected = deploy(project, adopt(project), **{"mimecast-association:protect": "false"})
+    for run in (first, changed, unprotected):
         (app,) = by_type(run, APPLICATION)
         (sp,) = by_type(run, SERVICE_PRINCIPAL)
         assert (app.retain_on_delete, sp.retain_on_delete) == (True, True)
         # The consent is deleted on purpose when scoping is enforced: it is not retained.
         (assignment,) = by_type(run, ASSIGNMENT)
         assert assignment.retain_on_delete is False
-    # A new application is created, not adopted: nothing to retain, the name check on.
-    created = run_program(
+    (adopted,) = by_type(first, APPLICATION)
+    assert adopted.inputs["preventDuplicateNames"] is False  # never created: nothing to protect
+
+
+def created(project: Path, **settings: str) -> ProgramRun:
+    config = {"azuread:tenantId": TENANT, "mimecast-association:certificates": '["certs/next.pem"]'}
+    return run_program(
         project / "__main__.py",
         "contoso",
-        {"azuread:tenantId": TENANT, "mimecast-association:certificates": '["certs/next.pem"]'},
+        {**config, **settings},
         TENANT_DIRECTORY,
         preview=False,
         now=NOW,
     )
-    (app,) = by_type(created, APPLICATION)
-    assert app.retain_on_delete is False
+
+
+def test_a_protected_application_the_stack_created_is_kept_when_adopt_replaces_it(
+    project: Path,
+) -> None:
+    """A stack that made its own app and then gets `adopt`: the import replacement deletes the
+    old app unless the OLD state has retainOnDelete, so every protected deploy records it."""
+    run = created(project)
+    (app,) = by_type(run, APPLICATION)
+    (sp,) = by_type(run, SERVICE_PRINCIPAL)
+    assert (app.protect, app.retain_on_delete) == (True, True)
+    assert (sp.protect, sp.retain_on_delete) == (True, True)
     assert app.inputs["preventDuplicateNames"] is True
-    (adopted,) = by_type(first, APPLICATION)
-    assert adopted.inputs["preventDuplicateNames"] is False  # never created: nothing to protect
+    # Unprotected (the retirement runbook's `pulumi up` before `pulumi destroy`): deleted.
+    run = created(project, **{"mimecast-association:protect": "false"})
+    (app,) = by_type(run, APPLICATION)
+    (sp,) = by_type(run, SERVICE_PRINCIPAL)
+    assert (app.protect, app.retain_on_delete, sp.retain_on_delete) == (False, False, False)
+    # Its certificates are never retained: rotation deletes the retired one.
+    assert {c.retain_on_delete for c in by_type(run, CERTIFICATE)} == {False}
 
 
 def test_a_hand_made_credential_is_left_as_it_is_and_never_imported(project: Path) -> None:
