@@ -13,6 +13,7 @@ import pulumi
 import pulumi_azuread as azuread
 
 from association.adoption import Adoption
+from association.adoption_checks import adopted_owner_notices
 from association.certificates import Certificate
 from association.clock import current_time
 from association.component_args import AssociationArgs
@@ -85,14 +86,18 @@ class MimecastAssociation(pulumi.ComponentResource):
             parent=opts.parent if opts is not None else None,
             provider=opts.provider if opts is not None else None,
         )
-        tenant = inspect_tenant(args.tenant_id, lookups)
+        tenant = inspect_tenant(args.tenant_id, lookups, args.adopt, args.owners or ())
 
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        for notice in args.warnings(now) + owner_notices(args.owners, tenant.deployer_object_id):
-            warn(notice, resource=self)
-
         # Graph returns object IDs in lower case; anything else would show as a diff forever.
         owners = [owner.lower() for owner in args.owners or [tenant.deployer_object_id]]
+        for notice in [
+            *args.warnings(now),
+            *owner_notices(args.owners, tenant.deployer_object_id),
+            *adopted_owner_notices(args.adopt, owners, tenant.adopted_owners),
+        ]:
+            warn(notice, resource=self)
+
         notes = (
             f"Managed by Pulumi project {pulumi.get_project()}, stack {pulumi.get_stack()}: "
             "Mimecast server connection (Office 365 association). Change it there, not here."

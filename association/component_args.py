@@ -165,7 +165,9 @@ class AssociationArgs:
             "id of its full_access_as_app consent), keyIds (each key credential made by hand: "
             "its thumbprint, hex or base64, to its keyId; left as it is, never imported) and, "
             "with mailboxScope.enforce, removeConsent (true once a deploy has imported the "
-            "consent: the next deletes it). Empty: create a new application.",
+            "consent: the next deletes it); consentImported (true once a deploy has imported "
+            "the consent: it is declared without import, so one deleted in the portal is "
+            "recreated). Empty: create a new application.",
             "{applicationObjectId: <GUID>, servicePrincipalObjectId: <GUID>, "
             "appRoleAssignmentId: <id>}",
             {},
