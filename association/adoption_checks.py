@@ -132,7 +132,8 @@ def deployer_not_owner(
     return Problem(
         "adopt-deployer-not-owner",
         key,
-        f"The deploying identity {deployer} signs in as its own service principal and is not "
+        f"The identity running this program, {deployer}, signs in as its own service principal "
+        "and is not "
         f"an owner of the adopted application {adopt.application_object_id} (its owners: "
         f"{', '.join(current) or 'none'}). After the import the first `pulumi up` updates the "
         "application and its service principal, and with Application.ReadWrite.OwnedBy Graph "

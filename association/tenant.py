@@ -111,7 +111,9 @@ def inspect_tenant(
     if problem is not None:
         problems.append(problem)
     adopted_owners = None
-    if adopt is not None:
+    # A preview changes nothing, and a pull request's or the nightly drift's runs as the
+    # read-only identity, which owns nothing: only `pulumi up` checks.
+    if adopt is not None and not pulumi.runtime.is_dry_run():
         adopted_owners, found = _adopted_owners(client, adopt, owners, tenant_id, opts)
         codes = {p.code for p in problems}
         problems += [p for p in found if p.code not in codes]  # one denial of the same lookup

@@ -15,7 +15,6 @@ import json
 import shlex
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from certfactory import NOW, make_certificate
@@ -54,17 +53,20 @@ def project(tmp_path: Path) -> Path:
 
 
 def deploy(
-    project: Path, directory: Directory, owners: list[str] | None = None, **adopt: Any
+    project: Path,
+    directory: Directory,
+    owners: list[str] | None = None,
+    preview: bool = False,
 ) -> ProgramRun:
     config = {
         "azuread:tenantId": TENANT,
         "mimecast-association:certificates": '["certs/current.pem"]',
-        "mimecast-association:adopt": json.dumps({**ADOPT, **adopt}),
+        "mimecast-association:adopt": json.dumps(ADOPT),
     }
     if owners is not None:
         config["mimecast-association:owners"] = json.dumps(owners)
     return run_program(
-        project / "__main__.py", "contoso", config, directory, preview=False, now=NOW
+        project / "__main__.py", "contoso", config, directory, preview=preview, now=NOW
     )
 
 
@@ -101,6 +103,16 @@ def test_a_pipeline_that_does_not_own_the_adopted_app_is_refused_with_the_owner_
     (app,) = [r for r in run.resources if r.type == APPLICATION]
     assert app.import_id == f"/applications/{HAND_MADE_APP}"
     assert not [n for n in run.notices if n.code.startswith("adopt-owners")]
+
+
+def test_a_preview_does_not_check_since_a_pull_requests_identity_owns_nothing(
+    project: Path,
+) -> None:
+    """Previews change nothing, and a pull request's or the nightly drift's runs as the
+    read-only identity: only `pulumi up` checks (and so refuses before changing anything)."""
+    run = deploy(project, HAND_MADE, owners=[DEPLOYER, ADMIN], preview=True)
+    assert run.error is None, run.error
+    assert not [n for n in run.notices if n.code.startswith("adopt-")]
 
 
 def test_the_owner_step_names_each_listed_owner_the_app_lacks(project: Path) -> None:
