@@ -46,6 +46,7 @@ FIELDS: Final = (
     "appRoleAssignmentId",
     "keyIds",
     "removeConsent",
+    "consentImported",
 )
 FIX: Final = "Look it up in the tenant (docs/adoption.md#find-the-ids)"
 
@@ -63,6 +64,12 @@ class Adoption:
     remove_consent: bool = False
     """The second step of scoping an adopted app: the consent, imported by an earlier deploy,
     is no longer declared, so the engine deletes it (`mailboxScope.enforce` only)."""
+    consent_imported: bool = False
+    """An earlier deploy imported the consent: it is declared without `import`, so one deleted
+    in the portal is created again by `pulumi up --refresh` instead of failing the import of an
+    object that no longer exists every run (pulumi/pulumi step.go, ImportStep.Apply: "resource
+    '...' does not exist"). The application's and service principal's imports stay: there that
+    failure is what stops a silent new client ID."""
 
     def application_import(self) -> str:
         return f"/applications/{self.application_object_id}"
@@ -72,8 +79,8 @@ class Adoption:
 
     def assignment_import(self, exchange_service_principal_id: str) -> str | None:
         """The consent lives under Exchange Online's service principal, not ours; None once it
-        is being removed."""
-        if self.remove_consent:
+        is in state (`consentImported`) or being removed."""
+        if self.remove_consent or self.consent_imported:
             return None
         return (
             f"/servicePrincipals/{exchange_service_principal_id}/appRoleAssignedTo/"
@@ -105,18 +112,23 @@ def parse_adoption(
     principal = _object_id(value, key, "servicePrincipalObjectId", "/servicePrincipals/", problems)
     assignment = _assignment_id(value.get("appRoleAssignmentId"), principal, key, problems)
     key_ids = _key_ids(value.get("keyIds", {}), f"{key}.keyIds", problems)
-    remove = value.get("removeConsent", False)
-    if not isinstance(remove, bool):
-        problems.append(
-            Problem(
-                "adopt-remove-consent-type",
-                f"{key}.removeConsent",
-                f"{key}.removeConsent must be true or false.",
-            )
-        )
-    if problems or assignment is None or not isinstance(remove, bool):
+    remove = _flag(value, key, "removeConsent", "adopt-remove-consent-type", problems)
+    imported = _flag(value, key, "consentImported", "adopt-consent-imported-type", problems)
+    if problems or assignment is None:
         return None, problems
-    return Adoption(application, principal, assignment, key_ids, remove), []
+    return Adoption(application, principal, assignment, key_ids, remove, imported), []
+
+
+def _flag(
+    value: Mapping[str, Any], adopt_key: str, name: str, code: str, problems: list[Problem]
+) -> bool:
+    """A true/false field, false when absent."""
+    flag = value.get(name, False)
+    if isinstance(flag, bool):
+        return flag
+    key = f"{adopt_key}.{name}"
+    problems.append(Problem(code, key, f"{key} must be true or false, not {quoted(str(flag))}."))
+    return False
 
 
 def _object_id(

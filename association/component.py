@@ -13,6 +13,7 @@ import pulumi
 import pulumi_azuread as azuread
 
 from association.adoption import Adoption
+from association.adoption_checks import adopted_owner_notices
 from association.certificates import Certificate
 from association.clock import current_time
 from association.component_args import AssociationArgs
@@ -85,14 +86,18 @@ class MimecastAssociation(pulumi.ComponentResource):
             parent=opts.parent if opts is not None else None,
             provider=opts.provider if opts is not None else None,
         )
-        tenant = inspect_tenant(args.tenant_id, lookups)
+        tenant = inspect_tenant(args.tenant_id, lookups, args.adopt, args.owners or ())
 
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        for notice in args.warnings(now) + owner_notices(args.owners, tenant.deployer_object_id):
-            warn(notice, resource=self)
-
         # Graph returns object IDs in lower case; anything else would show as a diff forever.
         owners = [owner.lower() for owner in args.owners or [tenant.deployer_object_id]]
+        for notice in [
+            *args.warnings(now),
+            *owner_notices(args.owners, tenant.deployer_object_id),
+            *adopted_owner_notices(args.adopt, owners, tenant.adopted_owners),
+        ]:
+            warn(notice, resource=self)
+
         notes = (
             f"Managed by Pulumi project {pulumi.get_project()}, stack {pulumi.get_stack()}: "
             "Mimecast server connection (Office 365 association). Change it there, not here."
@@ -219,15 +224,20 @@ class MimecastAssociation(pulumi.ComponentResource):
     def _options(self, args: AssociationArgs, import_id: str | None) -> pulumi.ResourceOptions:
         """The application and service principal: protected, and imported when adopted.
 
-        An adopted object is also kept in the tenant whenever the engine deletes it: changing
-        an `adopt` ID is an import replacement, whose delete step skips `protect` but honours
-        `retain_on_delete` (pulumi/pulumi pkg/resource/deploy/step.go, DeleteStep.Apply).
+        Kept in the tenant whenever the engine deletes them while protected, and always when
+        adopted: setting or changing an `adopt` ID is an import replacement, whose delete step
+        skips `protect` but honours `retain_on_delete` (pulumi/pulumi
+        pkg/resource/deploy/step.go, DeleteStep.Apply) as the OLD state has it
+        (step_generator.go, `isImport` and NewImportReplacementStep). A changed option alone is
+        a same step whose new state the snapshot writes (pkg/backend/snapshot.go,
+        sameSnapshotMutation.mustWrite: "because of RetainOnDelete"), so any `up` with this
+        program records it before a later `adopt` change needs it.
         """
         return pulumi.ResourceOptions(
             parent=self,
             protect=args.protect,
             import_=import_id,
-            retain_on_delete=True if import_id else None,
+            retain_on_delete=True if args.protect or import_id else None,
         )
 
 

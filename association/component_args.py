@@ -149,7 +149,9 @@ class AssociationArgs:
         metadata=setting(
             "protect",
             "boolean",
-            "Protect the application and its service principal from deletion and replacement.",
+            "Protect the application and its service principal from deletion and replacement, "
+            "and keep them in the tenant when the engine deletes them (retain_on_delete; an "
+            "adopted one is always kept).",
             "false",
             True,
             shown_type="bool",
@@ -166,7 +168,9 @@ class AssociationArgs:
             "id of its full_access_as_app consent), keyIds (each key credential made by hand: "
             "its thumbprint, hex or base64, to its keyId; left as it is, never imported) and, "
             "with mailboxScope.enforce, removeConsent (true once a deploy has imported the "
-            "consent: the next deletes it). Empty: create a new application.",
+            "consent: the next deletes it); consentImported (true once a deploy has imported "
+            "the consent: it is declared without import, so one deleted in the portal is "
+            "recreated). Empty: create a new application.",
             "{applicationObjectId: <GUID>, servicePrincipalObjectId: <GUID>, "
             "appRoleAssignmentId: <id>}",
             {},

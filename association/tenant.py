@@ -1,7 +1,8 @@
 """What the program asks the tenant before declaring anything, and what it refuses.
 
-Signed in to the wrong tenant, no Exchange Online, an unexpected role ID, or a lookup the
-deploying identity may not make: each is a `Problem` with its fix, all reported at once.
+Signed in to the wrong tenant, no Exchange Online, an unexpected role ID, an adopted application
+a pipeline identity does not own, or a lookup the deploying identity may not make: each is a
+`Problem` with its fix, all reported at once.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_azuread as azuread
 
+from association.adoption import Adoption
+from association.adoption_checks import deployer_not_owner
 from association.component_args import settings_key
 from association.identifiers import (
     EXCHANGE_ONLINE_APP_ID,
@@ -32,10 +35,20 @@ class Tenant:
     deployer_object_id: str
     exchange_service_principal_id: str
     initial_domain: str
+    adopted_owners: tuple[str, ...] | None = None
+    """The adopted application's owners (lower case), read when a pipeline identity deploys
+    it; None when not read."""
 
 
-def inspect_tenant(tenant_id: str, opts: pulumi.InvokeOptions) -> Tenant:
-    """Refuse the wrong tenant, and check Exchange Online is there with the role we grant."""
+def inspect_tenant(
+    tenant_id: str,
+    opts: pulumi.InvokeOptions,
+    adopt: Adoption | None = None,
+    owners: Sequence[str] = (),
+) -> Tenant:
+    """Refuse the wrong tenant, check Exchange Online is there with the role we grant, and that
+    a pipeline identity owns the application it adopts (with `owners`: the owners it will
+    have)."""
     try:
         client = azuread.get_client_config(opts=opts)
     except Exception as error:  # a failed invoke is a plain Exception with the provider's text
@@ -69,12 +82,7 @@ def inspect_tenant(tenant_id: str, opts: pulumi.InvokeOptions) -> Tenant:
         exchange = azuread.get_service_principal(client_id=EXCHANGE_ONLINE_APP_ID, opts=opts)
     except Exception as error:
         problems.append(
-            Problem(
-                "permission-service-principals",
-                None,
-                f"The deploying identity may not read service principals in tenant {tenant_id} "
-                f"({error}). Grant it Application.Read.All (or Directory.Read.All).",
-            )
+            _service_principals_denied(tenant_id, error)
             if _denied(error)
             else Problem(
                 "exchange-online-missing",
@@ -102,10 +110,97 @@ def inspect_tenant(tenant_id: str, opts: pulumi.InvokeOptions) -> Tenant:
     domain, problem = _initial_domain(tenant_id, opts)
     if problem is not None:
         problems.append(problem)
+    adopted_owners = None
+    # A preview changes nothing, and a pull request's or the nightly drift's runs as the
+    # read-only identity, which owns nothing: only `pulumi up` checks.
+    if adopt is not None and not pulumi.runtime.is_dry_run():
+        adopted_owners, found = _adopted_owners(client, adopt, owners, tenant_id, opts)
+        codes = {p.code for p in problems}
+        problems += [p for p in found if p.code not in codes]  # one denial of the same lookup
     if problems:
         raise Refusal(problems)
     assert domain is not None  # a missing domain is a problem above
-    return Tenant(client.object_id, exchange_id, domain)
+    return Tenant(client.object_id, exchange_id, domain, adopted_owners)
+
+
+def _adopted_owners(
+    client: azuread.GetClientConfigResult,
+    adopt: Adoption,
+    owners: Sequence[str],
+    tenant_id: str,
+    opts: pulumi.InvokeOptions,
+) -> tuple[tuple[str, ...] | None, list[Problem]]:
+    """The adopted application's owners when a pipeline identity deploys it; a problem when it
+    is not one of them.
+
+    After the import, the first `up` updates the application (notes, owners) and its service
+    principal, and Application.ReadWrite.OwnedBy lets a caller change only the applications
+    and service principals it owns (Graph permissions reference; application: Add owner:
+    OwnedBy "will not be sufficient to add another owner"). A pipeline signs in as its own
+    service principal: the one of its client ID has its object ID. A person signed in with
+    `az login` is reported with the Azure CLI's client ID (terraform-provider-azuread
+    internal/clients/builder.go, `Build`), whose service principal is another object, and
+    their admin role may update any application: nothing to read.
+    """
+    try:
+        own = azuread.get_service_principal(client_id=client.client_id, opts=opts)
+    except Exception as error:
+        if _denied(error):
+            return None, [_service_principals_denied(tenant_id, error)]
+        if _not_found(error):
+            return None, []  # no service principal of that client ID: no app-only sign-in
+        return None, [_owners_unreadable(adopt, error)]
+    if own.object_id.lower() != client.object_id.lower():
+        return None, []
+    key = f"{settings_key('adopt')}.applicationObjectId"
+    try:
+        application = azuread.get_application(object_id=adopt.application_object_id, opts=opts)
+    except Exception as error:
+        if _denied(error):
+            problem = Problem(
+                "permission-applications",
+                None,
+                f"The deploying identity may not read applications in tenant {tenant_id} "
+                f"({error}). Grant it Application.Read.All (or Directory.Read.All).",
+            )
+        elif _not_found(error):
+            problem = Problem(
+                "adopt-application-missing",
+                key,
+                f"{key} is {adopt.application_object_id}, but tenant {tenant_id} has no "
+                "application with that object ID. If it was deleted, restore it from Entra ID's "
+                "deleted applications within 30 days (`az rest --method POST --url "
+                "https://graph.microsoft.com/v1.0/directory/deletedItems/"
+                f"{adopt.application_object_id}/restore`); otherwise look the ID up again "
+                "(docs/adoption.md#find-the-ids).",
+            )
+        else:
+            problem = _owners_unreadable(adopt, error)
+        return None, [problem]
+    current = tuple(owner.lower() for owner in application.owners)
+    deployer = client.object_id.lower()
+    if deployer in current:
+        return current, []
+    return current, [deployer_not_owner(adopt, deployer, owners, current, key)]
+
+
+def _service_principals_denied(tenant_id: str, error: Exception) -> Problem:
+    return Problem(
+        "permission-service-principals",
+        None,
+        f"The deploying identity may not read service principals in tenant {tenant_id} "
+        f"({error}). Grant it Application.Read.All (or Directory.Read.All).",
+    )
+
+
+def _owners_unreadable(adopt: Adoption, error: Exception) -> Problem:
+    return Problem(
+        "adopt-owners-unreadable",
+        None,
+        "Whether the deploying identity owns the adopted application "
+        f"{adopt.application_object_id} could not be read ({error}); nothing was changed. "
+        "Run again; the owners it needs are in docs/adoption.md#make-the-pipeline-an-owner.",
+    )
 
 
 NO_DOMAINS = "no domains found"
@@ -137,6 +232,13 @@ def _initial_domain(
             "form asks for; check the tenant's domains in the Entra admin center.",
         )
     return initial[0], None
+
+
+def _not_found(error: Exception) -> bool:
+    """The provider's data sources on a 404 or an empty search ("... was not found", "Service
+    principal not found": terraform-provider-azuread application_data_source.go,
+    service_principal_data_source.go)."""
+    return re.search(r"not found|Request_ResourceNotFound", str(error)) is not None
 
 
 def _denied(error: Exception) -> bool:

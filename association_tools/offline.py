@@ -18,12 +18,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pulumi
 
 from association.clock import evaluated_at
-from association.identifiers import FULL_ACCESS_AS_APP, FULL_ACCESS_AS_APP_ROLE_ID, NAMESPACE
+from association.identifiers import (
+    EXCHANGE_ONLINE_APP_ID,
+    FULL_ACCESS_AS_APP,
+    FULL_ACCESS_AS_APP_ROLE_ID,
+    NAMESPACE,
+)
 from association.problems import Notice, Problem
 from association.refusal import Refusal, collecting_notices
 from association_tools import pulumi_sdk
@@ -51,6 +56,12 @@ class DynamicProvider:
         return f"(dynamic provider {self.path or 'not pickled by reference'})"
 
 
+AZURE_CLI_APP_ID: Final = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+"""What `get_client_config` reports as client ID for anyone signed in with `az login`
+(terraform-provider-azuread internal/clients/builder.go, `Build`: go-azure-sdk's
+`PublishedApis["MicrosoftAzureCli"]`), a person or not."""
+
+
 @dataclass(frozen=True)
 class Directory:
     """How the tenant answers the program's lookups (`get_client_config` and friends)."""
@@ -64,6 +75,13 @@ class Directory:
     full_access_role_id: str = FULL_ACCESS_AS_APP_ROLE_ID
     denied: frozenset[str] = frozenset()
     """Lookups (e.g. `getDomains`) the deploying identity lacks the Graph permission for."""
+    deployer_client_id: str = AZURE_CLI_APP_ID
+    """The client ID the deployer signs in with: the Azure CLI's for a person."""
+    app_only: bool = False
+    """The deployer signs in as its own service principal (a pipeline identity): the service
+    principal of `deployer_client_id` is the deployer itself."""
+    applications: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The applications a lookup by object ID finds, each with its owners' object IDs."""
 
     def answer(self, token: str, args: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]:
         """The invoke result (camelCase, as the provider returns it) and its failures."""
@@ -74,26 +92,48 @@ class Directory:
             return {}, [("", reason)]
         if token == "azuread:index/getClientConfig:getClientConfig":
             return {
-                "clientId": "",
+                "clientId": self.deployer_client_id,
                 "objectId": self.deployer_object_id,
                 "tenantId": self.tenant_id,
                 "id": self.tenant_id,
             }, []
         if token == "azuread:index/getServicePrincipal:getServicePrincipal":
-            if self.exchange_service_principal_id is None:
-                reason = f"no service principal found for application ID {args.get('clientId')!r}"
-                return {}, [("clientId", reason)]
-            return {
-                "objectId": self.exchange_service_principal_id,
-                "clientId": args.get("clientId"),
-                "appRoleIds": {FULL_ACCESS_AS_APP: self.full_access_role_id},
-            }, []
+            return self._service_principal(str(args.get("clientId")))
+        if token == "azuread:index/getApplication:getApplication":
+            object_id = str(args.get("objectId"))
+            if object_id not in self.applications:  # the provider's data source, on a 404
+                return {}, [("objectId", f"Application with object ID {object_id!r} was not found")]
+            owners = list(self.applications[object_id])
+            return {"objectId": object_id, "id": f"/applications/{object_id}", "owners": owners}, []
         if token == "azuread:index/getDomains:getDomains":
             if self.initial_domain is None:  # as the provider answers: an error, not a []
                 return {}, [("", "no domains found for the provided filters")]
             domains = [{"domainName": self.initial_domain, "initial": True, "default": False}]
             return {"domains": domains}, []
         raise LookupError(f"the offline engine does not answer {token}")
+
+    def _service_principal(self, client_id: str) -> tuple[dict[str, Any], list[Any]]:
+        """Exchange Online's, the deployer's own (app-only) or its app's (a person through the
+        Azure CLI); any other is not found, as the provider's data source says it."""
+        if client_id == EXCHANGE_ONLINE_APP_ID and self.exchange_service_principal_id:
+            return {
+                "objectId": self.exchange_service_principal_id,
+                "clientId": client_id,
+                "appRoleIds": {FULL_ACCESS_AS_APP: self.full_access_role_id},
+            }, []
+        if client_id == self.deployer_client_id:
+            own = (
+                self.deployer_object_id
+                if self.app_only
+                else str(uuid.uuid5(NAMESPACE_SP, client_id))
+            )
+            return {"objectId": own, "clientId": client_id, "appRoleIds": {}}, []
+        reason = f"no service principals found matching filter: \"appId eq '{client_id}'\""
+        return {}, [("clientId", f"Service principal not found: {reason}")]
+
+
+NAMESPACE_SP: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:mimecast-association:offline:sp")
+"""Invents the object ID of another app's service principal (the Azure CLI's) in a tenant."""
 
 
 @dataclass(frozen=True)

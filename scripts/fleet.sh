@@ -158,10 +158,12 @@ sign_in() {
   source "$here/pulumi-stack-env.sh" --login
 }
 
-# guard_application STACK: refuse the deploy of a stack whose application was deleted outside
-# Pulumi: `up --refresh` would drop it from state (protect or not) and create a new one, with
-# a client ID Mimecast does not know. Only a stack that has deployed an application pays
-# the extra preview; FLEET_ALLOW_NEW_APPLICATION names the stacks that may get a new one.
+# guard_application STACK: refuse the deploy of a stack whose `up --refresh` would give Mimecast
+# another client ID: its application was deleted outside Pulumi (the refresh drops it, protect
+# or not, and a new one is created, or the refresh fails reading it), another one is adopted in
+# its place, or a change replaces it (scripts/fleet_guard.py says which, with the fix). Only a
+# stack that has deployed an application pays the extra preview; FLEET_ALLOW_NEW_APPLICATION
+# names the stacks that may get a new one.
 guard_application() {
   local stack="$1" guard="$out/guard" rc=0
   mkdir -p "$guard"

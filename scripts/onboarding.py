@@ -1,6 +1,6 @@
 """What scripts/tenant.py onboard writes and prints: the stack file, the next steps, and the
-Azure CLI recipe that finds a hand-made app's `adopt` IDs (docs/adoption.md gives the same; a
-test keeps the two equal). Stdlib only, like tenant.py.
+Azure CLI recipe that finds a hand-made app's `adopt` IDs and makes the owners owners of it
+(docs/adoption.md gives the same; a test keeps the two equal). Stdlib only, like tenant.py.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 EXCHANGE_ONLINE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
 FULL_ACCESS_AS_APP_ROLE_ID = "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
 DEFAULT_DISPLAY_NAME = "Mimecast Cloud Synchronization"
+GRAPH = "https://graph.microsoft.com/v1.0"
 """Copies of the product's identifiers (tests/test_pinned_copies.py pins them)."""
 
 
@@ -41,9 +42,11 @@ ADOPT_BLOCK = [
 placeholder, naming it, until it is replaced."""
 
 
-def adopt_recipe(tenant: str) -> list[str]:
-    """The Azure CLI commands that find the `adopt` ids of a hand-made app; docs/adoption.md
-    gives the same (a test keeps the two equal)."""
+def adopt_recipe(tenant: str, owners: Sequence[str]) -> list[str]:
+    """The Azure CLI commands that find the `adopt` ids of a hand-made app, then make each of
+    `owners` an owner of it and of its enterprise application; docs/adoption.md gives the same
+    (a test keeps the two equal), and the program's own owner step is the same command
+    (association.adoption_checks.owner_step; tests/test_pinned_copies.py pins the two)."""
     name = shlex.quote(DEFAULT_DISPLAY_NAME)
     return [
         f"az login --tenant {tenant} --allow-no-subscriptions",
@@ -60,16 +63,33 @@ def adopt_recipe(tenant: str) -> list[str]:
         "az ad app credential list --id <appId> --cert --query "
         "'[].{customKeyIdentifier:customKeyIdentifier, keyId:keyId, endDateTime:endDateTime}' "
         "-o table",
+        "# 5. before the first deploy: each owner (the pipeline identity's object ID among them)"
+        " owns the app and its enterprise application",
+        *(command for owner in owners for command in owner_step(owner)),
     ]
 
 
-def adopt_text(stack: str, tenant: str) -> str:
+def owner_step(owner: str) -> list[str]:
+    """Make `owner` an owner of the application and of its service principal (the Azure CLI
+    has no `az ad sp owner add`, so the second is Graph's servicePrincipal: Add owner)."""
+    body = f'{{"@odata.id": "{GRAPH}/directoryObjects/{owner}"}}'
+    return [
+        f"az ad app owner add --id <applicationObjectId> --owner-object-id {owner}",
+        "az rest --method POST --url "
+        f"{shlex.quote(f'{GRAPH}/servicePrincipals/<servicePrincipalObjectId>/owners/$ref')} "
+        f"--body {shlex.quote(body)}",
+    ]
+
+
+def adopt_text(stack: str, tenant: str, owners: Sequence[str]) -> str:
     return "\n".join(
         [
             f"Pulumi.{stack}.yaml has an `adopt` block with a placeholder for each id. As an "
             "admin of the tenant, find them and replace the placeholders:",
-            *(f"   {line}" for line in adopt_recipe(tenant)),
+            *(f"   {line}" for line in adopt_recipe(tenant, owners)),
             "List every hand-made certificate under keyIds; the stack leaves them as they are.",
+            "Step 5 lets a pipeline identity with Application.ReadWrite.OwnedBy update the app "
+            "it adopts; the program refuses, changing nothing, while it is no owner.",
         ]
     )
 

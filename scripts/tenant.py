@@ -131,7 +131,7 @@ def onboard(args: argparse.Namespace) -> int:
     target.write_text(stack_file_text(tenant, certificates, owners, args.adopt), encoding="utf-8")
     print(onboard_text(stack, tenant, app_ids, args.adopt))
     if args.adopt:
-        print("\n" + adopt_text(stack, tenant))
+        print("\n" + adopt_text(stack, tenant, owners))
     return 0
 
 

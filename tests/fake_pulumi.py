@@ -8,6 +8,8 @@ or Pulumi do. Each fake is a bash script using builtins only, so 300 stacks take
 Canned behaviour, by files under `fleet.canned`:
   fail/<stack>             `pulumi preview|up` of that stack prints an error and exits
                            with the number in the file
+  previews/<stack>.json    what `pulumi preview --json` of that stack prints (a fixture), and
+                           previews/<stack>.rc its exit status
   sleep                    seconds every `pulumi preview|up` sleeps (benchmarks), noting
                            its start and end in `events`
   preflight-error/<stack>  the fake preflight reports an error for that stack
@@ -94,7 +96,11 @@ case "$1" in
     case " $* " in
       *" --json "*)
         urn="urn:pulumi:$stack::mimecast-association::pulumi:pulumi:Stack::mimecast-association"
-        if [ -e "$FAKE_DIR/recreates/$stack" ]; then
+        if [ -r "$FAKE_DIR/previews/$stack.json" ]; then
+          cat "$FAKE_DIR/previews/$stack.json"
+          read -r code < "$FAKE_DIR/previews/$stack.rc"
+          exit "$code"
+        elif [ -e "$FAKE_DIR/recreates/$stack" ]; then
           app="urn:pulumi:$stack::mimecast-association::mimecast:index:Association"
           printf '{"steps":[{"op":"create","urn":"%s$azuread:index/application:Application::m"}],' \
             "$app"
@@ -311,6 +317,12 @@ class FakeFleet:
         """Its `preview --json` creates an Application (deleted outside Pulumi)."""
         (self.canned / "recreates").mkdir(exist_ok=True)
         (self.canned / "recreates" / stack).write_text("", "utf-8")
+
+    def previews(self, stack: str, document: Path, status: int = 0) -> None:
+        """Its `preview --json` prints this document (a fixture) and exits with `status`."""
+        (self.canned / "previews").mkdir(exist_ok=True)
+        (self.canned / "previews" / f"{stack}.json").write_bytes(document.read_bytes())
+        (self.canned / "previews" / f"{stack}.rc").write_text(f"{status}\n", "utf-8")
 
     def preflight_warning(self, stack: str) -> None:
         """The fake preflight reports a certificate expiring in 19 days for that stack."""

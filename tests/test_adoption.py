@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,9 @@ from tenant import (
     ASSIGNMENT,
     CERTIFICATE,
     COMPONENT,
+    DEPLOYER,
     EXCHANGE_SP,
+    HAND_MADE_APP,
     SERVICE_PRINCIPAL,
     TENANT,
     TENANT_DIRECTORY,
@@ -31,10 +34,15 @@ from tenant import (
 )
 
 from association.certificates import parse_certificate, rfc3339
-from association_tools.offline import DeclaredResource, ProgramRun, run_program
+from association_tools.offline import (
+    DeclaredResource,
+    Directory,
+    ProgramRun,
+    run_program,
+)
 from association_tools.preflight.cli import main as preflight_main
 
-APP_OBJECT = "12345678-aaaa-4bbb-8ccc-000000000001"
+APP_OBJECT = HAND_MADE_APP
 SP_OBJECT = "12345678-aaaa-4bbb-8ccc-000000000002"
 
 ASSIGNMENT_ID = assignment_id(SP_OBJECT)
@@ -64,7 +72,12 @@ def adopt(project: Path, **fields: Any) -> dict[str, Any]:
     }
 
 
-def deploy(project: Path, adoption: dict[str, Any], **settings: str) -> ProgramRun:
+def deploy(
+    project: Path,
+    adoption: dict[str, Any],
+    directory: Directory = TENANT_DIRECTORY,
+    **settings: str,
+) -> ProgramRun:
     config = {
         "azuread:tenantId": TENANT,
         "mimecast-association:certificates": '["certs/current.pem", "certs/next.pem"]',
@@ -72,7 +85,7 @@ def deploy(project: Path, adoption: dict[str, Any], **settings: str) -> ProgramR
         **settings,
     }
     return run_program(
-        project / "__main__.py", "contoso", config, TENANT_DIRECTORY, preview=False, now=NOW
+        project / "__main__.py", "contoso", config, directory, preview=False, now=NOW
     )
 
 
@@ -101,28 +114,51 @@ def test_adopted_objects_stay_in_the_tenant_whatever_the_engine_deletes(project:
     """A changed adopt ID is an import replacement: its delete step skips `protect` but keeps
     an object marked retain-on-delete (pulumi/pulumi DeleteStep.Apply)."""
     first = deploy(project, adopt(project))
-    changed = deploy(project, adopt(project, applicationObjectId=SP_OBJECT.replace("2", "3")))
-    for run in (first, changed):
+    another = "12345678-aaaa-4bbb-8ccc-000000000003"  # another hand-made app, also owned
+    tenant = replace(TENANT_DIRECTORY, applications={another: (DEPLOYER,)})
+    changed = deploy(project, adopt(project, applicationObjectId=another), tenant)
+    unprotected = deploy(project, adopt(project), **{"mimecast-association:protect": "false"})
+    for run in (first, changed, unprotected):
         (app,) = by_type(run, APPLICATION)
         (sp,) = by_type(run, SERVICE_PRINCIPAL)
         assert (app.retain_on_delete, sp.retain_on_delete) == (True, True)
         # The consent is deleted on purpose when scoping is enforced: it is not retained.
         (assignment,) = by_type(run, ASSIGNMENT)
         assert assignment.retain_on_delete is False
-    # A new application is created, not adopted: nothing to retain, the name check on.
-    created = run_program(
+    (adopted,) = by_type(first, APPLICATION)
+    assert adopted.inputs["preventDuplicateNames"] is False  # never created: nothing to protect
+
+
+def created(project: Path, **settings: str) -> ProgramRun:
+    config = {"azuread:tenantId": TENANT, "mimecast-association:certificates": '["certs/next.pem"]'}
+    return run_program(
         project / "__main__.py",
         "contoso",
-        {"azuread:tenantId": TENANT, "mimecast-association:certificates": '["certs/next.pem"]'},
+        {**config, **settings},
         TENANT_DIRECTORY,
         preview=False,
         now=NOW,
     )
-    (app,) = by_type(created, APPLICATION)
-    assert app.retain_on_delete is False
+
+
+def test_a_protected_application_the_stack_created_is_kept_when_adopt_replaces_it(
+    project: Path,
+) -> None:
+    """A stack that made its own app and then gets `adopt`: the import replacement deletes the
+    old app unless the OLD state has retainOnDelete, so every protected deploy records it."""
+    run = created(project)
+    (app,) = by_type(run, APPLICATION)
+    (sp,) = by_type(run, SERVICE_PRINCIPAL)
+    assert (app.protect, app.retain_on_delete) == (True, True)
+    assert (sp.protect, sp.retain_on_delete) == (True, True)
     assert app.inputs["preventDuplicateNames"] is True
-    (adopted,) = by_type(first, APPLICATION)
-    assert adopted.inputs["preventDuplicateNames"] is False  # never created: nothing to protect
+    # Unprotected (the retirement runbook's `pulumi up` before `pulumi destroy`): deleted.
+    run = created(project, **{"mimecast-association:protect": "false"})
+    (app,) = by_type(run, APPLICATION)
+    (sp,) = by_type(run, SERVICE_PRINCIPAL)
+    assert (app.protect, app.retain_on_delete, sp.retain_on_delete) == (False, False, False)
+    # Its certificates are never retained: rotation deletes the retired one.
+    assert {c.retain_on_delete for c in by_type(run, CERTIFICATE)} == {False}
 
 
 def test_a_hand_made_credential_is_left_as_it_is_and_never_imported(project: Path) -> None:
@@ -190,6 +226,54 @@ def test_adopt_with_enforced_scoping_keeps_the_consent_until_it_is_in_state(
     assert f"servicePrincipals/{SP_OBJECT}/appRoleAssignments/{ASSIGNMENT_ID}" in removal.message
 
 
+def test_a_consent_once_imported_is_declared_without_import(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`consentImported`: the same assignment, declared with no import ID, so a refresh that
+    found it deleted in the portal is followed by its create, not by an import that fails every
+    run. The application and service principal are still imported."""
+    run = deploy(project, adopt(project, consentImported=True))
+    assert run.error is None, run.error
+    (assignment,) = by_type(run, ASSIGNMENT)
+    assert assignment.import_id == ""
+    assert assignment.inputs["appRoleId"] == "dc890d15-9560-4a4c-9b7f-a736ec74ec40"
+    assert assignment.inputs["resourceObjectId"] == EXCHANGE_SP
+    (app,) = by_type(run, APPLICATION)
+    (sp,) = by_type(run, SERVICE_PRINCIPAL)
+    assert (app.import_id, sp.import_id) == (
+        f"/applications/{APP_OBJECT}",
+        f"/servicePrincipals/{SP_OBJECT}",
+    )
+    # Preflight shows it: no import on the consent, and a note on what the flag means.
+    config = {
+        "azuread:tenantId": TENANT,
+        "mimecast-association:certificates": ["certs/current.pem"],
+        "mimecast-association:owners": [DEPLOYER],
+        "mimecast-association:adopt": adopt(project, consentImported=True),
+    }
+    (project / "Pulumi.contoso.yaml").write_text(json.dumps({"config": config}))
+    args = ["--project-dir", str(project), "--now", rfc3339(NOW), "--json", "-", "contoso"]
+    assert preflight_main(args) == 0
+    (report,) = json.loads(capsys.readouterr().out)["stacks"]
+    imports = {r["type"]: r["importId"] for r in report["plan"]["resources"]}
+    assert imports[ASSIGNMENT] is None
+    assert imports[APPLICATION] == f"/applications/{APP_OBJECT}"
+    (note,) = [n for n in report["notes"] if n["code"] == "consent-imported"]
+    assert note["setting"] == "mimecast-association:adopt.consentImported"
+    assert "Permission being assigned already exists" in note["message"]
+
+
+def test_consent_imported_with_remove_consent_declares_no_consent(project: Path) -> None:
+    scope = json.dumps({"group": "mimecast-sync@contoso.com", "enforce": True})
+    run = deploy(
+        project,
+        adopt(project, removeConsent=True, consentImported=True),
+        **{"mimecast-association:mailboxScope": scope},
+    )
+    assert run.error is None, run.error
+    assert by_type(run, ASSIGNMENT) == []
+
+
 def test_the_consent_is_always_named_and_removed_only_with_scoping(project: Path) -> None:
     fields = {k: v for k, v in adopt(project, appRoleAssignmentId=None).items() if v is not None}
     scope = json.dumps({"group": "mimecast-sync@contoso.com", "enforce": True})
@@ -249,6 +333,12 @@ BAD = [
         "appRoleAssignmentId",
     ),
     ("key-ids-list", {"keyIds": [OLD_KEY_ID]}, "adopt-key-ids-invalid", "keyIds"),
+    (
+        "consent-imported-text",
+        {"consentImported": "yes"},
+        "adopt-consent-imported-type",
+        "consentImported",
+    ),
 ]
 
 
@@ -326,3 +416,14 @@ def test_the_documented_adoption_stack_file_passes_preflight_with_the_adoption_p
     assert imports[ASSIGNMENT].endswith(
         "/appRoleAssignedTo/Eg-efVY0iUerze8BI0VniY0sR7HmqU8DtcfZHiD0prg"
     )
+
+
+def test_every_adopt_problem_is_named_at_once(project: Path) -> None:
+    fields = {"applicationObjectId": "x", "removeConsent": "no", "consentImported": 1}
+    run = deploy(project, adopt(project, **fields))
+    assert [(p.code, p.setting) for p in run.refusal] == [
+        ("adopt-id-invalid", f"{ADOPT}.applicationObjectId"),
+        ("adopt-remove-consent-type", f"{ADOPT}.removeConsent"),
+        ("adopt-consent-imported-type", f"{ADOPT}.consentImported"),
+    ]
+    assert run.resources == []

@@ -867,16 +867,100 @@ def test_new_application_reads_only_a_create_of_the_application() -> None:
         "c", outputs, creates, []
     )
     replaced = preview(("replace", "azuread:index/application:Application::m"))
-    assert fleet_py.new_application("c", outputs, replaced, [])
+    assert "would replace the application" in str(
+        fleet_py.new_application("c", outputs, replaced, [])
+    )
     other = preview(("create", "azuread:index/appRoleAssignment:AppRoleAssignment::m-x"))
     assert fleet_py.new_application("c", outputs, other, []) is None
     assert fleet_py.new_application("c", outputs, creates, ["c"]) is None
     assert fleet_py.new_application("c", "{}", creates, []) is None  # never deployed
     # The check fails closed: a preview that failed or gave no steps refuses too.
     assert "did not give its steps" in str(fleet_py.new_application("c", outputs, "not json", []))
-    assert "exit 255" in str(fleet_py.new_application("c", outputs, creates, [], 255))
+    assert "exit 255" in str(fleet_py.new_application("c", outputs, preview(), [], 255))
+    # A create of the application is its deletion outside Pulumi, whatever else failed.
+    assert "was deleted outside" in str(fleet_py.new_application("c", outputs, creates, [], 255))
     no_urn = json.dumps({"steps": [{"op": "create", "urn": "x"}]})
     assert fleet_py.new_application("c", outputs, no_urn, []) is None
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "preview"
+GUARD = [
+    # The certificate's Read has no not-found case: the refresh fails, naming the app's 404.
+    ("deleted-application.json", 255, "b6e4099a-1d2c-4f7e-8a95-0c3e7d2b09f6", "deleted"),
+    # An adopted app: the refresh drops it, the import of the gone object fails.
+    ("deleted-adopted-application.json", 255, "b6e4109a-1d2c-4f7e-8a95-0c3e7d2b10f6", "deleted"),
+    ("adopt-changed.json", 0, "b6e4119a-1d2c-4f7e-8a95-0c3e7d2b11f6", "adopted"),
+    ("replace-application.json", 255, "b6e4129a-1d2c-4f7e-8a95-0c3e7d2b12f6", "replaced"),
+]
+EXPECTED = {
+    "deleted": "of the last deploy was deleted outside Pulumi",
+    "adopted": "in place of",
+    "replaced": "pulumi up would replace the application",
+}
+
+
+@pytest.mark.parametrize(
+    ("fixture", "status", "deployed", "case"), GUARD, ids=[g[0] for g in GUARD]
+)
+def test_the_guard_says_why_from_the_preview(
+    fixture: str, status: int, deployed: str, case: str
+) -> None:
+    outputs = json.dumps(
+        {
+            "applicationObjectId": deployed,
+            "servicePrincipalObjectId": deployed.replace("b6e4", "4d9c"),
+        }
+    )
+    preview = (FIXTURES / fixture).read_text("utf-8")
+    reason = fleet_py.new_application("s", outputs, preview, [], status)
+    assert reason is not None
+    assert [c for c, text in EXPECTED.items() if text in reason] == [case]
+    assert "did not give its steps" not in reason  # never the generic message
+    assert "FLEET_ALLOW_NEW_APPLICATION=s" in reason
+    if case == "deleted":
+        restore = "https://graph.microsoft.com/v1.0/directory/deletedItems"
+        assert f"{restore}/{deployed}/restore" in reason
+        assert f"{restore}/{deployed.replace('b6e4', '4d9c')}/restore" in reason
+    if case == "adopted":
+        assert "adopts the application c7f5119b-2e3d-4a8f-9b06-1d4f8e3c11a7 in place of" in reason
+    if case == "replaced":
+        assert "a change of templateId forces it" in reason
+    assert fleet_py.new_application("s", outputs, preview, ["s"], status) is None
+
+
+def test_a_not_found_of_another_object_is_no_deleted_application() -> None:
+    """Only a read of the deployed application counts: another object's 404 (or an error that
+    names the application without a not-found) leaves the check failing closed."""
+    outputs = json.dumps({"applicationObjectId": "b6e4099a-1d2c-4f7e-8a95-0c3e7d2b09f6"})
+    document = json.loads((FIXTURES / "deleted-application.json").read_text("utf-8"))
+    message = document["diagnostics"][0]["message"]
+    document["diagnostics"][0]["message"] = message.replace("b6e4099a", "c6e4099a")
+    reason = fleet_py.new_application("s", outputs, json.dumps(document), [], 255)
+    assert "did not give its steps" in str(reason)
+    document["diagnostics"][0]["message"] = (
+        "error: Preview failed: refreshing ...: Retrieving Application (Application: "
+        '"b6e4099a-1d2c-4f7e-8a95-0c3e7d2b09f6"): unexpected status 403 (403 Forbidden)'
+    )
+    reason = fleet_py.new_application("s", outputs, json.dumps(document), [], 255)
+    assert "did not give its steps" in str(reason)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "status", "deployed", "case"), GUARD, ids=[g[0] for g in GUARD]
+)
+def test_the_deploy_refuses_that_stack_alone_and_logs_why(
+    tmp_path: Path, fixture: str, status: int, deployed: str, case: str
+) -> None:
+    fleet = FakeFleet(tmp_path, 2)
+    fleet.deployed("t001", deployed)
+    fleet.deployed("t002", "aaaaaaaa-0000-4000-8000-000000000002")
+    fleet.previews("t001", FIXTURES / fixture, status)
+    runs = github_shards(fleet, "up", shards=1)
+    assert runs[0].returncode == 1
+    assert sorted(by_stack(fleet, "up")) == ["t002"]
+    log = (tmp_path / "artifacts" / "shard-0" / "logs" / "t001.log").read_text("utf-8")
+    assert "fleet: t001: refused: " in log
+    assert EXPECTED[case] in log
 
 
 def test_the_nightly_audit_reads_exchange_only_when_told_where(tmp_path: Path) -> None:

@@ -78,13 +78,17 @@ def test_onboard_adopt_writes_placeholders_and_prints_the_readmes_recipe(tmp_pat
     printed = [line.strip() for line in result.stdout.splitlines() if line.startswith("   ")]
     script = load_script("onboarding", SCRIPT.parent / "onboarding.py")
     assert [line for line in printed if line.startswith(("az ", "#"))] == script.adopt_recipe(
-        TENANT
+        TENANT, [OWNER.lower()]
+    )
+    # The owner step, for the owner given, before the first deploy.
+    assert f"az ad app owner add --id <applicationObjectId> --owner-object-id {OWNER.lower()}" in (
+        printed
     )
     # One recipe: the adoption page gives the same commands, for any tenant.
     page = {
         line.strip() for line in (REPO / "docs" / "adoption.md").read_text("utf-8").splitlines()
     }
-    for line in script.adopt_recipe("<tenantId>"):
+    for line in script.adopt_recipe("<tenantId>", ["<ownerObjectId>"]):
         assert line in page, line
 
 

@@ -122,7 +122,10 @@ def test_valid_stack_as_text(project: Path, capsys: pytest.CaptureFixture[str]) 
     assert "shut down in Exchange Online on 2027-04-01 (125 days left)" in ews
     assert "EwsEnabled $true and the app's client ID in EwsAllowedAppIDs" in ews
     assert f"  certificate {current}  365 days left" in lines
-    assert any(re.fullmatch(rf"\s+{APPLICATION}  mimecast  \[protect\]", line) for line in lines)
+    assert any(
+        re.fullmatch(rf"\s+{APPLICATION}  mimecast  \[protect, retain on delete\]", line)
+        for line in lines
+    )
     assert f"(PEM certificate, thumbprint {current})" in out
     assert "BEGIN CERTIFICATE" not in out
     assert re.search(r"\n\s+clientId\s+\(created at deploy\)\n", out)

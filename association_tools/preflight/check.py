@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Final
 
+from association.adoption_checks import adoption_notes
 from association.component_args import AssociationArgs, settings_key
 from association.exchange_commands import exchange_commands
 from association.files import inside_project
@@ -34,6 +35,7 @@ from association_tools.stack_files import StackFileError, parse_stack_file, stac
 
 OWNERS_KEY: Final = settings_key("owners")
 SCOPE_KEY: Final = settings_key("mailboxScope")
+ADOPT_KEY: Final = settings_key("adopt")
 OWNERS_NOTE: Final = Notice(
     "deployer-checked-at-deploy",
     OWNERS_KEY,
@@ -124,7 +126,11 @@ def check_stack(
         report,
         errors=owner_problems,
         warnings=(*report.warnings, *(n for n in result.notices if _new(n, known))),
-        notes=(*((OWNERS_NOTE,) if unknown_deployer else ()), *_scope_notes(args)),
+        notes=(
+            *((OWNERS_NOTE,) if unknown_deployer else ()),
+            *_scope_notes(args),
+            *adoption_notes(args.adopt, args.owners or (), deployer, ADOPT_KEY),
+        ),
         plan=plan_of(
             result,
             "configuration",

@@ -82,7 +82,7 @@ class PlannedResource:
     import_id: str | None
     """Adopted (`pulumi up` imports this existing object) rather than created."""
     retain_on_delete: bool
-    """Kept in the tenant whenever the engine deletes it (adopted objects)."""
+    """Kept in the tenant whenever the engine deletes it (protected or adopted objects)."""
     inputs: Mapping[str, Any]
 
 
