@@ -3,8 +3,10 @@
 
   venv/bin/python scripts/rotate.py add certs/mimecast-2027.pem [STACK ...]
   venv/bin/python scripts/rotate.py retire THUMBPRINT|certs/mimecast-2026.pem [STACK ...]
+  (either with [--exclude STACK ...] in place of STACK)
 
-Without STACK: every stack file but the shipped `example`. `add` lists the certificate
+Without STACK: every stack file but the shipped `example` and each `--exclude` (repeatable; an
+exclusion that names no stack file is a usage error). `add` lists the certificate
 beside the current ones in each stack that does not list it yet; `retire` removes it from
 each stack that lists it (named by its SHA-1 thumbprint, as Mimecast's console and preflight
 show it, or by the path it is listed under). Then it runs preflight on those stacks.
@@ -49,7 +51,13 @@ from association.files import FileRefused, inside_project
 from association.text import visible
 from association_tools.cli import UsageError
 from association_tools.preflight import cli as preflight
-from association_tools.project import GoYaml, check_plain_yaml, load_project, read_yaml
+from association_tools.project import (
+    GoYaml,
+    Project,
+    check_plain_yaml,
+    load_project,
+    read_yaml,
+)
 
 THUMBPRINT = re.compile(r"[0-9A-Fa-f]{40}")
 SHIPPED = "example"
@@ -177,11 +185,32 @@ def write(edit: Edit) -> None:
         raise
 
 
+def excluded(project: Project, names: Sequence[str], exclude: Sequence[str]) -> list[str]:
+    """The stacks left out of every stack file: the shipped one and each `--exclude`.
+
+    Unlike preflight's, an exclusion must name a stack file: a misspelt one would edit the very
+    stack it was meant to spare.
+    """
+    if exclude and names:
+        raise UsageError(
+            "--exclude leaves stacks out of every stack file; with STACK names given, leave "
+            "it out of the names instead"
+        )
+    unknown = [stack for stack in exclude if stack not in project.stacks and stack != SHIPPED]
+    if unknown:
+        raise UsageError(
+            f"--exclude {', '.join(unknown)}: no Pulumi.<stack>.yaml for it in "
+            f"{project.directory.resolve()} (stacks: {', '.join(project.stacks) or 'none'})"
+        )
+    return [] if names else list(dict.fromkeys([SHIPPED, *exclude]))
+
+
 def rotate(args: argparse.Namespace) -> int:
     now = preflight.parse_now(args.now) if args.now else current_time()
     project = load_project(args.project_dir)
     root = project.directory
-    stacks = preflight.select_stacks(project, args.stacks, () if args.stacks else (SHIPPED,))
+    left_out = excluded(project, args.stacks, args.exclude)
+    stacks = preflight.select_stacks(project, args.stacks, left_out)
     if args.command == "add":
         cert = new_certificate(args.certificate, root, now)
     edits, refused = [], []
@@ -214,7 +243,8 @@ def rotate(args: argparse.Namespace) -> int:
         same = [edit.stack for edit in edits if edit.why == why]
         if same:
             print(f"Unchanged, {why}: {', '.join(same)}")
-    command = [*(args.stacks or ["--exclude", SHIPPED]), *(["--now", args.now] if args.now else [])]
+    selection = args.stacks or [flag for stack in left_out for flag in ("--exclude", stack)]
+    command = [*selection, *(["--now", args.now] if args.now else [])]
     print(f"Next, preflight: venv/bin/python -m association preflight {' '.join(command)}\n")
     return preflight.main([*command, "--project-dir", str(args.project_dir)])
 
@@ -230,6 +260,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     old.add_argument("certificate", metavar="THUMBPRINT|PATH")
     for command in (add, old):
         command.add_argument("stacks", nargs="*", metavar="STACK")
+        command.add_argument(
+            "--exclude",
+            metavar="STACK",
+            action="append",
+            default=[],
+            help="leave this stack out of every stack file (repeatable); example always is",
+        )
         command.add_argument(
             "--now", metavar="TIMESTAMP", help="judge certificates at this instant"
         )

@@ -3,7 +3,7 @@
 
   scripts/tenant.py onboard STACK --tenant-id GUID --owner GUID [--owner GUID ...]
       --certificate certs/FILE.pem [--certificate ...] [--app-id GUID ...] [--adopt]
-  scripts/tenant.py retire STACK --mimecast-disconnected
+  scripts/tenant.py retire STACK --mimecast-disconnected [--yes]
 
 onboard writes Pulumi.<STACK>.yaml (azuread:tenantId, certificates, owners) and prints
 what comes next: `pulumi stack init`, the admin-consent URL of each pipeline app for this
@@ -17,7 +17,9 @@ retire runs the retire runbook for a stack: Mimecast's side first (you confirm i
 --mimecast-disconnected), `protect: false`, `pulumi up`, `pulumi destroy`, the Exchange
 Online `retire` command (printed, to run in the tenant), `pulumi stack rm` (which also
 removes the stack file), then the commit to make, with the `Retired-Stack:` line that
-scripts/changed-stacks.py expects.
+scripts/changed-stacks.py expects. `pulumi up` and `pulumi destroy` are each previewed first
+and run only once you answer y at the terminal; without a terminal retire refuses unless
+--yes (go ahead after each preview). The Pulumi CLI is looked for before anything runs.
 
 Names and ids are checked before anything is written or run: stack names are letters,
 digits, '-', '_' and '.' (what Pulumi accepts); ids are GUIDs. Nothing here handles a
@@ -31,7 +33,6 @@ import json
 import os
 import re
 import shlex
-import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -47,6 +48,7 @@ from onboarding import (
     onboard_text,
     stack_file_text,
 )
+from retire_steps import Pulumi, StepError
 
 # Always used with fullmatch: `^...$` with match() lets a trailing newline through
 # (`Pulumi.ok\n.yaml`).
@@ -56,6 +58,7 @@ CERTIFICATE_PATH = re.compile(r"[\w./-]+")
 DEFAULT_CERTIFICATE = "certs/mimecast.pem"
 """What Pulumi.yaml's `certificates` default names: the guide's certificate, long expired."""
 RESERVED = frozenset({"example"})
+PROTECT = "mimecast-association:protect"
 OWNER_HINT = (
     "your own object ID: `az ad signed-in-user show --query id -o tsv`; a pipeline identity's: "
     "`az ad sp show --id <its appId> --query id -o tsv`"
@@ -135,21 +138,6 @@ def onboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_pulumi(step: str, args: Sequence[str], root: Path) -> subprocess.CompletedProcess[str]:
-    pulumi = os.environ.get("PULUMI", "pulumi")
-    print(f"== {step}: pulumi {' '.join(shlex.quote(a) for a in args)}", flush=True)
-    result = subprocess.run(
-        [pulumi, *args], cwd=root, text=True, stdout=subprocess.PIPE, check=False
-    )
-    if result.returncode:
-        raise TenantError(
-            f"{step} failed (pulumi exit {result.returncode}); nothing after it ran and the "
-            "stack file is kept. Fix it and run retire again: the steps before it are done "
-            "or harmless to repeat."
-        )
-    return result
-
-
 def retire_command(outputs_json: str) -> str | None:
     try:
         outputs = json.loads(outputs_json or "{}")
@@ -195,15 +183,40 @@ def retire(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    pulumi = Pulumi.find(root, args.yes)
+    if not args.yes and not sys.stdin.isatty():
+        print(
+            "tenant: retire asks before pulumi up and before pulumi destroy, and its input is "
+            "no terminal: run it in a terminal, or add --yes to go ahead after each preview "
+            "without asking. Nothing was run.",
+            file=sys.stderr,
+        )
+        return 2
     org = os.environ.get("PULUMI_ORG")
     ref = f"{org}/{stack}" if org else stack
-    outputs = run_pulumi("read the outputs", ["stack", "output", "--json", "--stack", ref], root)
-    command = retire_command(outputs.stdout)
-    config = ["config", "set", "--stack", ref, "mimecast-association:protect", "false"]
-    run_pulumi("protect: false", config, root)
-    run_pulumi("pulumi up (unprotect)", ["up", "--yes", "--stack", ref], root)
-    run_pulumi("pulumi destroy", ["destroy", "--yes", "--stack", ref], root)
-    adopted = adopted_application(target.read_text(encoding="utf-8"), outputs.stdout)
+    outputs = pulumi.run(
+        "read the outputs", ["stack", "output", "--json", "--stack", ref], capture=True
+    )
+    command = retire_command(outputs)
+    before = target.read_bytes()
+    pulumi.run("protect: false", ["config", "set", "--stack", ref, PROTECT, "false"])
+    try:
+        pulumi.run("preview of pulumi up (unprotect)", ["preview", "--stack", ref])
+        if not pulumi.confirmed("Run this pulumi up (it only lifts the protection)?"):
+            raise StepError("you answered no to pulumi up: nothing was changed in the tenant.")
+    except BaseException:
+        target.write_bytes(before)  # the tenant keeps its protection: the file says so again
+        raise
+    pulumi.run("pulumi up (unprotect)", ["up", "--yes", "--stack", ref])
+    pulumi.run("preview of pulumi destroy", ["destroy", "--preview-only", "--stack", ref])
+    if not pulumi.confirmed("Run this pulumi destroy (it deletes what the preview lists)?"):
+        raise StepError(
+            "you answered no to pulumi destroy: nothing was deleted, but the resources are no "
+            "longer protected. Run retire again to delete them, or protect them again: "
+            f"pulumi config set {PROTECT} true --stack {ref}, then pulumi up."
+        )
+    pulumi.run("pulumi destroy", ["destroy", "--yes", "--stack", ref])
+    adopted = adopted_application(target.read_text(encoding="utf-8"), outputs)
     if adopted:
         print(
             "\nThe stack adopted its application, so pulumi destroy kept it in the tenant "
@@ -216,7 +229,7 @@ def retire(args: argparse.Namespace) -> int:
         or "  (the stack had no exchangeOnline.retire output: remove its client ID from "
         "Set-OrganizationConfig -EwsAllowedAppIDs, keeping the other apps)"
     )
-    run_pulumi("pulumi stack rm", ["stack", "rm", "--yes", "--stack", ref], root)
+    pulumi.run("pulumi stack rm", ["stack", "rm", "--yes", "--stack", ref])
     target.unlink(missing_ok=True)
     print(
         f"\nStack {stack} is retired. Commit the removal with the line that says so:\n"
@@ -241,12 +254,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     off = sub.add_parser("retire", help="run the retire runbook for a stack")
     off.add_argument("stack")
     off.add_argument("--mimecast-disconnected", action="store_true")
+    off.add_argument(
+        "--yes",
+        action="store_true",
+        help="go ahead after each preview without asking (needed when not run in a terminal)",
+    )
     args = parser.parse_args(argv)
     try:
         return onboard(args) if args.command == "onboard" else retire(args)
-    except TenantError as error:
+    except (TenantError, StepError) as error:
         print(f"tenant: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("tenant: interrupted (Ctrl-C); the steps above it are done", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ only: the order of the steps and when it stops).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -27,11 +28,13 @@ FAKE = """#!/bin/sh
 echo "$*" >> "$FAKE_LOG"
 case "$1 $2" in
   "stack output") cat "$FAKE_OUTPUTS" ;;
+  "config set") echo "  $5: '$6'" >> Pulumi.contoso.yaml ;;
   "stack rm") rm -f "Pulumi.contoso.yaml" ;;
 esac
-[ "$1" = "${FAKE_FAIL-}" ] && exit 7
+case "$*" in "${FAKE_FAIL-never}"*) echo "error: $1 failed" >&2; exit 7 ;; esac
 exit 0
 """
+"""Records each call; fails (exit 7) the first call that starts with $FAKE_FAIL."""
 
 
 def tenant(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -201,7 +204,7 @@ def retire_env(tmp_path: Path, outputs: object, **extra: str) -> dict[str, str]:
     fake.write_text(FAKE, "utf-8")
     fake.chmod(0o755)
     (tmp_path / "outputs.json").write_text(json.dumps(outputs), "utf-8")
-    (tmp_path / "Pulumi.contoso.yaml").write_text(f"config:\n  azuread:tenantId: {TENANT}\n")
+    (tmp_path / "Pulumi.contoso.yaml").write_text(STACK_FILE)
     return {
         "PULUMI": str(fake),
         "FAKE_LOG": str(tmp_path / "log"),
@@ -210,27 +213,153 @@ def retire_env(tmp_path: Path, outputs: object, **extra: str) -> dict[str, str]:
     }
 
 
+STACK_FILE = f"config:\n  azuread:tenantId: {TENANT}\n"
+RETIRE = ["retire", "contoso", "--mimecast-disconnected"]
+UNPROTECT = [
+    "stack output --json --stack contoso",
+    "config set --stack contoso mimecast-association:protect false",
+    "preview --stack contoso",
+]
+"""What runs before the first question: reads, the local setting, the preview of `up`."""
+UP_THEN_PREVIEW = [*UNPROTECT, "up --yes --stack contoso", "destroy --preview-only --stack contoso"]
+"""... and before the second: `up`, the preview of `destroy`."""
+
+
 def calls(tmp_path: Path) -> list[str]:
     log = tmp_path / "log"
     return log.read_text("utf-8").splitlines() if log.exists() else []
 
 
-def test_retire_runs_the_runbook_in_order(tmp_path: Path) -> None:
+def at_a_terminal(root: Path, answers: str, *args: str, **env: str) -> tuple[int, str, str]:
+    """tenant.py with its input a terminal on which `answers` are typed (one line each)."""
+    controller, terminal = os.openpty()
+    with subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--root", str(root), *args],
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **env},
+    ) as process:
+        os.close(terminal)
+        os.write(controller, answers.encode())
+        out, err = process.communicate(timeout=60)
+    os.close(controller)
+    return process.returncode, out, err
+
+
+def test_retire_previews_each_change_before_it_is_made(tmp_path: Path) -> None:
     retire_line = "$ids = ...; Set-OrganizationConfig -EwsAllowedAppIDs ($ids -join ',')"
     env = retire_env(tmp_path, {"exchangeOnline": {"retire": retire_line}}, PULUMI_ORG="acme")
-    result = tenant(tmp_path, "retire", "contoso", "--mimecast-disconnected", **env)
+    result = tenant(tmp_path, *RETIRE, "--yes", **env)
     assert result.returncode == 0, result.stderr
     assert calls(tmp_path) == [
         "stack output --json --stack acme/contoso",
         "config set --stack acme/contoso mimecast-association:protect false",
+        "preview --stack acme/contoso",
         "up --yes --stack acme/contoso",
+        "destroy --preview-only --stack acme/contoso",
         "destroy --yes --stack acme/contoso",
         "stack rm --yes --stack acme/contoso",
     ]
-    assert retire_line in result.stdout
-    assert result.stdout.index(retire_line) < result.stdout.index("pulumi stack rm")
-    assert "-m 'Retired-Stack: contoso'" in result.stdout
+    out = result.stdout
+    # Each step is named before it runs; --yes answers each question, visibly.
+    steps = [
+        "== preview of pulumi up (unprotect): pulumi preview --stack acme/contoso",
+        "Run this pulumi up (it only lifts the protection)? yes (--yes)",
+        "== pulumi up (unprotect): pulumi up --yes --stack acme/contoso",
+        "== preview of pulumi destroy: pulumi destroy --preview-only --stack acme/contoso",
+        "Run this pulumi destroy (it deletes what the preview lists)? yes (--yes)",
+        "== pulumi destroy: pulumi destroy --yes --stack acme/contoso",
+        retire_line,
+        "== pulumi stack rm: pulumi stack rm --yes --stack acme/contoso",
+    ]
+    assert [out.index(step) for step in steps] == sorted(out.index(step) for step in steps)
+    assert "-m 'Retired-Stack: contoso'" in out
     assert not (tmp_path / "Pulumi.contoso.yaml").exists()
+
+
+def test_retire_at_a_terminal_asks_before_up_and_before_destroy(tmp_path: Path) -> None:
+    env = retire_env(tmp_path, {})
+    status, out, err = at_a_terminal(tmp_path, "y\nyes\n", *RETIRE, **env)
+    assert status == 0, err
+    assert err.count("[y/N]") == 2
+    assert calls(tmp_path)[3:6] == [
+        "up --yes --stack contoso",
+        "destroy --preview-only --stack contoso",
+        "destroy --yes --stack contoso",
+    ]
+    assert "Stack contoso is retired." in out
+
+
+def test_no_to_up_changes_nothing(tmp_path: Path) -> None:
+    env = retire_env(tmp_path, {})
+    status, _, err = at_a_terminal(tmp_path, "n\n", *RETIRE, **env)
+    assert status == 1
+    assert "Run this pulumi up (it only lifts the protection)? [y/N]" in err
+    assert "tenant: you answered no to pulumi up: nothing was changed in the tenant." in err
+    assert calls(tmp_path) == UNPROTECT
+    # `protect: false` is taken back: the stack file says what the tenant still has.
+    assert (tmp_path / "Pulumi.contoso.yaml").read_text("utf-8") == STACK_FILE
+
+
+def test_no_to_destroy_destroys_nothing_and_says_how_to_protect_again(tmp_path: Path) -> None:
+    env = retire_env(tmp_path, {})
+    status, _, err = at_a_terminal(tmp_path, "y\n\n", *RETIRE, **env)  # Enter: the default, no
+    assert status == 1
+    assert calls(tmp_path) == UP_THEN_PREVIEW
+    assert "you answered no to pulumi destroy: nothing was deleted" in err
+    assert "pulumi config set mimecast-association:protect true --stack contoso" in err
+    assert (tmp_path / "Pulumi.contoso.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("failing", "ran"),
+    [("preview", UNPROTECT), ("destroy --preview-only", UP_THEN_PREVIEW)],
+    ids=["up-preview", "destroy-preview"],
+)
+def test_a_failed_preview_stops_before_its_change(
+    tmp_path: Path, failing: str, ran: list[str]
+) -> None:
+    env = retire_env(tmp_path, {}, FAKE_FAIL=failing)
+    result = tenant(tmp_path, *RETIRE, "--yes", **env)
+    assert result.returncode == 1
+    assert calls(tmp_path) == ran
+    assert "failed (pulumi exit 7); nothing after it ran" in result.stderr
+    assert (tmp_path / "Pulumi.contoso.yaml").exists()
+    if failing == "preview":
+        assert (tmp_path / "Pulumi.contoso.yaml").read_text("utf-8") == STACK_FILE
+
+
+def test_retire_without_a_terminal_needs_yes(tmp_path: Path) -> None:
+    result = tenant(tmp_path, *RETIRE, **retire_env(tmp_path, {}))
+    assert result.returncode == 2
+    assert "its input is no terminal" in result.stderr
+    assert "add --yes to go ahead after each preview" in result.stderr
+    assert calls(tmp_path) == []
+
+
+@pytest.mark.parametrize("pulumi", [None, "/nowhere/pulumi"], ids=["not-on-path", "PULUMI"])
+def test_retire_without_the_pulumi_cli_says_how_to_install_it(
+    tmp_path: Path, pulumi: str | None
+) -> None:
+    env = retire_env(tmp_path, {})
+    del env["PULUMI"]
+    result = tenant(tmp_path, *RETIRE, "--yes", **env, **({"PULUMI": pulumi} if pulumi else {}))
+    assert result.returncode == 1
+    name = pulumi or "pulumi"
+    assert result.stderr == (
+        f"tenant: the Pulumi CLI (`{name}`) is not on PATH, and retire runs it: install it "
+        "(https://www.pulumi.com/docs/iac/download-install/) and run retire again. Nothing "
+        "was run or changed.\n"
+    )
+    assert result.stdout == ""
+    assert (tmp_path / "Pulumi.contoso.yaml").read_text("utf-8") == STACK_FILE
+
+
+def test_the_install_link_is_the_readmes() -> None:
+    steps = load_script("retire_steps", SCRIPT.parent / "retire_steps.py")
+    assert f"]({steps.INSTALL_URL})" in (REPO / "README.md").read_text("utf-8")
 
 
 def test_retire_of_an_adopted_stack_names_the_app_to_delete_on_purpose(tmp_path: Path) -> None:
@@ -241,25 +370,25 @@ def test_retire_of_an_adopted_stack_names_the_app_to_delete_on_purpose(tmp_path:
         stack_file.read_text("utf-8") + "  mimecast-association:adopt:\n"
         f"    applicationObjectId: {app}\n"
     )
-    result = tenant(tmp_path, "retire", "contoso", "--mimecast-disconnected", **env)
+    result = tenant(tmp_path, *RETIRE, "--yes", **env)
     assert result.returncode == 0, result.stderr
     assert f"az ad app delete --id {app.lower()}" in result.stdout
     # A stack that created its app: destroy deleted it, nothing more to do.
     env = retire_env(tmp_path, {"applicationObjectId": app})
-    result = tenant(tmp_path, "retire", "contoso", "--mimecast-disconnected", **env)
+    result = tenant(tmp_path, *RETIRE, "--yes", **env)
     assert "az ad app delete" not in result.stdout
 
 
 def test_retire_starts_on_mimecasts_side(tmp_path: Path) -> None:
-    result = tenant(tmp_path, "retire", "contoso", **retire_env(tmp_path, {}))
+    result = tenant(tmp_path, "retire", "contoso", "--yes", **retire_env(tmp_path, {}))
     assert result.returncode == 2
     assert "Mimecast" in result.stderr
     assert calls(tmp_path) == []
 
 
 def test_retire_stops_at_the_failing_step_and_keeps_the_file(tmp_path: Path) -> None:
-    env = retire_env(tmp_path, {}, FAKE_FAIL="destroy")
-    result = tenant(tmp_path, "retire", "contoso", "--mimecast-disconnected", **env)
+    env = retire_env(tmp_path, {}, FAKE_FAIL="destroy --yes")
+    result = tenant(tmp_path, *RETIRE, "--yes", **env)
     assert result.returncode == 1
     assert "pulumi destroy failed (pulumi exit 7)" in result.stderr
     assert calls(tmp_path)[-1] == "destroy --yes --stack contoso"
@@ -268,6 +397,6 @@ def test_retire_stops_at_the_failing_step_and_keeps_the_file(tmp_path: Path) -> 
 
 def test_retire_without_the_exchange_output_says_what_to_remove(tmp_path: Path) -> None:
     env = retire_env(tmp_path, {"clientId": APP})
-    result = tenant(tmp_path, "retire", "contoso", "--mimecast-disconnected", **env)
+    result = tenant(tmp_path, *RETIRE, "--yes", **env)
     assert result.returncode == 0, result.stderr
     assert "EwsAllowedAppIDs, keeping the other apps" in result.stdout

@@ -109,6 +109,32 @@ def test_the_json_starts_with_the_summary() -> None:
     assert len(document["stacks"][0]["warnings"]) == 2
 
 
+def test_own_status_tells_a_stacks_own_warnings_from_the_fleet_notices() -> None:
+    """`jq '.stacks[] | select(.ownStatus != "ok")'` finds the 12 stacks to act on; `status`
+    keeps counting the shared notices, so a filter written against it means what it meant."""
+    document = json.loads(render_json(fleet_of_300(), NOW))
+    stacks = document["stacks"]
+
+    to_act_on = [s["stack"] for s in stacks if s["ownStatus"] != "ok"]
+    assert len(to_act_on) == 12
+    assert {s["stack"] for s in stacks if s["ownStatus"] == "errors"} == {
+        "tenant-0005",
+        "tenant-0250",
+    }
+    assert [s["stack"] for s in stacks if s["status"] != "ok"] == [s["stack"] for s in stacks]
+    healthy = next(s for s in stacks if s["stack"] == "tenant-0000")
+    assert (healthy["status"], healthy["ownStatus"]) == ("warnings", "ok")
+    assert list(healthy)[-2:] == ["status", "ownStatus"]
+    # The summary's counts are the two statuses, counted.
+    for key, counts in (("status", "counts"), ("ownStatus", "countsBesidesFleetWide")):
+        tally = {name: sum(s[key] == name for s in stacks) for name in ("errors", "warnings", "ok")}
+        assert tally == document["summary"][counts]
+    # A stack's own warnings: those whose code the summary does not list as fleet-wide.
+    fleet = {notice["code"] for notice in document["summary"]["fleetWide"]}
+    own = {w["code"] for s in stacks for w in s["warnings"] if w["code"] not in fleet}
+    assert own == {"certificate-expiry"}
+
+
 def test_markdown_is_one_escaped_row_per_stack() -> None:
     hostile = Problem("certificate-expired", None, "a | b <img src=x> `code` [l](http://x)\nnext")
     reports = [

@@ -133,6 +133,57 @@ def test_only_the_named_stacks_and_a_flow_list(
     assert "== litware: " in out  # named: preflight shows its block
 
 
+def test_exclude_leaves_a_stack_out_of_add_and_retire(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fabrikam = (project / "Pulumi.fabrikam.yaml").read_text()
+    status, out, err = run(project, capsys, "add", "certs/new.pem", "--exclude", "fabrikam")
+
+    assert (status, err) == (0, "")
+    assert out.startswith("Added certs/new.pem in 1 stack(s): contoso\n")
+    assert (project / "Pulumi.fabrikam.yaml").read_text() == fabrikam
+    # Preflight checks the same stacks, and the command shown says so.
+    assert (
+        "Next, preflight: venv/bin/python -m association preflight --exclude example "
+        "--exclude fabrikam --now " in out
+    )
+    assert "1 stack checked:" in out
+
+    status, out, err = run(
+        project, capsys, "retire", "certs/old.pem", "--exclude", "fabrikam", "--exclude", "example"
+    )
+    assert (status, err) == (0, "")
+    assert out.startswith("Retired certs/old.pem in 1 stack(s): contoso\n")
+    assert entries(project, "contoso") == ["certs/new.pem"]
+    assert (project / "Pulumi.fabrikam.yaml").read_text() == fabrikam
+
+
+@pytest.mark.parametrize("command", ["add", "retire"])
+def test_an_exclusion_that_names_no_stack_is_a_usage_error(
+    project: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A misspelt exclusion must not rotate the very stack it was meant to spare."""
+    before = texts(project)
+    status, out, err = run(project, capsys, command, "certs/old.pem", "--exclude", "fabrikan")
+
+    assert (status, out) == (2, "")
+    assert err.startswith("rotate: --exclude fabrikan: no Pulumi.<stack>.yaml for it in ")
+    assert "(stacks: contoso, example, fabrikam)" in err
+    assert texts(project) == before
+
+
+def test_exclude_with_named_stacks_is_a_usage_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = texts(project)
+    status, _, err = run(
+        project, capsys, "add", "certs/new.pem", "contoso", "--exclude", "fabrikam"
+    )
+    assert status == 2
+    assert "with STACK names given, leave it out of the names instead" in err
+    assert texts(project) == before
+
+
 @pytest.mark.parametrize(
     ("listed", "why"),
     [

@@ -18,7 +18,6 @@ from association_tools.preflight.summary import (
     Summary,
     fleet_order,
     soonest,
-    standing,
     worst,
 )
 
@@ -56,7 +55,7 @@ def fleet_lines(summary: Summary, reports: Sequence[StackReport]) -> list[str]:
     for report in ordered:
         problem = _worst_text(worst(report))
         lines.append(
-            f"  {standing(report):<8}  {report.stack:<{width}}  "
+            f"  {report.own_status:<8}  {report.stack:<{width}}  "
             f"{_expiry(soonest(report)):<{expiry}}  {problem}".rstrip()
         )
     return lines
@@ -89,7 +88,7 @@ def render_markdown(summary: Summary, reports: Sequence[StackReport], now: datet
             if found
             else "—"
         )
-        status = standing(report)
+        status = report.own_status
         lines.append(
             f"| {md_code(report.stack)} | {ICONS[status]} {status} "
             f"| {md_text(_expiry(soonest(report)))} | {problem} |"

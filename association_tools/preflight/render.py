@@ -16,7 +16,7 @@ from association.text import visible
 from association_tools import jsondoc
 from association_tools.preflight.fleet_view import counts_line, fleet_lines
 from association_tools.preflight.report import Marker, StackReport, header
-from association_tools.preflight.summary import fleet_order, own_warnings, standing, summarize
+from association_tools.preflight.summary import fleet_order, summarize
 
 
 def render_json(reports: Sequence[StackReport], now: datetime) -> str:
@@ -56,10 +56,10 @@ def render_text(
 
 def _stack_lines(report: StackReport) -> list[str]:
     tenant = f", tenant {report.tenant_id}" if report.tenant_id else ""
-    lines = [f"== {report.stack}: {standing(report).upper()} ({report.file}{tenant})"]
+    lines = [f"== {report.stack}: {report.own_status.upper()} ({report.file}{tenant})"]
     for label, messages in (
         ("error", [problem.message for problem in report.errors]),
-        ("warning", [notice.message for notice in own_warnings(report)]),
+        ("warning", [notice.message for notice in report.own_warnings]),
         ("note", [note.message for note in report.notes]),
     ):
         lines.extend(f"  {label:<8} {message}" for message in messages)

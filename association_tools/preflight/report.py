@@ -8,10 +8,15 @@ from datetime import datetime
 from typing import Any, ClassVar, Final, Literal
 
 from association.certificates import Certificate, rfc3339
+from association.ews import EWS_CODES
 from association.identifiers import NAMESPACE
 from association.problems import Notice, Problem
 
 Status = Literal["ok", "warnings", "errors"]
+FLEET_WIDE_CODES: Final = frozenset({*EWS_CODES, "ews-allow-list-manual"})
+"""Notices that say the same on every stack they reach: the dates of EWS's end
+(`association.ews`) and the allow-list step of an unmanaged tenant
+(`association.exchange_setting.exchange_notices`)."""
 Basis = Literal["configuration", "replacementCertificates", "replacementTenant"]
 
 
@@ -100,7 +105,7 @@ class Plan:
 class StackReport:
     """Everything preflight found out about one stack."""
 
-    JSON_PROPERTIES: ClassVar = ("status",)
+    JSON_PROPERTIES: ClassVar = ("status", "own_status")
 
     stack: str
     file: str
@@ -116,7 +121,19 @@ class StackReport:
 
     @property
     def status(self) -> Status:
+        """Every warning counts, the fleet-wide notices too: the JSON's `status` as it always
+        was, so no consumer's filter changes meaning (`own_status` leaves them out)."""
         return "errors" if self.errors else "warnings" if self.warnings else "ok"
+
+    @property
+    def own_warnings(self) -> tuple[Notice, ...]:
+        """The warnings that set this stack apart: all but the fleet-wide notices."""
+        return tuple(notice for notice in self.warnings if notice.code not in FLEET_WIDE_CODES)
+
+    @property
+    def own_status(self) -> Status:
+        """The status leaving out the fleet-wide notices: what a reader must act on."""
+        return "errors" if self.errors else "warnings" if self.own_warnings else "ok"
 
 
 RANK: Final[Mapping[Status, int]] = {"errors": 0, "warnings": 1, "ok": 2}

@@ -3,8 +3,8 @@
 Until 2027-04-01 every stack carries the EWS notices; shown per stack they hide the warnings
 that matter (a certificate expiring in 19 days among 300 stacks). So the notices every stack
 gets alike are told once, and each stack is judged by what is its own: its errors, then its
-own warnings. A stack's `status` (and the exit status) stay as they were; only the view
-changes.
+own warnings (`StackReport.own_status`, the JSON's `ownStatus`). A stack's `status` (and the
+exit status) stay as they were.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from association.ews import EWS_CODES
 from association.problems import Notice, Problem
-from association_tools.preflight.report import RANK, CertificateReport, StackReport, Status
-
-FLEET_WIDE_CODES: Final = frozenset({*EWS_CODES, "ews-allow-list-manual"})
-"""Notices that say the same on every stack they reach: the dates of EWS's end
-(`association.ews`) and the allow-list step of an unmanaged tenant
-(`association.exchange_setting.exchange_notices`)."""
+from association_tools.preflight.report import (
+    FLEET_WIDE_CODES,
+    RANK,
+    CertificateReport,
+    StackReport,
+    Status,
+)
 
 SOONEST: Final = 10
 """How many of the soonest certificate expiries the summary names."""
@@ -54,19 +54,9 @@ class Summary:
     counts: Mapping[Status, int]
     """By each stack's `status`, as in `stacks[].status`."""
     counts_besides_fleet_wide: Mapping[Status, int]
-    """By `standing`: a stack whose only warnings are fleet-wide counts as ok."""
+    """By each stack's `own_status`: a stack whose only warnings are fleet-wide counts as ok."""
     fleet_wide: tuple[FleetNotice, ...]
     soonest_expiries: tuple[Expiry, ...]
-
-
-def own_warnings(report: StackReport) -> tuple[Notice, ...]:
-    """The stack's warnings that set it apart: all but the fleet-wide notices."""
-    return tuple(notice for notice in report.warnings if notice.code not in FLEET_WIDE_CODES)
-
-
-def standing(report: StackReport) -> Status:
-    """The stack's status leaving out the fleet-wide notices: what a reader must act on."""
-    return "errors" if report.errors else "warnings" if own_warnings(report) else "ok"
 
 
 def soonest(report: StackReport) -> CertificateReport | None:
@@ -76,7 +66,7 @@ def soonest(report: StackReport) -> CertificateReport | None:
 
 def worst(report: StackReport) -> tuple[Problem | Notice, ...]:
     """The stack's errors, else its own warnings: the first is the one to show."""
-    return report.errors or own_warnings(report)
+    return report.errors or report.own_warnings
 
 
 def fleet_order(reports: Sequence[StackReport]) -> list[StackReport]:
@@ -84,7 +74,7 @@ def fleet_order(reports: Sequence[StackReport]) -> list[StackReport]:
 
     def key(report: StackReport) -> tuple[int, int, str]:
         cert = soonest(report)
-        return (RANK[standing(report)], cert.days_left if cert else 2**31, report.stack)
+        return (RANK[report.own_status], cert.days_left if cert else 2**31, report.stack)
 
     return sorted(reports, key=key)
 
@@ -107,7 +97,7 @@ def summarize(reports: Sequence[StackReport]) -> Summary:
     return Summary(
         len(reports),
         _counts(report.status for report in reports),
-        _counts(standing(report) for report in reports),
+        _counts(report.own_status for report in reports),
         tuple(FleetNotice(*entry, count) for entry, count in shared.items()),
         tuple(expiries[:SOONEST]),
     )
