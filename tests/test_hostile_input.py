@@ -148,6 +148,11 @@ def symlink_device(project: Path) -> str:
     return "certs/zero.pem"
 
 
+def symlink_loop(project: Path) -> str:
+    (project / "certs" / "loop.pem").symlink_to("loop.pem")
+    return "certs/loop.pem"
+
+
 def dev_urandom(project: Path) -> str:
     return "/dev/urandom"
 
@@ -181,6 +186,7 @@ CERTIFICATE_CASES: list[tuple[str, Setup, str]] = [
     ("absolute", absolute_file, "is an absolute path"),
     ("symlink-out", symlink_out, "outside the project directory"),
     ("symlink-dev-zero", symlink_device, "outside the project directory"),
+    ("symlink-loop", symlink_loop, "is a symlink loop"),
     ("dev-urandom", dev_urandom, "is an absolute path"),
     ("fifo", fifo, "is a device, FIFO or socket, not a regular file"),
     ("directory", directory, "is a directory, not a regular file"),
@@ -385,6 +391,13 @@ def test_a_stack_file_linked_from_outside(
     one_error(project, capsys, "outside the project directory")
 
 
+def test_a_stack_file_that_is_a_symlink_loop(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "Pulumi.contoso.yaml").symlink_to("Pulumi.contoso.yaml")
+    one_error(project, capsys, "Pulumi.contoso.yaml cannot be read: is a symlink loop")
+
+
 @pytest.mark.parametrize("name", ["$(touch PWNED)", "a b", "x;y", "é"])
 def test_invalid_stack_names(project: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
     (project / f"Pulumi.{name}.yaml").write_text(stack_yaml(base_config()))
@@ -486,6 +499,19 @@ def test_the_program_refuses_before_registering_anything(
     )
     assert run.error is not None
     assert expected in run.error
+    assert run.resources == []
+    assert_clean(run.error, *run.warnings)
+
+
+def test_the_program_refuses_a_certificate_that_is_a_symlink_loop(project: Path) -> None:
+    """A traceback under `pulumi up` before: the loop was no refusal but a RuntimeError."""
+    entry = symlink_loop(project)
+    config = {"azuread:tenantId": TENANT, "mimecast-association:certificates": json.dumps([entry])}
+    run = run_program(
+        project / "__main__.py", "contoso", config, TENANT_DIRECTORY, preview=False, now=NOW
+    )
+    assert run.error is not None
+    assert "certificates[0] file certs/loop.pem is a symlink loop" in run.error
     assert run.resources == []
     assert_clean(run.error, *run.warnings)
 
