@@ -29,14 +29,18 @@ from certfactory import (
     rsa_key,
 )
 from cryptography.hazmat.primitives.serialization import NoEncryption, pkcs12
-from tenant import TENANT, TENANT_DIRECTORY, program_with_certificates
+from tenant import PROJECT, TENANT, TENANT_DIRECTORY, program_with_certificates
 
 from association.certificates import rfc3339
 from association_tools import project as project_module
+from association_tools.audit.cli import main as audit_main
 from association_tools.drift.cli import main as drift_main
 from association_tools.offline import run_program
 from association_tools.preflight import stacks as stacks_module
 from association_tools.preflight.cli import main as preflight_main
+from tests.fake_pulumi import load_script
+
+rotate = load_script("rotate", PROJECT / "scripts" / "rotate.py")
 
 OWNER = "aaaaaaaa-0000-0000-0000-000000000001"
 HANG_GUARD_SECONDS = 20
@@ -429,6 +433,22 @@ def test_project_files(
     status, text = preflight(project, capsys=capsys)
     assert status == 2
     assert expected in text
+
+
+@pytest.mark.parametrize(
+    "main",
+    [preflight_main, audit_main, lambda argv: rotate.main(["add", "certs/current.pem", *argv])],
+    ids=["preflight", "audit", "rotate"],
+)
+def test_a_project_dir_that_is_a_symlink_loop_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], main: Callable[[list[str]], int]
+) -> None:
+    (tmp_path / "loop").symlink_to("loop")
+    status = main(["--project-dir", str(tmp_path / "loop")])
+    out, err = capsys.readouterr()
+    assert_clean(out, err)
+    assert status == 2
+    assert f"{tmp_path / 'loop'} is a symlink loop, not a directory" in err
 
 
 @pytest.mark.parametrize(
