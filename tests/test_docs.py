@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 from certfactory import make_certificate, pem
-from docs_pages import PAGES, ROOT, Block, anchors, blocks, links, section, text
+from docs_pages import PAGES, ROOT, Block, anchors, blocks, links, section, tables, text
 
 SHELLS = frozenset({"bash", "sh", "shell"})
 MARKER = re.compile(r"#\s*needs:\s*(?P<what>.*)$")
@@ -289,6 +289,33 @@ def test_every_relative_link_resolves() -> None:
             elif fragment and (goal.suffix != ".md" or fragment not in anchors(goal)):
                 broken.append(f"{where} (no such heading)")
     assert broken == []
+
+
+SEPARATOR_ROW = re.compile(r"^\|(?: *:?-{3,}:? *\|)+$")
+CELL_BORDER = re.compile(r"(?<!\\)\|")
+
+
+def test_every_table_has_one_separator_row_right_after_its_header() -> None:
+    """A second separator row renders as a row of dashes; a missing one, as no table."""
+    wrong = []
+    for page in PAGES:
+        for number, rows in tables(page):
+            where = f"{page.relative_to(ROOT)}:{number}"
+            separators = [i for i, row in enumerate(rows) if SEPARATOR_ROW.match(row)]
+            if separators != [1]:
+                wrong.append(f"{where}: separator rows at {separators}, want [1]")
+            elif len(CELL_BORDER.findall(rows[0])) != len(CELL_BORDER.findall(rows[1])):
+                wrong.append(f"{where}: the separator row has not the header's columns")
+    assert wrong == []
+
+
+def test_the_table_check_sees_a_doubled_separator(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("# t\n\n| a | b |\n|---|---|\n|---|---|\n| `x \\| y` | z |\n\n| c |\n")
+    assert tables(page) == [
+        (3, ["| a | b |", "|---|---|", "|---|---|", "| `x \\| y` | z |"]),
+        (8, ["| c |"]),
+    ]
 
 
 def test_every_docs_page_is_linked_from_the_readme_and_starts_with_its_title() -> None:
