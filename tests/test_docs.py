@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib
+import json
 import os
 import re
 import shlex
@@ -33,12 +34,14 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
+import json_shape
 import pytest
 from certfactory import make_certificate, pem
 from docs_pages import PAGES, ROOT, Block, anchors, blocks, links, section, tables, text
 from tenant import TENANT_DIRECTORY
 
 from association.component_args import AssociationArgs
+from association_tools.preflight.cli import main as preflight_main
 
 SHELLS = frozenset({"bash", "sh", "shell"})
 PYTHON = frozenset({"python", "py", "python3"})
@@ -561,3 +564,47 @@ def test_how_it_works_lists_every_argument_of_the_component() -> None:
     using = section("docs/how-it-works.md", "Using the component from another program")
     listed = re.findall(r"^\| `(\w+)` \|", using, re.M)
     assert listed == [field.name for field in dataclasses.fields(AssociationArgs)]
+
+
+def documented_json_shape() -> json_shape.Shape:
+    """docs/preflight.md's sketch of the JSON: the first text block after "JSON shape"."""
+    where = (
+        text("docs/preflight.md")
+        .splitlines()
+        .index(
+            next(
+                line
+                for line in text("docs/preflight.md").splitlines()
+                if line.startswith("JSON shape")
+            )
+        )
+    )
+    (sketch, *_) = [
+        b for b in blocks("docs/preflight.md") if b.language == "text" and b.line > where
+    ]
+    return json_shape.parse("\n".join(sketch.lines))
+
+
+def test_preflights_json_is_as_the_docs_sketch_it(
+    results: dict[str, Ran], clean_copy: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both a stack with errors (the shipped example, as the page runs it) and one that passes,
+    with its plan and PowerShell, the README's contoso."""
+    (example,) = [c for c in to_run() if c.command.endswith("preflight --json - example")]
+    template, _ = clean_copy
+    assert preflight_main(["--project-dir", str(template), "--json", "-", "contoso"]) == 0
+    contoso = capsys.readouterr().out
+    shape = documented_json_shape()
+    for output in (results[example.id].output, contoso):
+        assert json_shape.mismatches(json.loads(output), shape) == []
+
+
+def test_the_json_sketch_tells_a_string_from_an_object() -> None:
+    """What was wrong with the page: errors sketched as strings, objects in the output."""
+    errors = json_shape.parse('{"errors": [str], "ok": bool, "n"?}')
+    assert json_shape.mismatches({"errors": ["x"], "ok": True}, errors) == []
+    assert json_shape.mismatches({"errors": [{"code": "c"}], "ok": 1, "extra": 0}, errors) == [
+        "$: 'extra' is not in the docs",
+        "$.errors[0]: {'code': 'c'} is not str",
+        "$.ok: 1 is not bool",
+    ]
