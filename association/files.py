@@ -23,7 +23,10 @@ def inside_project(entry: str, project_dir: Path) -> Path:
     if Path(entry).is_absolute():
         raise FileRefused("is an absolute path; paths are relative to the project directory")
     root = project_dir.resolve()
-    path = (root / entry).resolve()
+    try:
+        path = (root / entry).resolve()
+    except RuntimeError:  # Python 3.11 and 3.12 say so for a loop; later ones leave it to open()
+        raise FileRefused("is a symlink loop (a link that leads back to itself)") from None
     if path != root and root not in path.parents:
         raise FileRefused(f"resolves to {path}, outside the project directory {root}")
     return path

@@ -37,8 +37,9 @@ class Notice:
 def refusal_text(stack: str, problems: Sequence[Problem]) -> str:
     """What Pulumi prints when the program refuses: a heading, then the problems numbered.
 
-    The drift report reads it back from another process's output
-    (`association_tools.drift.errors`; a test pins the reader to this writer)."""
+    Nothing here imports the tools: the drift report, which may import the product, parses
+    this text back out of Pulumi's output, and tests/test_drift.py keeps its reader in step
+    with this writer."""
     count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
     return "\n".join(
         [

@@ -8,14 +8,16 @@ terminal.
 
 from __future__ import annotations
 
-from association.redaction import BASE64_RUN, holds_key_material
+from association.redaction import BASE64_RUN, holds_key_material, redacted
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def visible(text: str) -> str:
-    """`text` on one line: every character that is not printable (controls, format and line
-    separators, unassigned code points) shown as its escape, e.g. ESC as `\\x1b`."""
+    """`text` on one line and without key material: a private key in any form replaced by a
+    marker, then every character that is not printable (controls, format and line separators,
+    unassigned code points) shown as its escape, e.g. ESC as `\\x1b`."""
+    text = redacted(text)
     if text.isprintable():
         return text
     return "".join(

@@ -100,7 +100,10 @@ class Project:
 
 def load_project(directory: Path) -> Project:
     """Read `Pulumi.yaml` and find the stack files; `UsageError` when this is not our project."""
-    directory = directory.resolve()  # stack files are found by their real path, inside it
+    try:
+        directory = directory.resolve()  # stack files are found by their real path, inside it
+    except RuntimeError:  # a symlink loop, on Python 3.11 and 3.12
+        raise UsageError(f"{visible(str(directory))} is a symlink loop, not a directory") from None
     path = next(
         (file for file in (directory / "Pulumi.yaml", directory / "Pulumi.yml") if file.is_file()),
         None,

@@ -1,20 +1,27 @@
 """`python -m association_tools.settings_doc`: write `Pulumi.yaml`'s config block and the
-README's settings table from the settings' declarations (`association.component_args`).
+README's settings table from the settings' declarations (`association.component_args`), and
+the README's outputs table from the component's outputs, documented where they are declared
+(the attribute docstrings of `association.component.MimecastAssociation`).
 
-Run it after adding or changing a setting; `--check` (and a test) fails when either file
+Run it after changing a setting or an output; `--check` (and a test) fails when either file
 differs from what it would write, so neither can drift from the declarations.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import inspect
+import itertools
 import json
+import re
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from association.component import MimecastAssociation
 from association.component_args import SETTINGS
 from association.identifiers import TENANT_KEY
 from association.setting import Setting
@@ -22,6 +29,10 @@ from association.setting import Setting
 ROOT: Final = Path(__file__).resolve().parents[1]
 BEGIN: Final = "<!-- settings table: written by python -m association_tools.settings_doc -->"
 END: Final = "<!-- end of settings table -->"
+OUTPUTS_BEGIN: Final = "<!-- outputs table: written by python -m association_tools.settings_doc -->"
+OUTPUTS_END: Final = "<!-- end of outputs table -->"
+_EXPORTED_AS: Final = re.compile(r"\s*\[`(?P<name>\w+)`\]\.?\s*$")
+"""How an output's docstring ends: the stack output it is exported as, e.g. [`clientId`]."""
 
 _CONFIG_COMMENT: Final = f"""\
 # Stack settings, written from their declarations in association/component_args.py by
@@ -83,20 +94,58 @@ def settings_table(settings: Sequence[Setting] = SETTINGS) -> str:
     return "\n".join([BEGIN, *rows, END])
 
 
+def outputs(component: type = MimecastAssociation) -> list[tuple[str, str]]:
+    """Each stack output and its docstring, in the order the component declares them: every
+    annotated attribute whose docstring names the output it is exported as."""
+    (body,) = ast.parse(inspect.getsource(component)).body
+    assert isinstance(body, ast.ClassDef)
+    found = []
+    for declared, documented in zip(body.body, body.body[1:], strict=False):
+        if (
+            isinstance(declared, ast.AnnAssign)
+            and isinstance(documented, ast.Expr)
+            and isinstance(documented.value, ast.Constant)
+            and isinstance(documented.value.value, str)
+            and (tag := _EXPORTED_AS.search(documented.value.value))
+        ):
+            text = documented.value.value[: tag.start()]
+            found.append((tag["name"], " ".join(text.split())))
+    return found
+
+
+def outputs_table(component: type = MimecastAssociation) -> str:
+    """The README's outputs table: one row per output, its meaning as its docstring says."""
+    rows = ["| output | meaning |", "|---|---|"]
+    for name, meaning in outputs(component):
+        # Outside code spans, `*` would start emphasis and `<id>` would vanish as a tag.
+        parts = meaning.replace("|", "\\|").split("`")
+        cell = "`".join(
+            part if inside else part.replace("*", "\\*").replace("<", "&lt;").replace(">", "&gt;")
+            for part, inside in zip(parts, itertools.cycle((False, True)), strict=False)
+        )
+        rows.append(f"| `{name}` | {cell} |")
+    return "\n".join([OUTPUTS_BEGIN, *rows, OUTPUTS_END])
+
+
 def readme(current: str) -> str:
-    """`current` with the text between the table's markers replaced."""
-    before, found, rest = current.partition(BEGIN)
-    if not found or END not in rest:
-        raise ValueError(f"README.md has no settings table markers ({BEGIN} ... {END})")
-    return before + settings_table() + rest.split(END, 1)[1]
+    """`current` with the text between each table's markers replaced."""
+    for begin, end, table in (
+        (BEGIN, END, settings_table()),
+        (OUTPUTS_BEGIN, OUTPUTS_END, outputs_table()),
+    ):
+        before, found, rest = current.partition(begin)
+        if not found or end not in rest:
+            raise ValueError(f"README.md has no table markers ({begin} ... {end})")
+        current = before + table + rest.split(end, 1)[1]
+    return current
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m association_tools.settings_doc",
-        description="Write Pulumi.yaml's config block and README.md's settings table from the "
-        "settings' declarations. Exit status: 0 written or up to date, 1 --check found a "
-        "difference.",
+        description="Write Pulumi.yaml's config block and README.md's settings and outputs "
+        "tables from the declarations. Exit status: 0 written or up to date, 1 --check found "
+        "a difference.",
         epilog="example:\n  venv/bin/python -m association_tools.settings_doc --check",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

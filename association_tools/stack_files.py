@@ -177,25 +177,26 @@ def stack_config(
     own = f"{NAMESPACE}:"
     known_names = {key.name for key in project.keys} | {s.name for s in SETTINGS}
     for key, value in values.items():
+        shown = visible(key)  # a key is the user's text too
         if value.secure and (key in PROGRAM_KEYS or key.startswith(own)):
             distorted = True
             problems.append(
                 Problem(
                     "setting-encrypted",
-                    key,
-                    f"{file} stores {key} encrypted (secure:), which preflight cannot read "
+                    shown,
+                    f"{file} stores {shown} encrypted (secure:), which preflight cannot read "
                     "offline; none of this project's settings is secret. Store it in plain text: "
-                    f"`pulumi config set {key} VALUE --stack {stack}` (without --secret).",
+                    f"`pulumi config set {shown} VALUE --stack {stack}` (without --secret).",
                 )
             )
         elif key.startswith(own) and key not in declared and key not in PROGRAM_KEYS:
-            name = visible(key.removeprefix(own))
+            name = shown.removeprefix(own)
             close = difflib.get_close_matches(name, sorted(known_names), n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             problems.append(
                 Problem(
                     "setting-unknown",
-                    key,
+                    shown,
                     f"Stack '{stack}' uses configuration value '{name}' which is not defined by "
                     f"the project configuration, so nothing reads it.{hint} Fix the name or "
                     f"remove it from {file}.",

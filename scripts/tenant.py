@@ -55,6 +55,10 @@ from retire_steps import Pulumi, StepError
 STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 CERTIFICATE_PATH = re.compile(r"[\w./-]+")
+KEY_LIKE = re.compile(r"PRIVATE KEY|PuTTY|\bkty\b", re.IGNORECASE)
+SHORTER_THAN_ANY_KEY = 40
+"""The shortest private key in any encoding is longer (Ed25519: 44 characters of base64 raw, 64
+as PKCS#8), so an argument up to this long may be echoed unless it has a key's header."""
 DEFAULT_CERTIFICATE = "certs/mimecast.pem"
 """What Pulumi.yaml's `certificates` default names: the guide's certificate, long expired."""
 RESERVED = frozenset({"example"})
@@ -69,10 +73,18 @@ class TenantError(Exception):
     """Refused input or a failed step; the message says which and what to do."""
 
 
+def shown(text: str) -> str:
+    """An argument as a refusal echoes it: quoted and escaped (`repr`), unless it could be a
+    private key. Stdlib only, so cruder than the program's `association.redaction`."""
+    if KEY_LIKE.search(text) or len(text) > SHORTER_THAN_ANY_KEY:
+        return f"<{len(text)} characters, not echoed in case they are key material>"
+    return repr(text)
+
+
 def stack_name(text: str) -> str:
     if not STACK_NAME.fullmatch(text) or text in RESERVED:
         raise TenantError(
-            f"{text!r} is no stack name to use: letters, digits, '-', '_' and '.' only "
+            f"{shown(text)} is no stack name to use: letters, digits, '-', '_' and '.' only "
             "(and not the shipped 'example')"
         )
     return text
@@ -80,7 +92,9 @@ def stack_name(text: str) -> str:
 
 def guid(text: str, what: str) -> str:
     if not GUID.fullmatch(text):
-        raise TenantError(f"{what} {text!r} is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
+        raise TenantError(
+            f"{what} {shown(text)} is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+        )
     return text.lower()
 
 
@@ -89,20 +103,27 @@ def certificate_path(text: str, root: Path, now: datetime) -> str:
     path = PurePosixPath(text)
     if not CERTIFICATE_PATH.fullmatch(text):
         raise TenantError(
-            f"certificate {text!r}: letters, digits, '_', '-', '.' and '/' only, e.g. certs/x.pem"
+            f"certificate {shown(text)}: a path of letters, digits, '_', '-', '.' and '/', "
+            "e.g. certs/x.pem"
         )
+    name = shown(text)
     project = root.resolve()
-    file = (project / path).resolve()  # symlinks followed, as the program reads it
-    if path.is_absolute() or project not in file.parents:
-        raise TenantError(
-            f"certificate {text!r} resolves outside the project {project}: copy it into certs/"
-        )
-    if not file.is_file():
-        raise TenantError(f"certificate {text!r} is not a regular file in {root}")
-    with file.open("rb") as handle:
-        data = handle.read(MAX_CERTIFICATE_BYTES + 1)
     try:
-        not_after = certificate_not_after(data, text)
+        file = (project / path).resolve()  # symlinks followed, as the program reads it
+        if path.is_absolute() or project not in file.parents:
+            raise TenantError(
+                f"certificate {name} resolves outside the project {project}: copy it into certs/"
+            )
+        if not file.is_file():
+            raise TenantError(f"certificate {name} is not a regular file in {root}")
+        with file.open("rb") as handle:
+            data = handle.read(MAX_CERTIFICATE_BYTES + 1)
+    except RuntimeError:  # Python 3.11 and 3.12 on a loop
+        raise TenantError(f"certificate {name} is a symlink loop: copy it into certs/") from None
+    except OSError as error:
+        raise TenantError(f"certificate {name} cannot be read ({error.strerror})") from None
+    try:
+        not_after = certificate_not_after(data, text)  # a file in the project: its name is safe
     except CertificateFileError as error:
         raise TenantError(str(error)) from None
     if not_after <= now:

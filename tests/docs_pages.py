@@ -1,5 +1,5 @@
 """The project's Markdown as the tests read it: pages, sections by heading, fenced blocks,
-links and GitHub's heading anchors."""
+tables, links and GitHub's heading anchors."""
 
 from __future__ import annotations
 
@@ -112,4 +112,20 @@ def links(page: Path) -> list[tuple[int, str]]:
         if outside:
             # Code spans hold no links: drop them first.
             found += [(number, target) for target in LINK.findall(re.sub(r"`[^`]*`", "", line))]
+    return found
+
+
+def tables(page: Path) -> list[tuple[int, list[str]]]:
+    """Every table outside code blocks (lines that start with `|`, one after another): the
+    line its first row is on, and its rows."""
+    lines = text(page).splitlines()
+    found: list[tuple[int, list[str]]] = []
+    previous = False
+    for number, (line, outside) in enumerate(zip(lines, _outside_fences(lines), strict=True), 1):
+        row = outside and line.startswith("|")
+        if row and previous:
+            found[-1][1].append(line)
+        elif row:
+            found.append((number, [line]))
+        previous = row
     return found

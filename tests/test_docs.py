@@ -8,10 +8,20 @@ command in a `bash`, `sh` or `shell` block is run here in a clean copy of the pr
 tracked files, a current test certificate in `certs/mimecast-2026.pem` and the README's own
 `Pulumi.contoso.yaml`), offline: it must end with status 0-3 and no traceback. Any other
 unmarked program (`pulumi`, `az`, PowerShell) is an error: it cannot run here.
+
+A `python` block that names the project's code (imports `association` or `association_tools`,
+or runs `-m association`) is run the same way, as a Pulumi program under the SDK's mock engine
+(`association_tools.offline`, the tenant of tests/tenant.py), unless its first line is a
+`# needs:` mark; either way every name it imports from the project must exist. Every fenced
+block is of a language this test knows, so no other kind of block can run project code unseen.
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import importlib
+import json
 import os
 import re
 import shlex
@@ -24,11 +34,22 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
+import json_shape
 import pytest
 from certfactory import make_certificate, pem
-from docs_pages import PAGES, ROOT, Block, anchors, blocks, links, section, text
+from docs_pages import PAGES, ROOT, Block, anchors, blocks, links, section, tables, text
+from tenant import TENANT_DIRECTORY
+
+from association.component_args import AssociationArgs
+from association_tools.preflight.cli import main as preflight_main
 
 SHELLS = frozenset({"bash", "sh", "shell"})
+PYTHON = frozenset({"python", "py", "python3"})
+INERT = frozenset({"powershell", "yaml", "json", "text"})
+"""Shown, never run here: PowerShell is marked like a shell; the rest are files and output."""
+PROJECT_CODE = re.compile(
+    r"^\s*(?:from|import)\s+association(?:_tools)?\b|-m\s+association\b", re.M
+)
 MARKER = re.compile(r"#\s*needs:\s*(?P<what>.*)$")
 RUNNABLE = re.compile(r"^(venv/bin/python\b|scripts/)")
 # Plain tools a reader has, which need neither Pulumi nor Azure and change nothing here.
@@ -291,6 +312,33 @@ def test_every_relative_link_resolves() -> None:
     assert broken == []
 
 
+SEPARATOR_ROW = re.compile(r"^\|(?: *:?-{3,}:? *\|)+$")
+CELL_BORDER = re.compile(r"(?<!\\)\|")
+
+
+def test_every_table_has_one_separator_row_right_after_its_header() -> None:
+    """A second separator row renders as a row of dashes; a missing one, as no table."""
+    wrong = []
+    for page in PAGES:
+        for number, rows in tables(page):
+            where = f"{page.relative_to(ROOT)}:{number}"
+            separators = [i for i, row in enumerate(rows) if SEPARATOR_ROW.match(row)]
+            if separators != [1]:
+                wrong.append(f"{where}: separator rows at {separators}, want [1]")
+            elif len(CELL_BORDER.findall(rows[0])) != len(CELL_BORDER.findall(rows[1])):
+                wrong.append(f"{where}: the separator row has not the header's columns")
+    assert wrong == []
+
+
+def test_the_table_check_sees_a_doubled_separator(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("# t\n\n| a | b |\n|---|---|\n|---|---|\n| `x \\| y` | z |\n\n| c |\n")
+    assert tables(page) == [
+        (3, ["| a | b |", "|---|---|", "|---|---|", "| `x \\| y` | z |"]),
+        (8, ["| c |"]),
+    ]
+
+
 def test_every_docs_page_is_linked_from_the_readme_and_starts_with_its_title() -> None:
     readme = {target.partition("#")[0] for _, target in links(ROOT / "README.md")}
     for page in sorted((ROOT / "docs").glob("*.md")):
@@ -373,3 +421,190 @@ def test_the_sample_report_is_what_preflight_prints(results: dict[str, Ran]) -> 
         b for b in blocks("docs/preflight.md") if b.language == "text" and b.line > command.line
     ][:1]
     assert normalised("\n".join(sample.lines)) == normalised(ran.output.rstrip("\n"))
+
+
+def python_blocks() -> list[Block]:
+    """The README's and docs/'s Python blocks that name the project's code."""
+    return [
+        block
+        for page in PAGES
+        if page.name != "CHANGELOG.md"  # it quotes what was, not what runs
+        for block in blocks(page)
+        if block.language in PYTHON and PROJECT_CODE.search("\n".join(block.lines))
+    ]
+
+
+def block_id(block: Block) -> str:
+    return f"{block.page.relative_to(ROOT)}:{block.line}"
+
+
+def block_needs(block: Block) -> str | None:
+    first = next((line for line in block.lines if line.strip()), "")
+    marker = MARKER.match(first.strip())
+    return marker.group("what") if marker else None
+
+
+_TENANT = (
+    TENANT_DIRECTORY.tenant_id,
+    TENANT_DIRECTORY.deployer_object_id,
+    TENANT_DIRECTORY.exchange_service_principal_id,
+    TENANT_DIRECTORY.initial_domain,
+)
+RUN_AS_A_PROGRAM = f"""
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from association_tools.offline import Directory, run_program
+
+tenant = Directory(*{_TENANT!r})
+run = run_program(Path(sys.argv[1]), "docs", {{}}, tenant, preview=False, now=datetime.now(UTC))
+sys.exit(run.error)
+"""
+"""A block as `pulumi up` would run it, offline: any exception is a traceback, a refusal
+(`pulumi.RunError`) its message and exit 1."""
+
+
+@pytest.mark.parametrize(
+    "block", [b for b in python_blocks() if block_needs(b) is None], ids=block_id
+)
+def test_every_unmarked_python_block_runs_from_a_fresh_clone(
+    block: Block, clean_copy: tuple[Path, Path], tmp_path: Path
+) -> None:
+    template, guard = clean_copy
+    where = tmp_path / "project"
+    shutil.copytree(template, where, symlinks=True)
+    (where / "docs_block.py").write_text("\n".join(block.lines) + "\n", encoding="utf-8")
+    env = {"PATH": os.environ["PATH"], "HOME": str(where), "PYTHONPATH": str(guard)}
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_AS_A_PROGRAM, "docs_block.py"],
+        cwd=where,
+        env={**env, "LANG": "C.UTF-8"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("block", python_blocks(), ids=block_id)
+def test_every_name_a_python_block_imports_from_the_project_exists(block: Block) -> None:
+    """Marked blocks too: a renamed function fails here, not in a reader's hands."""
+    missing = []
+    for node in ast.walk(ast.parse("\n".join(block.lines))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            modules = [(node.module, [alias.name for alias in node.names])]
+        elif isinstance(node, ast.Import):
+            modules = [(alias.name, []) for alias in node.names]
+        else:
+            continue
+        for module, names in modules:
+            if module.split(".")[0] not in ("association", "association_tools"):
+                continue
+            try:
+                loaded = importlib.import_module(module)
+            except ImportError:
+                missing.append(module)
+                continue
+            missing += [f"{module}.{name}" for name in names if not hasattr(loaded, name)]
+    assert missing == []
+
+
+def test_python_blocks_are_run_and_checked() -> None:
+    """Not vacuous: the component example of docs/how-it-works.md is among those run."""
+    run = [block_id(b) for b in python_blocks() if block_needs(b) is None]
+    assert any(name.startswith("docs/how-it-works.md:") for name in run)
+    marked = [f"{block_id(b)}: {block_needs(b)}" for b in python_blocks() if block_needs(b)]
+    assert [m for m in marked if not re.match(r"[^:]+: (Pulumi CLI|Azure)\b", m)] == []
+
+
+def test_every_fenced_block_is_of_a_language_this_test_knows() -> None:
+    """A block of another language (`console`, `pycon`, none) would hold commands unseen."""
+    unknown = [
+        f"{block_id(block)}: {block.language or '(none)'}"
+        for page in PAGES
+        for block in blocks(page)
+        if block.language not in SHELLS | PYTHON | INERT
+    ]
+    assert unknown == []
+
+
+DOTTED = re.compile(r"`(association(?:_tools)?(?:\.\w+)+)`")
+
+
+def resolves(dotted: str) -> bool:
+    """A module, or a name in one, that exists."""
+    module, _, name = dotted.rpartition(".")
+    try:
+        importlib.import_module(dotted)
+    except ImportError:
+        try:
+            return hasattr(importlib.import_module(module), name)
+        except ImportError:
+            return False
+    return True
+
+
+def test_every_dotted_name_of_the_project_in_the_docs_exists() -> None:
+    """`association.exchange.MailboxScope` in a table is as wrong as in an import."""
+    missing = [
+        f"{page.relative_to(ROOT)}:{number}: {dotted}"
+        for page in PAGES
+        if page.name != "CHANGELOG.md"
+        for number, line in enumerate(text(page).splitlines(), 1)
+        for dotted in DOTTED.findall(line)
+        if not resolves(dotted)
+    ]
+    assert missing == []
+    assert not resolves("association.exchange.MailboxScope")
+
+
+def test_how_it_works_lists_every_argument_of_the_component() -> None:
+    using = section("docs/how-it-works.md", "Using the component from another program")
+    listed = re.findall(r"^\| `(\w+)` \|", using, re.M)
+    assert listed == [field.name for field in dataclasses.fields(AssociationArgs)]
+
+
+def documented_json_shape() -> json_shape.Shape:
+    """docs/preflight.md's sketch of the JSON: the first text block after "JSON shape"."""
+    where = (
+        text("docs/preflight.md")
+        .splitlines()
+        .index(
+            next(
+                line
+                for line in text("docs/preflight.md").splitlines()
+                if line.startswith("JSON shape")
+            )
+        )
+    )
+    (sketch, *_) = [
+        b for b in blocks("docs/preflight.md") if b.language == "text" and b.line > where
+    ]
+    return json_shape.parse("\n".join(sketch.lines))
+
+
+def test_preflights_json_is_as_the_docs_sketch_it(
+    results: dict[str, Ran], clean_copy: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both a stack with errors (the shipped example, as the page runs it) and one that passes,
+    with its plan and PowerShell, the README's contoso."""
+    (example,) = [c for c in to_run() if c.command.endswith("preflight --json - example")]
+    template, _ = clean_copy
+    assert preflight_main(["--project-dir", str(template), "--json", "-", "contoso"]) == 0
+    contoso = capsys.readouterr().out
+    shape = documented_json_shape()
+    for output in (results[example.id].output, contoso):
+        assert json_shape.mismatches(json.loads(output), shape) == []
+
+
+def test_the_json_sketch_tells_a_string_from_an_object() -> None:
+    """What was wrong with the page: errors sketched as strings, objects in the output."""
+    errors = json_shape.parse('{"errors": [str], "ok": bool, "n"?}')
+    assert json_shape.mismatches({"errors": ["x"], "ok": True}, errors) == []
+    assert json_shape.mismatches({"errors": [{"code": "c"}], "ok": 1, "extra": 0}, errors) == [
+        "$: 'extra' is not in the docs",
+        "$.errors[0]: {'code': 'c'} is not str",
+        "$.ok: 1 is not bool",
+    ]

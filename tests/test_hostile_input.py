@@ -13,6 +13,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
@@ -29,14 +31,19 @@ from certfactory import (
     rsa_key,
 )
 from cryptography.hazmat.primitives.serialization import NoEncryption, pkcs12
-from tenant import TENANT, TENANT_DIRECTORY, program_with_certificates
+from keyforms import KEY_FORMS, KEY_PIECES
+from tenant import PROJECT, TENANT, TENANT_DIRECTORY, program_with_certificates
 
 from association.certificates import rfc3339
 from association_tools import project as project_module
+from association_tools.audit.cli import main as audit_main
 from association_tools.drift.cli import main as drift_main
 from association_tools.offline import run_program
 from association_tools.preflight import stacks as stacks_module
 from association_tools.preflight.cli import main as preflight_main
+from tests.fake_pulumi import load_script
+
+rotate = load_script("rotate", PROJECT / "scripts" / "rotate.py")
 
 OWNER = "aaaaaaaa-0000-0000-0000-000000000001"
 HANG_GUARD_SECONDS = 20
@@ -81,7 +88,7 @@ def assert_clean(*outputs: str) -> None:
     """No traceback, no key material, no raw control character (newlines aside)."""
     for text in outputs:
         assert "Traceback" not in text
-        for fragment in KEY_FRAGMENTS:
+        for fragment in (*KEY_FRAGMENTS, *KEY_PIECES):
             assert fragment not in text, "key material in the output"
         assert not any((ord(c) < 32 and c != "\n") or 0x7F <= ord(c) < 0xA0 for c in text)
         assert "\u202e" not in text
@@ -148,6 +155,11 @@ def symlink_device(project: Path) -> str:
     return "certs/zero.pem"
 
 
+def symlink_loop(project: Path) -> str:
+    (project / "certs" / "loop.pem").symlink_to("loop.pem")
+    return "certs/loop.pem"
+
+
 def dev_urandom(project: Path) -> str:
     return "/dev/urandom"
 
@@ -181,6 +193,7 @@ CERTIFICATE_CASES: list[tuple[str, Setup, str]] = [
     ("absolute", absolute_file, "is an absolute path"),
     ("symlink-out", symlink_out, "outside the project directory"),
     ("symlink-dev-zero", symlink_device, "outside the project directory"),
+    ("symlink-loop", symlink_loop, "is a symlink loop"),
     ("dev-urandom", dev_urandom, "is an absolute path"),
     ("fifo", fifo, "is a device, FIFO or socket, not a regular file"),
     ("directory", directory, "is a directory, not a regular file"),
@@ -306,6 +319,54 @@ def test_settings(
     one_error(project, capsys, expected)
 
 
+@pytest.mark.parametrize("form", KEY_FORMS)
+def test_every_key_form_holds_a_piece_the_output_checks_look_for(form: str) -> None:
+    """assert_clean would see each form echoed, whole or broken into lines."""
+    compact = re.sub(r"\s|\\n", "", KEY_FORMS[form])
+    assert any(piece in compact for piece in KEY_PIECES)
+
+
+KEY_SLOTS: dict[str, Callable[[str], dict[str, Any]]] = {
+    "displayName": lambda key: {"mimecast-association:displayName": key},
+    "certificates": lambda key: {"mimecast-association:certificates": [key]},
+    "owners": lambda key: {"mimecast-association:owners": [key]},
+    "mailboxScope.group": lambda key: {"mimecast-association:mailboxScope": {"group": key}},
+}
+"""Where a key pasted as a value was accepted (a display name, a group) or echoed (a path)."""
+
+
+@pytest.mark.parametrize("slot", KEY_SLOTS)
+@pytest.mark.parametrize("form", KEY_FORMS)
+def test_a_key_in_any_form_is_refused_as_any_value(
+    project: Path, capsys: pytest.CaptureFixture[str], form: str, slot: str
+) -> None:
+    settings = KEY_SLOTS[slot](KEY_FORMS[form])
+    (project / "Pulumi.contoso.yaml").write_text(stack_yaml(base_config(**settings)))
+    one_error(project, capsys, "PRIVATE KEY")
+
+
+NAME_SLOTS: dict[str, tuple[Callable[[str], dict[str, Any]], str]] = {
+    "setting": (lambda key: {f"mimecast-association:{key}": 1}, "Pulumi.contoso.yaml"),
+    "adopt-field": (lambda key: {"mimecast-association:adopt": {key: 1}}, "is not one of"),
+    "exchange-field": (lambda key: {"mimecast-association:exchange": {key: 1}}, "is not `manage`"),
+}
+"""Where a key pasted as a name was echoed, in the message or in the JSON's `setting`."""
+NAME_FORMS = [form for form, key in KEY_FORMS.items() if len(json.dumps(key)) < 1024]
+"""YAML allows no longer key (the RSA forms are refused as invalid YAML)."""
+
+
+@pytest.mark.parametrize("slot", NAME_SLOTS)
+@pytest.mark.parametrize("form", NAME_FORMS)
+def test_a_key_in_any_form_as_a_name_is_never_shown(
+    project: Path, capsys: pytest.CaptureFixture[str], form: str, slot: str
+) -> None:
+    settings, expected = NAME_SLOTS[slot]
+    (project / "Pulumi.contoso.yaml").write_text(
+        stack_yaml(base_config(**settings(KEY_FORMS[form])))
+    )
+    one_error(project, capsys, expected)
+
+
 def test_a_key_as_tenant_is_not_in_the_header_or_json(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -385,6 +446,13 @@ def test_a_stack_file_linked_from_outside(
     one_error(project, capsys, "outside the project directory")
 
 
+def test_a_stack_file_that_is_a_symlink_loop(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "Pulumi.contoso.yaml").symlink_to("Pulumi.contoso.yaml")
+    one_error(project, capsys, "Pulumi.contoso.yaml cannot be read: is a symlink loop")
+
+
 @pytest.mark.parametrize("name", ["$(touch PWNED)", "a b", "x;y", "é"])
 def test_invalid_stack_names(project: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
     (project / f"Pulumi.{name}.yaml").write_text(stack_yaml(base_config()))
@@ -416,6 +484,22 @@ def test_project_files(
     status, text = preflight(project, capsys=capsys)
     assert status == 2
     assert expected in text
+
+
+@pytest.mark.parametrize(
+    "main",
+    [preflight_main, audit_main, lambda argv: rotate.main(["add", "certs/current.pem", *argv])],
+    ids=["preflight", "audit", "rotate"],
+)
+def test_a_project_dir_that_is_a_symlink_loop_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], main: Callable[[list[str]], int]
+) -> None:
+    (tmp_path / "loop").symlink_to("loop")
+    status = main(["--project-dir", str(tmp_path / "loop")])
+    out, err = capsys.readouterr()
+    assert_clean(out, err)
+    assert status == 2
+    assert f"{tmp_path / 'loop'} is a symlink loop, not a directory" in err
 
 
 @pytest.mark.parametrize(
@@ -486,6 +570,37 @@ def test_the_program_refuses_before_registering_anything(
     )
     assert run.error is not None
     assert expected in run.error
+    assert run.resources == []
+    assert_clean(run.error, *run.warnings)
+
+
+@pytest.mark.parametrize("form", KEY_FORMS)
+def test_the_program_refuses_a_key_in_any_form_as_its_display_name(
+    project: Path, form: str
+) -> None:
+    config = {
+        "azuread:tenantId": TENANT,
+        "mimecast-association:certificates": '["certs/current.pem"]',
+        "mimecast-association:displayName": KEY_FORMS[form],
+    }
+    run = run_program(
+        project / "__main__.py", "contoso", config, TENANT_DIRECTORY, preview=False, now=NOW
+    )
+    assert run.error is not None
+    assert "displayName is a value holding a PRIVATE KEY" in run.error
+    assert run.resources == []
+    assert_clean(run.error, *run.warnings)
+
+
+def test_the_program_refuses_a_certificate_that_is_a_symlink_loop(project: Path) -> None:
+    """A traceback under `pulumi up` before: the loop was no refusal but a RuntimeError."""
+    entry = symlink_loop(project)
+    config = {"azuread:tenantId": TENANT, "mimecast-association:certificates": json.dumps([entry])}
+    run = run_program(
+        project / "__main__.py", "contoso", config, TENANT_DIRECTORY, preview=False, now=NOW
+    )
+    assert run.error is not None
+    assert "certificates[0] file certs/loop.pem is a symlink loop" in run.error
     assert run.resources == []
     assert_clean(run.error, *run.warnings)
 
@@ -608,6 +723,27 @@ def test_drift_never_echoes_a_key_from_a_diagnostic(
     assert "[key removed]" in text + markdown + saved
 
 
+@pytest.mark.parametrize("form", KEY_FORMS)
+def test_drift_removes_a_key_in_any_form_from_a_diagnostic(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], form: str
+) -> None:
+    path = tmp_path / "contoso.json"
+    diagnostic = {"severity": "error", "message": f"error: bad value {KEY_FORMS[form]} (x)"}
+    path.write_text(preview(diagnostics=[diagnostic]))
+    status, text, markdown, saved = drift(tmp_path, capsys, str(path))
+    assert status == 1
+    assert all("removed" in output for output in (text, markdown, saved))
+
+
+@pytest.mark.parametrize("form", KEY_FORMS)
+def test_drift_never_names_a_stack_after_a_key_given_as_its_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], form: str
+) -> None:
+    status, text, _, _ = drift(tmp_path, capsys, KEY_FORMS[form])
+    assert status == 1
+    assert "[key removed]: error (other)" in text
+
+
 def test_drift_markdown_keeps_hostile_names_inert(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -627,3 +763,70 @@ def test_drift_markdown_keeps_hostile_names_inert(
     assert "](" not in outside_code
     assert "<img" not in outside_code
     assert "contoso: drift" in text
+
+
+# --- the scripts -------------------------------------------------------------------------
+
+
+def tenant_script(project: Path, *args: str) -> tuple[int, str]:
+    """scripts/tenant.py as a user runs it: stdlib only, in a process of its own."""
+    done = subprocess.run(
+        [sys.executable, str(PROJECT / "scripts" / "tenant.py"), "--root", str(project), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert_clean(done.stdout, done.stderr)
+    return done.returncode, done.stdout + done.stderr
+
+
+def onboard_args(stack: str = "contoso", certificate: str = "certs/current.pem") -> list[str]:
+    return ["onboard", stack, "--tenant-id", TENANT, "--owner", OWNER, "--certificate", certificate]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (lambda key: onboard_args(stack=key), "is no stack name to use"),
+        (lambda key: onboard_args(certificate=key), "not echoed in case they are key material"),
+        (lambda key: ["retire", key], "is no stack name to use"),
+    ],
+    ids=["stack", "certificate", "retire"],
+)
+@pytest.mark.parametrize("form", KEY_FORMS)
+def test_tenant_script_never_echoes_a_key_given_as_an_argument(
+    project: Path, form: str, args: Callable[[str], list[str]], expected: str
+) -> None:
+    status, output = tenant_script(project, *args(KEY_FORMS[form]))
+    assert status == 1, output
+    assert expected in output
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        (symlink_loop, "certificate 'certs/loop.pem' is a symlink loop"),
+        (lambda _: "certs/" + "a" * 300 + ".pem", "cannot be read (File name too long)"),
+    ],
+    ids=["symlink-loop", "name-too-long"],
+)
+def test_tenant_script_refuses_a_certificate_it_cannot_read(
+    project: Path, setup: Setup, expected: str
+) -> None:
+    status, output = tenant_script(project, *onboard_args(certificate=setup(project)))
+    assert status == 1, output
+    assert expected in output
+    assert not (project / "Pulumi.contoso.yaml").exists()
+
+
+@pytest.mark.parametrize("command", ["add", "retire"])
+@pytest.mark.parametrize("form", KEY_FORMS)
+def test_rotate_never_echoes_a_key_given_as_its_certificate(
+    project: Path, capsys: pytest.CaptureFixture[str], form: str, command: str
+) -> None:
+    (project / "Pulumi.contoso.yaml").write_text(stack_yaml(base_config()))
+    status = rotate.main([command, KEY_FORMS[form], "--project-dir", str(project)])
+    out, err = capsys.readouterr()
+    assert_clean(out, err)
+    assert status == (2 if command == "add" else 0)
+    assert (project / "Pulumi.contoso.yaml").read_text() == stack_yaml(base_config())

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,8 @@ PRODUCT = sorted(
     for path in [ROOT / "__main__.py", *(ROOT / "association").rglob("*.py")]
     if path != FORWARDER
 )
-TOOLS_MODULE = re.compile(r"association_tools(?:\.\w+)*")
+TOOLS_MODULE = re.compile(r"association_tools(?:\.\w*)*")
+"""A module path of the tools, or the start of one that code completes (an f-string)."""
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -36,7 +39,8 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def named_modules(path: Path) -> set[str]:
-    """Strings that are a module path of the tools, as `importlib.import_module` takes them."""
+    """Strings that are a module path of the tools, as `importlib.import_module` takes them,
+    or its start (an f-string's or a concatenation's constant part)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     return {
         node.value
@@ -77,3 +81,25 @@ def test_the_check_sees_an_import_of_the_tools(tmp_path: Path) -> None:
     assert "association_tools.offline" in imported_modules(module)
     module.write_text('"""Not `association_tools`."""\nNAME = "association_tools.drift.cli"\n')
     assert named_modules(module) == {"association_tools.drift.cli"}
+    module.write_text('def load(name):\n    return __import__(f"association_tools.{name}")\n')
+    assert named_modules(module) == {"association_tools."}
+
+
+def test_loading_every_product_module_loads_none_of_the_tools() -> None:
+    """What the checks above read, seen at run time: any import, however it is spelt."""
+    modules = sorted(
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for path in PRODUCT
+        if path.parent != ROOT
+    )
+    script = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'association_tools'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert "association.component" in modules
+    assert done.stdout.strip() == "[]", done.stdout

@@ -45,6 +45,25 @@ def test_a_new_declaration_reaches_both_files() -> None:
     assert "tenantId:" not in block.split("config:", 1)[1]
 
 
+class Component:
+    """A made-up component: the table reads each output where it is declared."""
+
+    retention_days: int
+    """Days a thing | is kept, in `<days>` [`retentionDays`]."""
+    helper: str
+    """Not an output: no [`name`] at its end, so not in the table; nor is what follows."""
+    internal = 1
+
+
+def test_a_new_output_reaches_the_outputs_table() -> None:
+    table = settings_doc.outputs_table(Component)
+    assert table.splitlines()[1:-1] == [
+        "| output | meaning |",
+        "|---|---|",
+        "| `retentionDays` | Days a thing \\| is kept, in `<days>` |",
+    ]
+
+
 def test_every_export_is_in_the_outputs_table() -> None:
     program = ast.parse((ROOT / "__main__.py").read_text(encoding="utf-8"))
     exports = {

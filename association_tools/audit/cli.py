@@ -157,7 +157,7 @@ def _command(args: argparse.Namespace, sleep: Callable[[float], None]) -> int:
         outputs = outputs_arguments(args.outputs)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    project = load_project(args.project_dir.resolve())
+    project = load_project(args.project_dir)
     stacks = list(dict.fromkeys(args.stacks)) or sorted(outputs)
     if not stacks:
         raise UsageError("name the stacks to audit, each with --outputs STACK=FILE")

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from association.redaction import holds_key_material
 from association_tools import options
 from association_tools.cli import UsageError, publish, run
 from association_tools.drift.classify import StackDrift, classify, exit_code, unreadable
@@ -49,9 +50,7 @@ def parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,  # keeps the example's lines
     )
-    parser.add_argument(
-        "previews", nargs="+", type=Path, metavar="PREVIEW.json", help="one file per stack"
-    )
+    parser.add_argument("previews", nargs="+", metavar="PREVIEW.json", help="one file per stack")
     options.add_markdown(parser, "a table and a section per drifted or failed stack")
     options.add_json(parser, "every stack's verdict")
     parser.add_argument(
@@ -70,8 +69,20 @@ def _command(args: argparse.Namespace) -> int:
     return exit_code(results)
 
 
-def _report(path: Path, stack: str | None, max_bytes: int) -> StackDrift:
-    """One stack's verdict; a file that cannot be read or parsed fails that stack only."""
+def _report(name: str, stack: str | None, max_bytes: int) -> StackDrift:
+    """One stack's verdict; a file that cannot be read or parsed fails that stack only.
+
+    A key pasted as the file name is refused as it was typed: `Path` would fold its `//`, and
+    the stack named after the file (without `--stack` or URNs) would be a piece of it, cut at
+    a `/`, that no redaction can recognise."""
+    if holds_key_material(name):
+        return unreadable(
+            "[key removed]",
+            "[key removed]",
+            "preview-unreadable",
+            "a PREVIEW argument holds key material, not a file name: give the preview's file",
+        )
+    path = Path(name)
     try:
         preview = load_preview(read_bounded(path, max_bytes), str(path))
     except PreviewFormatError as error:
