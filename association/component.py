@@ -57,9 +57,10 @@ class MimecastAssociation(pulumi.ComponentResource):
     tenant_domain: str
     """The initial *.onmicrosoft.com domain: Mimecast's "Tenant Domain" [`tenantDomain`]."""
     certificates: list[dict[str, str | bool]]
-    """Per certificate: customKeyIdentifier, thumbprint, keyId, notBefore, notAfter, subject, to
-    compare with Mimecast's console and the app's manifest, and `managed` (false: a credential
-    made by hand that the stack leaves as it is) [`certificates`]."""
+    """Per certificate: customKeyIdentifier (the SHA-1 thumbprint in base64, as the manifest
+    shows it), thumbprint (the same in hex, as the portal shows it), keyId, notBefore, notAfter,
+    subject, to compare with Mimecast's console and the app's manifest, and `managed` (false: a
+    credential made by hand that the stack leaves as it is) [`certificates`]."""
     owners: list[str]
     """Object IDs of the application's and service principal's owners: `owners`, or the
     deploying identity when it is unset; the audit compares the live owners with it
@@ -68,7 +69,8 @@ class MimecastAssociation(pulumi.ComponentResource):
     """What the stack grants, in words [`permissions`]."""
     exchange_online: pulumi.Output[dict[str, str]]
     """Ready-to-paste Exchange Online PowerShell with the real client ID: ewsAllowList,
-    ewsCheck, retire, and with mailbox scoping scope and scopeCheck [`exchangeOnline`]."""
+    ewsCheck, retire, and with mailbox scoping scope and scopeCheck; e.g. `pulumi stack output
+    exchangeOnline --json | jq -r .ewsAllowList` [`exchangeOnline`]."""
 
     def __init__(
         self,

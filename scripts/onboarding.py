@@ -95,6 +95,8 @@ def adopt_text(stack: str, tenant: str, owners: Sequence[str]) -> str:
 
 
 def onboard_text(stack: str, tenant: str, app_ids: Sequence[str], adopt: bool = False) -> str:
+    """What comes next, in docs/pipelines.md's order: consent came first (the `--owner` object
+    ID exists only after it), then the check, the stack and the first deploy."""
     q = shlex.quote
     ref = f"{os.environ['PULUMI_ORG']}/{stack}" if os.environ.get("PULUMI_ORG") else stack
     consent = [
@@ -104,12 +106,13 @@ def onboard_text(stack: str, tenant: str, app_ids: Sequence[str], adopt: bool = 
     return "\n".join(
         [
             f"Wrote Pulumi.{stack}.yaml for tenant {tenant}. Next:",
-            f"1. Create the stack once: pulumi stack init {q(ref)}",
-            "2. A Global Administrator or Privileged Role Administrator of the tenant grants",
-            "   admin consent to each pipeline app (deploy, read-only preview and audit) by",
-            "   opening:",
+            "1. If not done yet (the --owner of a pipeline app exists only after it): a Global",
+            "   Administrator or Privileged Role Administrator of the tenant grants admin consent",
+            "   to each pipeline app (deploy, read-only preview and audit) by opening:",
             *consent,
-            f"3. Check it offline: venv/bin/python -m association preflight {q(stack)}",
+            f"2. Check it offline: venv/bin/python -m association preflight {q(stack)} "
+            "--require-owners",
+            f"3. Create the stack once: pulumi stack init {q(ref)}",
             "4. Commit the file; the deploy pipeline "
             + ("adopts the app on merge." if adopt else "creates the app on merge."),
             *(
