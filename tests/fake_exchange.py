@@ -6,7 +6,9 @@ M365Permissions new-ExOQuery.ps1, ExoHelper Invoke-ExoCommand.ps1): `{"value": [
 `@odata.nextLink` pages (`$skiptoken`), errors as `{error: {code, message, details:
 [{message: "code|type|text"}], innererror}}`. The cmdlets the association runs work on one
 in-memory organization per tenant, and the read-only ones the audit runs
-(Get-ApplicationAccessPolicy, Get-RoleGroup, Get-ManagementRoleAssignment without a role).
+(Get-ApplicationAccessPolicy, Get-RoleGroup, Get-ManagementRoleAssignment without a role),
+and the role-group cmdlets the bootstrap runs (New-RoleGroup, Add-RoleGroupMember, whose
+`-Member` must name an existing service principal pointer, Get-RoleGroup -Identity).
 
 As strict as the docs, never more lenient: a parameter a cmdlet does not take is refused;
 `EwsAllowedAppIDs` comes back only with `-RetrieveEwsOperationAccessPolicy` (without it, empty:
@@ -47,7 +49,9 @@ PARAMETERS: dict[str, frozenset[str]] = {
     "Remove-ServicePrincipal": frozenset({"Identity"}),
     "Get-DistributionGroup": frozenset({"Identity"}),
     "Get-ApplicationAccessPolicy": frozenset(),
-    "Get-RoleGroup": frozenset(),
+    "Get-RoleGroup": frozenset({"Identity"}),
+    "New-RoleGroup": frozenset({"Name", "Roles", "Description"}),
+    "Add-RoleGroupMember": frozenset({"Identity", "Member", "BypassSecurityGroupManagerCheck"}),
     "Get-ManagementScope": frozenset({"Identity"}),
     "New-ManagementScope": frozenset({"Name", "RecipientRestrictionFilter"}),
     "Set-ManagementScope": frozenset({"Identity", "RecipientRestrictionFilter"}),
@@ -60,6 +64,52 @@ PARAMETERS: dict[str, frozenset[str]] = {
 """The parameters the association and the audit use, per cmdlet (each cmdlet's reference)."""
 UNCHANGED = "The command completed successfully but no settings of '{}' have been modified."
 """What Exchange warns when a Set- cmdlet finds nothing to change."""
+MANAGEMENT_ROLES: frozenset[str] = frozenset(
+    {
+        "Address Lists",
+        "Audit Logs",
+        "Compliance Admin",
+        "Data Loss Prevention",
+        "Distribution Groups",
+        "E-Mail Address Policies",
+        "Federated Sharing",
+        "Information Rights Management",
+        "Journaling",
+        "Legal Hold",
+        "Mail Enabled Public Folders",
+        "Mail Recipient Creation",
+        "Mail Recipients",
+        "Mail Tips",
+        "Mailbox Import Export",
+        "Mailbox Search",
+        "Message Tracking",
+        "Migration",
+        "Move Mailboxes",
+        "Org Custom Apps",
+        "Org Marketplace Apps",
+        "Organization Client Access",
+        "Organization Configuration",
+        "Organization Transport Settings",
+        "Public Folders",
+        "Recipient Policies",
+        "Remote and Accepted Domains",
+        "Reset Password",
+        "Retention Management",
+        "Role Management",
+        "Security Admin",
+        "Security Group Creation and Membership",
+        "Security Reader",
+        "Transport Hygiene",
+        "Transport Rules",
+        "User Options",
+        "View-Only Audit Logs",
+        "View-Only Configuration",
+        "View-Only Recipients",
+    }
+)
+"""Built-in management roles New-RoleGroup takes by name (part of Exchange Online's list;
+ApplicationImpersonation, retired from Exchange Online, is left out); any other name is
+Exchange's not-found."""
 
 
 @dataclass
@@ -77,6 +127,8 @@ class FakeOrganization:
     """What Get-ApplicationAccessPolicy lists."""
     role_groups: list[dict[str, Any]] = field(default_factory=list)
     """What Get-RoleGroup lists: Name, Roles, Members (`<tenant domain>/<member name>`)."""
+    domain: str = "contoso.onmicrosoft.com"
+    """The initial domain Add-RoleGroupMember names a member under in `Members`."""
 
 
 @dataclass
@@ -231,7 +283,32 @@ class FakeExchange:
         if cmdlet == "Get-ApplicationAccessPolicy":
             return list(org.access_policies)
         if cmdlet == "Get-RoleGroup":
+            if "Identity" in p:
+                return [_role_group(org, p["Identity"])]
             return list(org.role_groups)
+        if cmdlet == "New-RoleGroup":
+            roles = [p["Roles"]] if isinstance(p.get("Roles"), str) else list(p.get("Roles") or [])
+            for role in roles:
+                if role not in MANAGEMENT_ROLES:
+                    raise LookupError(f"The management role '{role}' couldn't be found.")
+            if any(g["Name"].lower() == p["Name"].lower() for g in org.role_groups):
+                # The exact text is not documented.
+                raise ValueError(f"The role group '{p['Name']}' already exists.")
+            made = {"Name": p["Name"], "Roles": roles, "Members": []}
+            if "Description" in p:
+                made["Description"] = p["Description"]
+            org.role_groups.append(made)
+            return [made]
+        if cmdlet == "Add-RoleGroupMember":
+            group = _role_group(org, p["Identity"])
+            pointer = _member(org, p["Member"])
+            member = f"{org.domain}/{pointer['Name']}"
+            if member in group["Members"]:
+                raise ValueError(
+                    f'The recipient "{member}" is already a member of the group "{group["Name"]}".'
+                )
+            group["Members"] = [*group["Members"], member]
+            return []
         if cmdlet == "Get-ManagementScope":
             return list(org.scopes)
         if cmdlet == "New-ManagementScope":
@@ -297,6 +374,27 @@ def _principal(org: FakeOrganization, app: str) -> dict[str, Any]:
         if app.lower() in (str(name).lower() for name in names if name):
             return pointer
     raise LookupError(f"The service principal '{app}' couldn't be found.")
+
+
+def _member(org: FakeOrganization, member: str) -> dict[str, Any]:
+    """The service principal Add-RoleGroupMember's `-Member` names: by its Identity, ObjectId
+    or AppId (app-only-auth-powershell-v2.md: `$SP.Identity | $SP.ObjectId | $SP.Id`)."""
+    for pointer in org.service_principals:
+        names = (pointer.get("Identity"), pointer.get("ObjectId"), pointer.get("AppId"))
+        if member.lower() in (str(name).lower() for name in names if name):
+            return pointer
+    raise LookupError(
+        f"The operation couldn't be performed because object '{member}' couldn't be found."
+    )
+
+
+def _role_group(org: FakeOrganization, identity: str) -> dict[str, Any]:
+    for group in org.role_groups:
+        if group["Name"].lower() == identity.lower():
+            return group
+    raise LookupError(
+        f"The operation couldn't be performed because object '{identity}' couldn't be found."
+    )
 
 
 def _named(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
