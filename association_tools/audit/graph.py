@@ -41,10 +41,21 @@ items, Graph's pages at least 100); a plain module value so tests can lower it."
 
 @dataclass(frozen=True)
 class Request:
-    """One GET inside a batch; `url` is relative to the version, e.g. `/applications/{id}`."""
+    """One request inside a batch; `url` is relative to the version, e.g. `/applications/{id}`.
+    The audit only reads; the bootstrap also writes (`method` POST with a JSON `body`)."""
 
     id: str
     url: str
+    method: str = "GET"
+    body: Mapping[str, Any] | None = None
+
+    def batched(self) -> dict[str, Any]:
+        """As Graph's JSON batch takes it (learn.microsoft.com/graph/json-batching)."""
+        item: dict[str, Any] = {"id": self.id, "method": self.method, "url": self.url}
+        if self.body is not None:
+            item["body"] = dict(self.body)
+            item["headers"] = {"Content-Type": "application/json"}
+        return item
 
 
 @dataclass(frozen=True)
@@ -86,9 +97,11 @@ class GraphClient:
     """Seconds of `Retry-After` waited for this tenant so far."""
 
     def get_all(self, requests: Sequence[Request]) -> dict[str, Response]:
-        """Each request's response, lists with all their pages, in as few batches as allowed."""
+        """Each request's response, lists with all their pages, in as few batches as allowed.
+        A throttled write (429 inside the batch: not run) is sent again like a read."""
         results: dict[str, Response] = {}
         pages = {request.id: [request.url] for request in requests}  # each list's URLs asked
+        reads = {request.id for request in requests if request.method == "GET"}
         pending = list(requests)
         while pending:
             chunk, pending = pending[:BATCH_LIMIT], pending[BATCH_LIMIT:]
@@ -100,7 +113,7 @@ class GraphClient:
                     response = Response(page.status, {**page.body, "value": values})
                 results[request_id] = response
                 next_link = page.body.get("@odata.nextLink")
-                if page.status == 200 and next_link is not None:
+                if page.status == 200 and next_link is not None and request_id in reads:
                     url = self._next_page(next_link, pages[request_id])
                     pending.append(Request(request_id, url))
         return results
@@ -135,7 +148,7 @@ class GraphClient:
         done: dict[str, Response] = {}
         for attempt in range(self.policy.attempts):
             waiting = [r for r in requests if r.id not in done]
-            body = {"requests": [{"id": r.id, "method": "GET", "url": r.url} for r in waiting]}
+            body = {"requests": [r.batched() for r in waiting]}
             status, headers, document = self._post("/$batch", body)
             waits = []
             if status in RETRYABLE:
