@@ -21,6 +21,7 @@ commands:
   preflight   check every tenant stack offline and show what `pulumi up` would do
   drift       classify `pulumi preview --refresh --json` output as clean, drift or error
   audit       compare each stack's live app in Microsoft Graph with what the stack declares
+  bootstrap   from a list of tenants to deployable stacks: consent, discovery, stack files
 
 `python -m association COMMAND --help` describes each command."""
 
@@ -28,6 +29,7 @@ COMMANDS: Final = {
     "preflight": "association_tools.preflight.cli",
     "drift": "association_tools.drift.cli",
     "audit": "association_tools.audit.cli",
+    "bootstrap": "association_tools.bootstrap.cli",
 }
 """Command name -> module with a `main(argv) -> int`."""
 

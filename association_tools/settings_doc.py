@@ -1,7 +1,8 @@
 """`python -m association_tools.settings_doc`: write `Pulumi.yaml`'s config block and the
-README's settings table from the settings' declarations (`association.component_args`), and
-the README's outputs table from the component's outputs, documented where they are declared
-(the attribute docstrings of `association.component.MimecastAssociation`).
+README's settings table from the settings' declarations (`association.component_args`), the
+README's outputs table from the component's outputs, documented where they are declared
+(the attribute docstrings of `association.component.MimecastAssociation`), and
+docs/bootstrap.md's table of calls from their declarations (`association_tools.bootstrap.needs`).
 
 Run it after changing a setting or an output; `--check` (and a test) fails when either file
 differs from what it would write, so neither can drift from the declarations.
@@ -25,12 +26,15 @@ from association.component import MimecastAssociation
 from association.component_args import SETTINGS
 from association.identifiers import TENANT_KEY
 from association.setting import Setting
+from association_tools.bootstrap.needs import table as calls_table
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 BEGIN: Final = "<!-- settings table: written by python -m association_tools.settings_doc -->"
 END: Final = "<!-- end of settings table -->"
 OUTPUTS_BEGIN: Final = "<!-- outputs table: written by python -m association_tools.settings_doc -->"
 OUTPUTS_END: Final = "<!-- end of outputs table -->"
+CALLS_BEGIN: Final = "<!-- bootstrap-calls:start -->"
+CALLS_END: Final = "<!-- bootstrap-calls:end -->"
 _EXPORTED_AS: Final = re.compile(r"\s*\[`(?P<name>\w+)`\]\.?\s*$")
 """How an output's docstring ends: the stack output it is exported as, e.g. [`clientId`]."""
 
@@ -129,13 +133,24 @@ def outputs_table(component: type = MimecastAssociation) -> str:
 
 def readme(current: str) -> str:
     """`current` with the text between each table's markers replaced."""
-    for begin, end, table in (
-        (BEGIN, END, settings_table()),
-        (OUTPUTS_BEGIN, OUTPUTS_END, outputs_table()),
-    ):
+    return _tables(
+        current,
+        "README.md",
+        ((BEGIN, END, settings_table()), (OUTPUTS_BEGIN, OUTPUTS_END, outputs_table())),
+    )
+
+
+def bootstrap_page(current: str) -> str:
+    """docs/bootstrap.md with its table of calls (markers kept, the table between them)."""
+    table = f"{CALLS_BEGIN}\n{calls_table()}\n{CALLS_END}"
+    return _tables(current, "docs/bootstrap.md", ((CALLS_BEGIN, CALLS_END, table),))
+
+
+def _tables(current: str, page: str, tables: Sequence[tuple[str, str, str]]) -> str:
+    for begin, end, table in tables:
         before, found, rest = current.partition(begin)
         if not found or end not in rest:
-            raise ValueError(f"README.md has no table markers ({begin} ... {end})")
+            raise ValueError(f"{page} has no table markers ({begin} ... {end})")
         current = before + table + rest.split(end, 1)[1]
     return current
 
@@ -143,9 +158,9 @@ def readme(current: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m association_tools.settings_doc",
-        description="Write Pulumi.yaml's config block and README.md's settings and outputs "
-        "tables from the declarations. Exit status: 0 written or up to date, 1 --check found "
-        "a difference.",
+        description="Write Pulumi.yaml's config block, README.md's settings and outputs "
+        "tables and docs/bootstrap.md's table of calls from the declarations. Exit status: 0 "
+        "written or up to date, 1 --check found a difference.",
         epilog="example:\n  venv/bin/python -m association_tools.settings_doc --check",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -154,7 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     stale = []
-    for name, render in (("Pulumi.yaml", pulumi_yaml), ("README.md", readme)):
+    for name, render in (
+        ("Pulumi.yaml", pulumi_yaml),
+        ("README.md", readme),
+        ("docs/bootstrap.md", bootstrap_page),
+    ):
         path = ROOT / name
         current = path.read_text(encoding="utf-8")
         wanted = render(current)

@@ -18,6 +18,7 @@ import pytest
 
 from association_tools import commands, options
 from association_tools.audit import cli as audit_cli
+from association_tools.bootstrap import cli as bootstrap_cli
 from association_tools.drift import cli as drift_cli
 from association_tools.preflight import cli as preflight_cli
 
@@ -28,6 +29,7 @@ PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "preflight": preflight_cli.parser,
     "drift": drift_cli.parser,
     "audit": audit_cli._parser,  # the audit's package is another change's; its name stays
+    "bootstrap": bootstrap_cli.parser,
 }
 SHARED = ("--json", "--markdown", "--project-dir", "--max-input-bytes")
 
