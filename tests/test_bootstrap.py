@@ -280,3 +280,16 @@ def test_a_stopped_run_resumed_ends_as_one_run(
     }
     for n, tenant in enumerate(tenants):
         assert world.stack(f"t{n}")["mimecast-association:owners"] == [owners_of(tenant, DEPLOY)]
+
+
+def test_a_consent_left_by_a_deleted_app_is_a_note_not_an_error(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant = consented_tenant(world.directory, CONSENTED)
+    _, principal, consent = add_hand_made_app(world.directory, tenant, der(CERTIFICATE))
+    tenant.service_principals.remove(principal)  # deleted; its assignment left behind
+    world.tenants(("contoso", tenant, ""))
+    status, out = world.run(capsys)
+    assert status == 0, out
+    assert f"({consent['id']}) names principal {principal['id']}, which no longer exists" in out
+    assert "mimecast-association:adopt" not in world.stack("contoso")

@@ -91,9 +91,16 @@ def find_hand_made(client: GraphClient, view: TenantView, thumbprints: frozenset
             )
         ]
     )
+    gone = [n for n in range(len(holders)) if principals[f"sp{n}"].status == 404]
+    notes += [
+        f"an app role assignment ({holders[n].id}) names principal {holders[n].principal_id}, "
+        "which no longer exists: left alone"
+        for n in gone
+    ]
     app_ids = {
         n: guid(ok(principals[f"sp{n}"], "reading a holder of full_access_as_app"), "appId")
         for n in range(len(holders))
+        if n not in gone
     }
     apps = client.get_all(
         [
@@ -111,6 +118,8 @@ def find_hand_made(client: GraphClient, view: TenantView, thumbprints: frozenset
     candidates = []
     wanted = thumbprints | {GUIDE_CERTIFICATE_THUMBPRINT}
     for n, holder in enumerate(holders):
+        if n in gone:
+            continue
         name = text(principals[f"sp{n}"].body, "displayName")
         if apps[f"app{n}"].status == 404:
             notes.append(

@@ -32,6 +32,8 @@ class Written:
     """Graph permissions a more privileged administrator must grant."""
     principals: dict[Role, str] = field(default_factory=dict)
     """Each pipeline app's service principal object ID, made now or before."""
+    created: set[Role] = field(default_factory=set)
+    """Those made by this run: Entra ID may not show them everywhere yet (replication)."""
 
 
 def missing_grants(
@@ -66,6 +68,7 @@ def ensure_principals(
     for role in absent:
         body = ok(answers[role], f"creating the {role} app's service principal")
         written.principals[role] = guid(body, "id")
+        written.created.add(role)
         written.changes.append(f"created the {role} app's service principal")
 
 
@@ -101,7 +104,13 @@ def ensure_grants(
         elif answer.status == 403:
             written.refused.append(what)
         else:
-            raise GraphError(refusal(answer, f"granting {what}"), answer.status)
+            later = (
+                "; its service principal was created a moment ago and Entra ID may not show it "
+                "everywhere yet: run the bootstrap again in a minute (--resume)"
+                if role in written.created
+                else ""
+            )
+            raise GraphError(refusal(answer, f"granting {what}") + later, answer.status)
 
 
 def ensure_owner(
