@@ -6,6 +6,7 @@ run and a resumed run change nothing more than they should.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,7 +243,7 @@ def test_a_dry_run_reads_only_and_says_what_it_would_do(
     assert "    would grant Microsoft Graph / Application.ReadWrite.OwnedBy to the deploy app" in (
         out.splitlines()
     )
-    assert "would write the stack file once the deploy app is consented" in lines(out)["contoso"]
+    assert "the stack file once the deploy app's service principal exists" in lines(out)["contoso"]
 
 
 def test_a_hand_written_stack_file_keeps_every_line(
@@ -293,3 +294,192 @@ def test_a_consent_left_by_a_deleted_app_is_a_note_not_an_error(
     assert status == 0, out
     assert f"({consent['id']}) names principal {principal['id']}, which no longer exists" in out
     assert "mimecast-association:adopt" not in world.stack("contoso")
+
+
+def test_a_stack_file_of_another_tenant_stops_that_tenant_before_any_write(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant = fresh_tenant(world.directory)
+    elsewhere = "99999999-8888-4777-8666-555555555555"
+    (world.project / "Pulumi.contoso.yaml").write_text(
+        f"config:\n  azuread:tenantId: {elsewhere}\n"
+    )
+    world.tenants(("contoso", tenant, ""))
+    for extra in ((), ("--dry-run",)):
+        status, out = world.run(capsys, *extra)
+        assert status == 1
+        line = lines(out)["contoso"]
+        assert line.startswith(f"error Pulumi.contoso.yaml is for tenant {elsewhere}")
+        assert tenant.tenant_id in line
+    assert world.directory.calls == [], "nothing was asked of either tenant"
+
+
+def test_a_dry_run_names_the_app_it_would_adopt(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant = fresh_tenant(world.directory)
+    add_hand_made_app(world.directory, tenant, der(CERTIFICATE))
+    world.tenants(("contoso", tenant, ""))
+    _, out = world.run(capsys, "--dry-run")
+    assert "would adopt 'Mimecast Cloud Synchronization'" in lines(out)["contoso"]
+    assert "    would make the deploy app an owner of the adopted app" not in out, (
+        "no deploy app yet to make an owner in a dry run: its creation is listed instead"
+    )
+
+
+def test_tenants_file_problems_are_one_a_line_and_the_flag_is_named_once(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenants = [fresh_tenant(world.directory) for _ in range(3)]
+    world.tenants(*((f"t{n}", t, "") for n, t in enumerate(tenants)))
+    (world.project / "tenants.csv").write_text(
+        (world.project / "tenants.csv").read_text() + "bad,not-a-guid,\n"
+    )
+    status, out = world.run(capsys, "--certificate", "certs/missing.pem")
+    assert status == 2
+    problems = [
+        line for line in out.splitlines() if line.startswith(("tenants.csv", "--cert", "/"))
+    ]
+    assert sum("--certificate" in line for line in problems) == 1
+    assert any(":5: tenantId 'not-a-guid'" in line for line in problems)
+    assert "problem(s) in" in out
+    assert "\\n" not in out
+    assert world.directory.calls == []
+
+
+def held_by(tenant: FakeTenant, app_id: str) -> set[str]:
+    principal = owners_of(tenant, app_id)
+    return {a["appRoleId"] for a in tenant.assignments if a["principalId"] == principal}
+
+
+def test_each_app_gets_exactly_its_permissions(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant = fresh_tenant(world.directory)
+    world.tenants(("contoso", tenant, ""))
+    world.run(capsys)
+    assert held_by(tenant, DEPLOY) == set(DEPLOY_NEEDS)
+    assert held_by(tenant, PREVIEW) == set(PREVIEW_NEEDS)
+    assert held_by(tenant, AUDIT) == set(AUDIT_NEEDS)
+
+
+def test_a_stacks_own_app_is_never_adopted(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant = consented_tenant(world.directory, CONSENTED)
+    application, _, _ = add_hand_made_app(world.directory, tenant, der(CERTIFICATE))
+    application["notes"] = (
+        "Managed by Pulumi project mimecast-association, stack contoso: Mimecast server "
+        "connection (Office 365 association). Change it there, not here."
+    )
+    world.tenants(("contoso", tenant, ""))
+    _, out = world.run(capsys)
+    assert "a new app" in lines(out)["contoso"]
+    assert "mimecast-association:adopt" not in world.stack("contoso")
+
+
+def test_more_holders_than_are_read_adopts_none(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant = consented_tenant(world.directory, CONSENTED)
+    for _ in range(51):
+        add_hand_made_app(world.directory, tenant, der(CERTIFICATE))
+    world.tenants(("contoso", tenant, ""))
+    status, out = world.run(capsys)
+    assert status == 1
+    assert lines(out)["contoso"].startswith("choose-app")
+    assert not (world.project / "Pulumi.contoso.yaml").exists()
+    assert "more than the 50 the bootstrap reads" in out
+
+
+def test_an_existing_role_group_with_other_roles_is_never_joined(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant = consented_tenant(
+        world.directory,
+        {
+            DEPLOY: [*DEPLOY_NEEDS, MANAGE_AS_APP],
+            PREVIEW: [*PREVIEW_NEEDS, MANAGE_AS_APP],
+            AUDIT: AUDIT_NEEDS,
+        },
+    )
+    organization = FakeOrganization(ews_enabled=True)
+    organization.role_groups.append(
+        {
+            "Name": "Mimecast association preview",
+            "Roles": ["Organization Management"],
+            "Members": [],
+        }
+    )
+    world.exchange.tenants[tenant.tenant_id] = organization
+    world.tenants(("contoso", tenant, "manage"))
+    status, out = world.run(capsys)
+    assert status == 1
+    line = lines(out)["contoso"]
+    assert (
+        "role group 'Mimecast association preview' holds the roles Organization Management" in line
+    )
+    (group,) = [g for g in organization.role_groups if g["Name"] == "Mimecast association preview"]
+    assert group["Members"] == []
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "directory", "latin-1"])
+def test_a_stack_file_it_must_not_touch_is_that_tenants_error(
+    world: World, capsys: pytest.CaptureFixture[str], kind: str, tmp_path_factory: Any
+) -> None:
+    tenant = fresh_tenant(world.directory)
+    path = world.project / "Pulumi.contoso.yaml"
+    if kind == "symlink":
+        outside = tmp_path_factory.mktemp("outside") / "stack.yaml"
+        outside.write_text(f"config:\n  azuread:tenantId: {tenant.tenant_id}\n")
+        path.symlink_to(outside)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"config:\n  mimecast-association:displayName: Caf\xe9\n")
+    world.tenants(("contoso", tenant, ""))
+    status, out = world.run(capsys)
+    assert status == 1
+    assert lines(out)["contoso"].startswith("error Pulumi.contoso.yaml")
+    assert world.directory.calls == []
+    if kind == "symlink":
+        assert "certificates" not in outside.read_text(), "nothing written outside the project"
+
+
+def test_a_stack_file_that_adopts_already_gets_its_own_objects_owned(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant = consented_tenant(world.directory, CONSENTED)
+    named, named_sp, named_consent = add_hand_made_app(world.directory, tenant, der(CERTIFICATE))
+    other, other_sp, _ = add_hand_made_app(world.directory, tenant, der(CERTIFICATE))
+    (world.project / "Pulumi.contoso.yaml").write_text(
+        f"config:\n  azuread:tenantId: {tenant.tenant_id}\n"
+        "  mimecast-association:adopt:\n"
+        f"    applicationObjectId: {named['id']}\n"
+        f"    servicePrincipalObjectId: {named_sp['id']}\n"
+        f"    appRoleAssignmentId: {named_consent['id']}\n"
+    )
+    world.tenants(("contoso", tenant, ""))
+    _, out = world.run(capsys, "--owner", tenant.admin_id)
+    deploy_sp = owners_of(tenant, DEPLOY)
+    assert deploy_sp in tenant.owners[named["id"]]
+    assert deploy_sp in tenant.owners[named_sp["id"]]
+    assert deploy_sp not in tenant.owners[other["id"]]
+    assert deploy_sp not in tenant.owners.get(other_sp["id"], set())
+    assert "adopting what the stack file names" in lines(out)["contoso"], out
+    assert GRAPH_ROLES["User.Read.All"] in held_by(tenant, DEPLOY), "owners may be people"
+
+
+def test_a_rerun_while_entra_lags_behind_is_ready_and_changes_nothing(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.directory.replication_lag = 8
+    tenant = fresh_tenant(world.directory)
+    world.tenants(("contoso", tenant, ""))
+    first, out = world.run(capsys)
+    assert first == 0, out
+    again, out = world.run(capsys)
+    assert again == 0, out
+    assert "unchanged" in lines(out)["contoso"]

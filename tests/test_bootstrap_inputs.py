@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from certfactory import make_certificate, pem, private_key_pem
 
+from association_tools.bootstrap.signin import sign_in
 from association_tools.bootstrap.stack_text import merge, render
 from association_tools.bootstrap.tenants import read_tenants
 from association_tools.safe_read import InputError
@@ -66,7 +69,7 @@ def test_every_problem_at_once_with_its_line_and_escaped(project: Path) -> None:
         "t.csv:3: tenantId 'not-a-guid'",
         "t.csv:3: exchange 'maybe'",
         "outside the project",
-        f"tenant {OTHER} is listed for dup and dup2",
+        f"t.csv:5: tenant {OTHER} is listed already for dup (",
     ):
         assert expected in message, message
 
@@ -85,7 +88,7 @@ def test_a_private_key_as_certificate_is_refused_and_never_echoed(project: Path)
     [
         ("t.yaml", "a: &x [1]\nb: *x\n", "alias"),
         ("t.yaml", "[" * 200 + "]" * 200, "nested"),
-        ("t.yaml", "- just a string\n", "must be a list of tenants"),
+        ("t.yaml", "- just a string\n", r"t.yaml:1: not a tenant"),
         ("t.csv", 'stack,tenantId\n"open,quote\n', "not valid CSV"),
         ("t.csv", "stack,tenantId\n", "lists no tenant"),
     ],
@@ -160,3 +163,57 @@ def test_an_existing_file_keeps_every_line_and_gets_only_what_it_lacks() -> None
 def test_a_flow_style_config_is_left_for_a_person() -> None:
     with pytest.raises(StackFileError, match="add by hand"):
         merge(f"config: {{azuread:tenantId: {TENANT}}}\n", CONFIG, "Pulumi.contoso.yaml")
+
+
+@pytest.mark.parametrize(
+    "hand",
+    [
+        f"config:\n    azuread:tenantId: {TENANT}\n    mimecast-association:displayName: Mine\n",
+        f"config:  # per tenant\n  azuread:tenantId: {TENANT}\n",
+        f"\ufeffconfig:\n  azuread:tenantId: {TENANT}\n",
+        f"config:\r\n  azuread:tenantId: {TENANT}\r\n  # note\r\n",
+    ],
+    ids=["four-space indent", "a comment after config", "a BOM", "CRLF"],
+)
+def test_common_hand_written_shapes_are_completed_in_their_own_style(hand: str) -> None:
+    merged = merge(hand, CONFIG, "Pulumi.contoso.yaml")
+    assert merged.text is not None
+    assert merged.text.startswith(hand.rstrip("\r\n").splitlines()[0])
+    assert all(line in merged.text for line in hand.splitlines())
+    if "\r\n" in hand:
+        assert "\n" not in merged.text.replace("\r\n", ""), "CRLF kept on every line"
+    if hand.startswith("config:\n    "):
+        assert "\n    mimecast-association:owners:\n" in merged.text
+    parsed = parse_stack_file(merged.text.lstrip("\ufeff"), "f").config
+    assert json.loads(parsed["mimecast-association:owners"].text) == [OWNER]
+
+
+def test_a_csv_row_with_more_fields_than_the_header_is_named(project: Path) -> None:
+    (project / "t.csv").write_text(f"stack,tenantId\ncontoso,{TENANT},extra\n,,x\n")
+    with pytest.raises(InputError) as refused:
+        read_tenants(project / "t.csv", project, ["certs/mimecast.pem"])
+    assert "t.csv:2: more fields than the header names" in str(refused.value)
+    assert "t.csv:3: more fields than the header names" in str(refused.value)
+
+
+def test_one_sign_in_serves_tenants_in_parallel() -> None:
+    made: list[int] = []
+
+    class Token:
+        token, expires_on = "t", 2**40
+
+    class Credential:
+        def get_token(self, *scopes: str, tenant_id: str | None = None) -> Token:
+            return Token()
+
+    def credential() -> Credential:
+        made.append(1)
+        time.sleep(0.05)
+        return Credential()
+
+    tokens = sign_in(None, "--token-env", credential, "https://graph.microsoft.com/.default")
+    with ThreadPoolExecutor(8) as pool:
+        assert set(
+            pool.map(tokens, [f"{n:08x}-0000-4000-8000-000000000000" for n in range(8)])
+        ) == {"t"}
+    assert made == [1]

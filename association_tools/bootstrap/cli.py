@@ -7,11 +7,11 @@ choose, or has an error, each named with its fix), 2 usage error.
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Final
@@ -23,14 +23,14 @@ from association.exchange_online.endpoint import check_endpoint as exchange_endp
 from association.exchange_online.patience import Limits
 from association.identifiers import is_guid
 from association.text import visible
-from association_tools import cli, options
+from association_tools import cli, jsondoc, options
 from association_tools.audit.exchange import BudgetTokens
 from association_tools.audit.transport import check_endpoint
 from association_tools.bootstrap.needs import ROLES, Role
 from association_tools.bootstrap.run import STATUSES, Context, Outcome, bootstrap_tenant
 from association_tools.bootstrap.signin import interactive, sign_in
 from association_tools.bootstrap.state import Record, State
-from association_tools.bootstrap.tenants import TenantEntry, read_tenants
+from association_tools.bootstrap.tenants import TenantEntry, TenantsError, read_tenants
 from association_tools.cli import UsageError
 from association_tools.preflight.stacks import check_stacks
 from association_tools.project import load_project
@@ -154,6 +154,13 @@ def bootstrap(args: argparse.Namespace, sleep: Callable[[float], None] = time.sl
         exchange_url = exchange_endpoint(args.exchange_endpoint, "--exchange-endpoint")
         entries = read_tenants(args.tenants, project_dir, args.certificate)
         state = State(args.state or project_dir / "bootstrap-state.json")
+    except TenantsError as error:
+        for problem in error.problems:
+            print(visible(problem), file=sys.stderr)
+        raise UsageError(
+            f"{len(error.problems)} problem(s) in {visible(str(args.tenants))}, each on its line "
+            "above; nothing was done"
+        ) from None
     except (ValueError, InputError) as error:
         raise UsageError(str(error)) from None
     apps: dict[Role, str] = {
@@ -232,7 +239,7 @@ def render_text(outcomes: Sequence[Outcome], each_change: bool = False) -> str:
     """A line of counts, then one line per tenant, worst first, each with what it needs;
     `each_change` (a dry run) lists what it would do, a line each."""
     counts = {status: sum(o.status == status for o in outcomes) for status in STATUSES}
-    head = f"{len(outcomes)} tenants: " + ", ".join(
+    head = f"{len(outcomes)} tenant{'s' if len(outcomes) != 1 else ''}: " + ", ".join(
         f"{count} {status}" for status, count in counts.items() if count
     )
     width = max((len(o.stack) for o in outcomes), default=0)
@@ -250,7 +257,8 @@ def render_text(outcomes: Sequence[Outcome], each_change: bool = False) -> str:
 
 
 def render_json(outcomes: Sequence[Outcome]) -> str:
-    return json.dumps({"schema": 1, "tenants": [asdict(o) for o in outcomes]}, indent=2) + "\n"
+    """`{schema, tenants: [{stack, tenantId, status, detail, changes, notes, stackFile}]}`."""
+    return jsondoc.dumps({"schema": 1, "tenants": list(outcomes)}) + "\n"
 
 
 def main(argv: Sequence[str], *, sleep: Callable[[float], None] = time.sleep) -> int:

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote
 
-from association.identifiers import EXCHANGE_ONLINE_APP_ID
+from association.identifiers import EXCHANGE_ONLINE_APP_ID, is_guid
+from association.text import visible
 from association_tools.audit.graph import GraphClient, GraphError, Request, Response, error_code
 from association_tools.bootstrap.needs import GRAPH_APP_ID, Role
 
-PRINCIPAL_SELECT: Final = "id,appId,displayName,appRoles,appOwnerOrganizationId"
-ASSIGNMENT_SELECT: Final = "id,appRoleId,principalId,resourceId"
+PRINCIPAL_SELECT: Final = "id,appId,displayName,appRoles"
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,8 @@ def principal_of(name: str, response: Response) -> Principal | None:
         return None
     body = ok(response, f"reading the service principal of {name}")
     return Principal(
-        guid(body, "id"),
-        guid(body, "appId"),
+        checked(body, "id"),
+        checked(body, "appId"),
         text(body, "displayName"),
         frozenset(
             guid(role, "id")
@@ -109,7 +109,7 @@ def assignments(response: Response, what: str) -> tuple[Assignment, ...]:
     return tuple(
         Assignment(
             text(item, "id"),  # base64url: its letter case matters
-            guid(item, "principalId"),
+            checked(item, "principalId"),
             guid(item, "resourceId"),
             guid(item, "appRoleId"),
         )
@@ -140,6 +140,15 @@ def text(item: Mapping[str, Any], key: str) -> str:
 def guid(item: Mapping[str, Any], key: str) -> str:
     """An ID as Graph writes it, in lower case (so IDs compare whatever case came back)."""
     return text(item, key).lower()
+
+
+def checked(item: Mapping[str, Any], key: str) -> str:
+    """An ID that goes into a URL or a stack file: a GUID, or GraphError (Graph's answers are
+    hostile input too)."""
+    value = guid(item, key)
+    if not is_guid(value):
+        raise GraphError(f"Graph answered a {key} that is no GUID: {visible(value)[:60]!r}")
+    return value
 
 
 def listed(value: object) -> list[Mapping[str, Any]]:

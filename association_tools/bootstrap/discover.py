@@ -27,6 +27,7 @@ from association_tools.audit.graph import GraphClient, Request
 from association_tools.bootstrap.directory import (
     Assignment,
     TenantView,
+    checked,
     guid,
     listed,
     ok,
@@ -36,23 +37,31 @@ from association_tools.bootstrap.directory import (
 APP_SELECT: Final = "id,appId,displayName,keyCredentials,notes"
 MANAGED: Final = "Managed by Pulumi project mimecast-association"
 """How a stack's own application's `notes` begin (association.component): never adopted."""
-MAX_HOLDERS: Final = 10
-"""Holders of full_access_as_app read per tenant; more is itself worth a look, not a loop."""
+MAX_HOLDERS: Final = 50
+"""Holders of full_access_as_app read per tenant (in batches of 20); a tenant with more is
+left to a person: the bootstrap adopts nothing there."""
+
+
+@dataclass(frozen=True)
+class Owned:
+    """An adopted application and its service principal, and who owns each now."""
+
+    application: str
+    service_principal: str
+    application_owners: frozenset[str]
+    service_principal_owners: frozenset[str]
 
 
 @dataclass(frozen=True)
 class HandMade:
     """The objects `adopt` names, and who owns them now."""
 
-    application_object_id: str
-    service_principal_object_id: str
+    owned: Owned
     app_id: str
     display_name: str
     assignment_id: str
     key_ids: Mapping[str, str]
     """SHA-1 thumbprint (upper-case hex) -> keyId, of each certificate on the application."""
-    application_owners: frozenset[str]
-    service_principal_owners: frozenset[str]
     why: str
     """What made it a candidate: its name, or a certificate."""
 
@@ -61,6 +70,8 @@ class HandMade:
 class Found:
     candidates: tuple[HandMade, ...]
     notes: tuple[str, ...] = field(default=())
+    undecided: bool = False
+    """Not every holder was read: what to adopt is for a person to say."""
 
 
 def find_hand_made(client: GraphClient, view: TenantView, thumbprints: frozenset[str]) -> Found:
@@ -71,14 +82,18 @@ def find_hand_made(client: GraphClient, view: TenantView, thumbprints: frozenset
         for a in view.exchange_holders
         if a.app_role_id == FULL_ACCESS_AS_APP_ROLE_ID and a.principal_id not in ours
     ]
-    notes = (
-        [f"{len(holders)} apps hold full_access_as_app; the first {MAX_HOLDERS} were read"]
-        if len(holders) > MAX_HOLDERS
-        else []
-    )
-    holders = holders[:MAX_HOLDERS]
+    if len(holders) > MAX_HOLDERS:
+        return Found(
+            (),
+            (
+                f"{len(holders)} apps hold full_access_as_app, more than the {MAX_HOLDERS} the "
+                "bootstrap reads: none adopted; look at them (the audit lists them)",
+            ),
+            undecided=True,
+        )
     if not holders:
         return Found(())
+    notes: list[str] = []
     principals = client.get_all(
         [
             request
@@ -98,7 +113,7 @@ def find_hand_made(client: GraphClient, view: TenantView, thumbprints: frozenset
         for n in gone
     ]
     app_ids = {
-        n: guid(ok(principals[f"sp{n}"], "reading a holder of full_access_as_app"), "appId")
+        n: checked(ok(principals[f"sp{n}"], "reading a holder of full_access_as_app"), "appId")
         for n in range(len(holders))
         if n not in gone
     }
@@ -107,10 +122,7 @@ def find_hand_made(client: GraphClient, view: TenantView, thumbprints: frozenset
             request
             for n, app_id in app_ids.items()
             for request in (
-                Request(
-                    f"app{n}",
-                    f"/applications(appId='{app_id}')?$select=id,appId,displayName,keyCredentials",
-                ),
+                Request(f"app{n}", f"/applications(appId='{app_id}')?$select={APP_SELECT}"),
                 Request(f"appo{n}", f"/applications(appId='{app_id}')/owners?$select=id"),
             )
         ]
@@ -158,17 +170,29 @@ def _hand_made(
     app_owners: Mapping[str, object],
     why: str,
 ) -> HandMade:
-    return HandMade(
-        guid(app, "id"),
-        holder.principal_id,
-        guid(app, "appId"),
-        text(app, "displayName"),
-        holder.id,
-        key_ids,
-        frozenset(guid(owner, "id") for owner in listed(app_owners.get("value"))),
-        frozenset(guid(owner, "id") for owner in listed(sp_owners.get("value"))),
-        why,
+    owned = Owned(checked(app, "id"), holder.principal_id, _ids(app_owners), _ids(sp_owners))
+    return HandMade(owned, checked(app, "appId"), text(app, "displayName"), holder.id, key_ids, why)
+
+
+def read_owned(client: GraphClient, application: str, service_principal: str) -> Owned:
+    """The owners of an application and service principal a stack file adopts already."""
+    answers = client.get_all(
+        [
+            Request("app", f"/applications/{application}/owners?$select=id"),
+            Request("sp", f"/servicePrincipals/{service_principal}/owners?$select=id"),
+        ]
     )
+    doing = "reading the owners of the application the stack file adopts"
+    return Owned(
+        application,
+        service_principal,
+        _ids(ok(answers["app"], doing)),
+        _ids(ok(answers["sp"], doing)),
+    )
+
+
+def _ids(owners: Mapping[str, object]) -> frozenset[str]:
+    return frozenset(guid(owner, "id") for owner in listed(owners.get("value")))
 
 
 def _key_ids(app: Mapping[str, object]) -> dict[str, str]:

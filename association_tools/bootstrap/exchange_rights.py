@@ -7,12 +7,14 @@ groups to the application using service principals") does it by hand: a service 
 pointer (`New-ServicePrincipal -AppId -ObjectId`), a role group with the least roles
 (`needs.ROLE_GROUPS`: Organization Configuration to write the EWS allow list, View-Only
 Configuration to read it), the pointer its member (`Add-RoleGroupMember`). Each is read first
-and made only when missing; Exchange's "already" answer counts as done.
+and made only when missing; Exchange's "already" answer counts as done. A group of that name
+with other roles is refused, never joined: it could hold far more than the app needs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from association.exchange_online.client import ExchangeAdminClient
 from association.exchange_online.errors import ExchangeError
@@ -45,6 +47,18 @@ def ensure_role_groups(
             changes.append(f"Exchange: role group {group!r} ({', '.join(roles)})")
             if not dry_run:
                 client.invoke("New-RoleGroup", {"Name": group, "Roles": list(roles)})
+        elif {r.lower() for r in names(found, ("Roles",))} != {r.lower() for r in roles}:
+            raw = found.get("Roles")
+            held = (
+                ", ".join(str(r) for r in raw if isinstance(r, str))[:300]
+                if isinstance(raw, list)
+                else "?"
+            )
+            raise ExchangeError(
+                f"Exchange Online, tenant {client.tenant_id}: role group {group!r} holds the roles "
+                f"{held}, not only {', '.join(roles)}: the {role} app was not added to it. Give "
+                "the group exactly those roles (or remove it: the bootstrap makes it again)"
+            )
         ours = our_names(pointers, app_id, object_id)
         members = {member.rpartition("/")[2] for member in names(found or {}, ("Members",))}
         if not members & ours:
@@ -54,7 +68,7 @@ def ensure_role_groups(
     return changes
 
 
-def _role_group(client: ExchangeAdminClient, group: str) -> dict[str, object] | None:
+def _role_group(client: ExchangeAdminClient, group: str) -> dict[str, Any] | None:
     try:
         found = client.invoke("Get-RoleGroup", {"Identity": group})
     except ExchangeError as error:

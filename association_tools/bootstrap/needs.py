@@ -57,6 +57,8 @@ APP_ROLE_ASSIGNMENT_READ_WRITE_ALL: Final = _graph(
 )
 APPLICATION_READ_ALL: Final = _graph("Application.Read.All", "9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30")
 DOMAIN_READ_ALL: Final = _graph("Domain.Read.All", "dbb9058a-0e50-45d7-ae91-66909b5d4664")
+USER_READ_ALL: Final = _graph("User.Read.All", "df021288-bdef-4463-88db-98f22de89214")
+"""The deploy app's, where `owners` lists people (docs/pipelines.md step 1)."""
 DIRECTORY_READ_ALL: Final = _graph("Directory.Read.All", "7ab1d382-f21e-4acd-a863-ba3e13f7da61")
 POLICY_READ_ALL: Final = _graph("Policy.Read.All", "246dd0d5-5bd0-4def-940b-0421030a5b68")
 EXCHANGE_MANAGE_AS_APP: Final = AppRole(

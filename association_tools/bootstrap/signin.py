@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import threading
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -32,10 +33,12 @@ def sign_in(
     if variable is not None:
         return from_environment(variable, flag)
     signed_in: list[SignedIn] = []
+    lock = threading.Lock()
 
     def token(tenant: str) -> str:
-        if not signed_in:
-            signed_in.append(SignedIn(credential(), scope))
+        with lock:  # tenants run in parallel: one credential, one sign-in prompt
+            if not signed_in:
+                signed_in.append(SignedIn(credential(), scope))
         return signed_in[0](tenant)
 
     return token
@@ -47,6 +50,8 @@ def from_environment(variable: str, flag: str) -> TokenSource:
     if not value:
         raise UsageError(f"{flag} {variable}: the environment variable is empty or unset")
     if not value.startswith("{"):
+        if any(char.isspace() or not char.isprintable() for char in value):
+            raise UsageError(f"{flag} {variable}: the token holds a space or a line break")
         return lambda tenant: value
     try:
         tokens: Any = load_json(value.encode(), f"{flag} {variable}", max_depth=2)
@@ -69,8 +74,14 @@ def from_environment(variable: str, flag: str) -> TokenSource:
 def interactive(args: argparse.Namespace, authority: str | None) -> Callable[[], Credential]:
     """The administrator's sign-in, made once, on first use."""
 
-    @cache
+    lock = threading.Lock()
+
     def credential() -> Credential:
+        with lock:  # Graph's and Exchange's tokens, from several threads: one sign-in
+            return made()
+
+    @cache
+    def made() -> Credential:
         if authority is None:
             raise UsageError(
                 "no Entra ID authority signs in for this --graph-endpoint: pass --token-env VAR"
@@ -93,7 +104,7 @@ def interactive(args: argparse.Namespace, authority: str | None) -> Callable[[],
         if args.client_id:
             options["client_id"] = args.client_id
         kind = DeviceCodeCredential if args.device_code else InteractiveBrowserCredential
-        made: Credential = kind(**options)
-        return made
+        signed: Credential = kind(**options)
+        return signed
 
     return credential

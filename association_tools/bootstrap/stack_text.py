@@ -11,16 +11,23 @@ as it is and named, so the person who wrote it decides.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
-from association_tools.project import config_value
+from association import files
+from association.text import visible
+from association_tools.project import ConfigValue, config_value
 from association_tools.stack_files import StackFileError, parse_stack_file
 
 PLAIN: Final = re.compile(r"[A-Za-z0-9_./-]+")
 """A scalar YAML reads back as the same string (GUIDs, hex thumbprints, relative paths)."""
+CONFIG_LINE: Final = re.compile(r"config:\s*(#.*)?")
+MAX_BYTES: Final = 1024 * 1024
+"""A stack file of this project is a few hundred bytes."""
 
 Config = Mapping[str, object]
 """A stack's config as the bootstrap would write it: key -> str, bool, list or map."""
@@ -39,22 +46,23 @@ class Merge:
 
 def render(config: Config) -> str:
     """A whole stack file."""
-    return "config:\n" + "".join(_entry(key, value, 1) for key, value in config.items())
+    return "config:\n" + "".join(_entry(key, value, "  ") for key, value in config.items())
 
 
 def merge(text: str, config: Config, file: str) -> Merge:
-    """`text` with the keys of `config` it lacks; StackFileError when it cannot be done safely."""
-    before = parse_stack_file(text, file).config
+    """`text` with the keys of `config` it lacks, in its own indent and line endings;
+    StackFileError when that cannot be done safely (the file is then left to a person)."""
+    bom, body = ("\ufeff", text[1:]) if text.startswith("\ufeff") else ("", text)
+    newline = "\r\n" if "\r\n" in body else "\n"
+    before = parse_stack_file(body, file).config
     missing = {key: value for key, value in config.items() if key not in before}
-    differs = tuple(
-        key for key in config if key in before and before[key] != config_value(config[key])
-    )
+    differs = tuple(key for key in config if key in before and not _same(before[key], config[key]))
     if not missing:
         return Merge(None, differs=differs)
-    lines = text.splitlines(keepends=True)
+    lines = body.replace("\r\n", "\n").splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    start = next((n for n, line in enumerate(lines) if line.rstrip() == "config:"), None)
+    start = next((n for n, line in enumerate(lines) if CONFIG_LINE.fullmatch(line.rstrip())), None)
     if start is None:
         if "config" in _top_level(lines):
             raise StackFileError(f"{file}: its `config:` is not a block of lines; add by hand")
@@ -65,21 +73,56 @@ def merge(text: str, config: Config, file: str) -> Merge:
     )
     while end > start + 1 and (not lines[end - 1].strip() or lines[end - 1][:1] == "#"):
         end -= 1  # blank lines and comments at the left edge follow the block, not in it
-    added = "".join(_entry(key, value, 1) for key, value in missing.items())
+    keys = [line for line in lines[start + 1 : end] if line.strip() and line.lstrip()[:1] != "#"]
+    indent = keys[0][: len(keys[0]) - len(keys[0].lstrip())] if keys else "  "
+    added = "".join(_entry(key, value, indent) for key, value in missing.items())
     new = "".join([*lines[:end], added, *lines[end:]])
     after = parse_stack_file(new, file).config
     expected = {**before, **{key: config_value(value) for key, value in missing.items()}}
     if dict(after) != expected:
-        raise StackFileError(f"{file}: adding {', '.join(missing)} would change other lines")
-    return Merge(new, tuple(missing), differs)
+        raise StackFileError(
+            f"{file}: adding {', '.join(missing)} as lines would change what the file says; "
+            "add them by hand"
+        )
+    return Merge(bom + new.replace("\n", newline), tuple(missing), differs)
 
 
-def _entry(key: str, value: object, depth: int) -> str:
-    pad = "  " * depth
+def read_stack_file(project_dir: Path, stack: str) -> str | None:
+    """The stack file's text, None when there is none; StackFileError for one the bootstrap
+    must not touch (a symlink, not a regular file, too large, not UTF-8)."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if path.is_symlink():
+        raise StackFileError(f"{path.name} is a symlink: the bootstrap edits only regular files")
+    if not path.exists():
+        return None
+    try:
+        data = files.read_bounded(path, MAX_BYTES)
+        return data.decode("utf-8")
+    except files.FileRefused as refused:
+        raise StackFileError(f"{path.name} {refused}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise StackFileError(f"{path.name} cannot be read: {visible(str(error))}") from None
+
+
+def write_stack_file(project_dir: Path, stack: str, text: str) -> None:
+    """Whole or not at all: a temporary file beside it, then renamed over it."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(text.encode("utf-8"))
+    os.replace(partial, path)
+
+
+def _same(before: ConfigValue, value: object) -> bool:
+    """IDs compare whatever their letter case (Graph writes them in lower case)."""
+    return before.text.lower() == config_value(value).text.lower()
+
+
+def _entry(key: str, value: object, pad: str) -> str:
+    inner = pad + "  "
     if isinstance(value, Mapping):
-        return f"{pad}{key}:\n" + "".join(_entry(str(k), v, depth + 1) for k, v in value.items())
+        return f"{pad}{key}:\n" + "".join(_entry(str(k), v, inner) for k, v in value.items())
     if isinstance(value, list):
-        return f"{pad}{key}:\n" + "".join(f"{pad}  - {_scalar(item)}\n" for item in value)
+        return f"{pad}{key}:\n" + "".join(f"{inner}- {_scalar(item)}\n" for item in value)
     return f"{pad}{key}: {_scalar(value)}\n"
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -46,12 +46,23 @@ class TenantEntry:
     matched to Mimecast's certificate."""
     exchange: bool
     """The stack manages the Exchange side (`exchange.manage`)."""
+    where: str = field(default="", compare=False)
+    """`<file>:<line>`, for messages."""
+
+
+class TenantsError(InputError):
+    """The tenants file cannot be used: every problem, each on its own."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = tuple(problems)
 
 
 def read_tenants(
     path: Path, project_dir: Path, default_certificates: Sequence[str]
 ) -> list[TenantEntry]:
-    """Every entry of the file, or InputError naming each problem (line by line)."""
+    """Every entry of the file; TenantsError naming each problem, or InputError when the file
+    cannot be read at all."""
     name = visible(str(path))
     root = project_dir.resolve()
     try:
@@ -70,8 +81,10 @@ def read_tenants(
     except UnicodeDecodeError:
         raise InputError(f"{name} is not UTF-8 text") from None
     problems: list[str] = []
+    default, refused = load_certificates(list(default_certificates), "--certificate", project_dir)
+    problems += [problem.message for problem in refused]
     yaml_file = path.suffix.lower() in (".yaml", ".yml")
-    rows = _yaml_rows(text, name) if yaml_file else _csv_rows(text, name, problems)
+    rows = _yaml_rows(text, name, problems) if yaml_file else _csv_rows(text, name, problems)
     if len(rows) > MAX_TENANTS:
         raise InputError(f"{name} lists {len(rows)} tenants; at most {MAX_TENANTS} a run")
     if yaml_file:
@@ -81,56 +94,79 @@ def read_tenants(
             for field in row
             if field not in FIELDS
         ]
+    defaults = (tuple(default_certificates), frozenset(cert.thumbprint for cert in default))
     entries = [
         entry
         for line, row in rows
-        if (entry := _entry(row, f"{name}:{line}", project_dir, default_certificates, problems))
+        if (entry := _entry(row, f"{name}:{line}", project_dir, defaults, problems))
     ]
-    _no_twins(entries, name, problems)
+    _no_twins(entries, problems)
     if not rows and not problems:
         problems.append(f"{name} lists no tenant")
     if problems:
-        raise InputError("\n".join(problems))
+        raise TenantsError(problems)
     return entries
 
 
 def _csv_rows(text: str, name: str, problems: list[str]) -> list[tuple[int, Mapping[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text), strict=True)
+    rows: list[tuple[int, Mapping[str, Any]]] = []
     try:
         header = reader.fieldnames or []
         problems += [
             f"{name}:1: column {visible(str(field))!r} is not one of {', '.join(FIELDS)}"
-            for field in header
+            for field in dict.fromkeys(header)
             if field not in FIELDS
         ]
-        return [
-            (reader.line_num, row) for row in reader if any((v or "").strip() for v in row.values())
+        problems += [
+            f"{name}:1: column {visible(str(field))!r} is there twice"
+            for field in dict.fromkeys(header)
+            if header.count(field) > 1
         ]
+        for row in reader:
+            if None in row:  # more fields than the header names
+                problems.append(f"{name}:{reader.line_num}: more fields than the header names")
+            elif any((value or "").strip() for value in row.values()):
+                rows.append((reader.line_num, row))
     except csv.Error as error:
-        raise InputError(f"not valid CSV at line {reader.line_num}: {error}") from None
+        raise InputError(f"{name}:{reader.line_num}: not valid CSV: {error}") from None
+    return rows
 
 
-def _yaml_rows(text: str, name: str) -> list[tuple[int, Mapping[str, Any]]]:
+def _yaml_rows(text: str, name: str, problems: list[str]) -> list[tuple[int, Mapping[str, Any]]]:
     try:
         check_plain_yaml(text)
         root = yaml.compose(text, Loader=GoYaml)
         document = yaml.load(text, Loader=GoYaml)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f":{mark.line + 1}" if mark else ""
+        raise InputError(
+            f"{name}{where}: not valid YAML: {error.problem or error.context}"
+        ) from None
     except (yaml.YAMLError, ValueError) as error:
-        raise InputError(f"{name} is not usable YAML: {visible(str(error))}") from None
+        shown = visible(str(error)).replace("Pulumi config holds", "the tenants file holds")
+        raise InputError(f"{name} is not usable YAML: {shown}") from None
     if isinstance(document, Mapping) and set(document) == {"tenants"}:
         document = document["tenants"]
         root = root.value[0][1] if isinstance(root, yaml.MappingNode) else root
-    if not isinstance(document, list) or not all(isinstance(i, Mapping) for i in document):
+    if not isinstance(document, list):
         raise InputError(f"{name} must be a list of tenants (maps of {', '.join(FIELDS)})")
     lines = [node.start_mark.line + 1 for node in getattr(root, "value", [])]
-    return list(zip(lines, document, strict=True))
+    rows: list[tuple[int, Mapping[str, Any]]] = []
+    for line, item in zip(lines, document, strict=True):
+        if isinstance(item, Mapping):
+            rows.append((line, item))
+        else:
+            problems.append(f"{name}:{line}: not a tenant (a map of {', '.join(FIELDS)})")
+    return rows
 
 
 def _entry(
     row: Mapping[str, Any],
     where: str,
     project_dir: Path,
-    default_certificates: Sequence[str],
+    defaults: tuple[tuple[str, ...], frozenset[str]],
     problems: list[str],
 ) -> TenantEntry | None:
     found = len(problems)
@@ -146,18 +182,29 @@ def _entry(
             f"{where}: tenantId {quoted(tenant)} is not a tenant ID (a GUID; Entra admin center > "
             "Overview > Tenant ID)"
         )
-    certificates = _certificates(row.get("certificate"), default_certificates)
-    if not certificates:
+    certificates = _certificates(row.get("certificate"))
+    thumbprints = defaults[1]
+    if certificates:  # its own: read here; the defaults were read once
+        loaded, refused = load_certificates(
+            list(certificates), f"{where}: certificate", project_dir
+        )
+        problems += [problem.message for problem in refused]
+        thumbprints = frozenset(cert.thumbprint for cert in loaded)
+    elif not defaults[0]:
         problems.append(f"{where}: no certificate: give one in the file or --certificate")
-    loaded, refused = load_certificates(list(certificates), f"{where}: certificate", project_dir)
-    problems += [problem.message for problem in refused]
     exchange = _text(row.get("exchange")).lower()
     if exchange not in ("", "manage", "true", "false"):
         problems.append(f"{where}: exchange {quoted(exchange)} is not `manage` or empty")
     if len(problems) > found:
         return None
-    thumbprints = frozenset(cert.thumbprint for cert in loaded)
-    return TenantEntry(stack, tenant, certificates, thumbprints, exchange in ("manage", "true"))
+    return TenantEntry(
+        stack,
+        tenant,
+        certificates or defaults[0],
+        thumbprints,
+        exchange in ("manage", "true"),
+        where,
+    )
 
 
 def _text(value: object) -> str:
@@ -166,23 +213,22 @@ def _text(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value).strip()
 
 
-def _certificates(value: object, default: Sequence[str]) -> tuple[str, ...]:
+def _certificates(value: object) -> tuple[str, ...]:
     given = [_text(item) for item in value] if isinstance(value, list) else _text(value).split(";")
-    listed = tuple(entry.strip() for entry in given if entry.strip())
-    return listed or tuple(default)
+    return tuple(entry.strip() for entry in given if entry.strip())
 
 
-def _no_twins(entries: Sequence[TenantEntry], name: str, problems: list[str]) -> None:
+def _no_twins(entries: Sequence[TenantEntry], problems: list[str]) -> None:
     """One stack per tenant and one tenant per stack, as the pipelines assume."""
-    stacks: set[str] = set()
-    tenants: dict[str, str] = {}
+    stacks: dict[str, TenantEntry] = {}
+    tenants: dict[str, TenantEntry] = {}
     for entry in entries:
-        if entry.stack.lower() in stacks:
-            problems.append(f"{name}: stack {entry.stack} is listed twice")
-        stacks.add(entry.stack.lower())
-        first = tenants.setdefault(entry.tenant_id, entry.stack)
-        if first != entry.stack:
+        first = stacks.setdefault(entry.stack.lower(), entry)
+        if first is not entry:
+            problems.append(f"{entry.where}: stack {entry.stack} is listed already ({first.where})")
+        first = tenants.setdefault(entry.tenant_id, entry)
+        if first is not entry:
             problems.append(
-                f"{name}: tenant {entry.tenant_id} is listed for {first} and {entry.stack}: "
-                "one stack manages one tenant"
+                f"{entry.where}: tenant {entry.tenant_id} is listed already for {first.stack} "
+                f"({first.where}): one stack manages one tenant"
             )
