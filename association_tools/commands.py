@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
+from association.text import visible
 from association_tools.cli import EXIT_USAGE
 
 USAGE: Final = """usage: python -m association COMMAND [ARGS ...]
@@ -41,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(USAGE)
         return 0
     if not args or args[0] not in COMMANDS:
+        if args:
+            print(f"unknown command {visible(repr(args[0]))}", file=sys.stderr)
         print(USAGE, file=sys.stderr)
         return EXIT_USAGE
     status: int = importlib.import_module(COMMANDS[args[0]]).main(args[1:])

@@ -7,7 +7,7 @@ fresh (nothing consented), a quarter consented already, a quarter with an app ma
 from Mimecast's guide (to adopt), a quarter whose administrator is no Privileged Role
 Administrator (Microsoft Graph's consent refused); every tenth manages the Exchange side.
 Serves the strict fake Graph (tests/fake_directory.py) and fake Exchange
-(tests/fake_exchange.py) on 127.0.0.1, each waiting `--latency` (default 0.05 s) before
+(tests/fake_exchange.py) on 127.0.0.1, each waiting `--latency` (default 0.1 s) before
 answering each HTTP request, and runs `python -m association bootstrap` in this process:
 once, again (which must change nothing), and then from scratch stopped after half the
 tenants and resumed (which must end as the single run did). Prints the wall time of each,
@@ -143,7 +143,7 @@ def shape(where: Path) -> dict[str, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--tenants", type=int, default=300)
-    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--jobs", type=int, default=8)
     args = parser.parse_args()
     cert = make_certificate("Mimecast Current")

@@ -111,9 +111,10 @@ def onboard_text(stack: str, tenant: str, app_ids: Sequence[str], adopt: bool = 
             "   to each pipeline app (deploy, read-only preview and audit) by opening:",
             *consent,
             f"2. Check it offline: venv/bin/python -m association preflight {q(stack)} "
-            "--require-owners",
+            "--require-owners (with --deployer <its object ID> for a pipeline identity)",
             f"3. Create the stack once: pulumi stack init {q(ref)}",
-            "4. Commit the file; the deploy pipeline "
+            "4. Deploy: by hand, `pulumi up` signed in to the tenant (README step 4); or commit "
+            "the file and the deploy pipeline "
             + ("adopts the app on merge." if adopt else "creates the app on merge."),
             *(
                 []

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Rotate Mimecast's certificate on many stacks: add the successor, later retire the old one.
 
   venv/bin/python scripts/rotate.py add certs/mimecast-2027.pem [STACK ...]
@@ -230,6 +229,14 @@ def rotate(args: argparse.Namespace) -> int:
             + "\n".join(refused)
             + "\nFix them (a list this script cannot edit: edit the file, or `pulumi config set "
             f"--path '{KEY}[N]' PATH --stack STACK`), or name only the other stacks.",
+            file=sys.stderr,
+        )
+        return 1
+    if args.command == "retire" and all(edit.why == "does not list it" for edit in edits):
+        print(
+            f"rotate: no stack lists {visible(args.certificate)} (a thumbprint, hex, or a "
+            "certificate file in the project): nothing written. Check it against the stacks' "
+            "certificates (preflight prints each one's thumbprint).",
             file=sys.stderr,
         )
         return 1

@@ -91,9 +91,10 @@ def stack_name(text: str) -> str:
 
 
 def guid(text: str, what: str) -> str:
-    if not GUID.fullmatch(text):
+    if not GUID.fullmatch(text) or set(text) <= set("0-"):
         raise TenantError(
-            f"{what} {shown(text)} is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
+            f"{what} {shown(text)} is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx; the nil "
+            "GUID is a placeholder)"
         )
     return text.lower()
 
@@ -113,6 +114,11 @@ def certificate_path(text: str, root: Path, now: datetime) -> str:
         if path.is_absolute() or project not in file.parents:
             raise TenantError(
                 f"certificate {name} resolves outside the project {project}: copy it into certs/"
+            )
+        if not file.exists():
+            raise TenantError(
+                f"certificate {name} does not exist (looked in {project}). Download Mimecast's "
+                "current certificate from the Mimecast Administration Console and save it there"
             )
         if not file.is_file():
             raise TenantError(f"certificate {name} is not a regular file in {root}")
@@ -266,11 +272,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path(), help="the project directory")
     sub = parser.add_subparsers(dest="command", required=True)
     on = sub.add_parser("onboard", help="write a tenant's stack file and print what comes next")
-    on.add_argument("stack")
-    on.add_argument("--tenant-id", required=True)
-    on.add_argument("--owner", action="append", default=[], metavar="OBJECT_ID")
-    on.add_argument("--certificate", action="append", default=[], metavar="PATH")
-    on.add_argument("--app-id", action="append", default=[], metavar="CLIENT_ID")
+    on.add_argument("stack", help="the stack's name, e.g. contoso")
+    on.add_argument("--tenant-id", required=True, help="the tenant's ID (a GUID)")
+    on.add_argument(
+        "--owner",
+        action="append",
+        default=[],
+        metavar="OBJECT_ID",
+        help="an owner of the app and its service principal (repeatable; required): " + OWNER_HINT,
+    )
+    on.add_argument(
+        "--certificate",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="Mimecast's certificate in the project, e.g. certs/mimecast-2026.pem (repeatable)",
+    )
+    on.add_argument(
+        "--app-id",
+        action="append",
+        default=[],
+        metavar="CLIENT_ID",
+        help="a pipeline app's client ID, for its admin-consent URL (repeatable)",
+    )
     on.add_argument("--adopt", action="store_true", help="the tenant has the app by hand: adopt it")
     off = sub.add_parser("retire", help="run the retire runbook for a stack")
     off.add_argument("stack")

@@ -165,11 +165,12 @@ def test_onboard_without_an_owner_says_how_to_find_one(tmp_path: Path) -> None:
         (["$(id)", "--tenant-id", TENANT, "--owner", OWNER], "no stack name"),
         (["example", "--tenant-id", TENANT, "--owner", OWNER], "no stack name"),
         (["contoso", "--tenant-id", "contoso.onmicrosoft.com", "--owner", OWNER], "not a GUID"),
+        (["contoso", "--tenant-id", "00000000-0000-0000-0000-000000000000", "--owner", OWNER], "the nil GUID is a placeholder"),
         (["contoso", "--tenant-id", TENANT, "--owner", "me"], "not a GUID"),
         (["contoso", "--tenant-id", TENANT], "--owner"),
         (["contoso", "--tenant-id", TENANT, "--owner", OWNER, "--app-id", "x"], "not a GUID"),
         ([*CERT, "../k.pem"], "resolves outside the project"),
-        ([*CERT, "c/no.pem"], "not a regular file"),
+        ([*CERT, "c/no.pem"], "does not exist (looked in"),
         # A trailing newline: `^...$` with re.match would pass it (Pulumi.ok\n.yaml).
         (["ok\n", "--tenant-id", TENANT, "--owner", OWNER], "no stack name"),
         (["contoso", "--tenant-id", f"{TENANT}\n", "--owner", OWNER], "not a GUID"),

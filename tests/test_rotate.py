@@ -293,3 +293,13 @@ def test_the_file_mode_is_kept(project: Path, capsys: pytest.CaptureFixture[str]
     assert run(project, capsys, "add", "certs/new.pem", "contoso")[0] == 0
     assert os.stat(path).st_mode & 0o777 == 0o640
     assert not [p for p in project.iterdir() if p.name.startswith(".Pulumi")]
+
+
+def test_a_retire_that_names_nothing_listed_writes_nothing_and_fails(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = {path.name: path.read_text() for path in project.glob("Pulumi.*.yaml")}
+    status, _, err = run(project, capsys, "retire", "deadbeef")
+    assert status == 1
+    assert "no stack lists 'deadbeef'" in err or "no stack lists deadbeef" in err
+    assert {path.name: path.read_text() for path in project.glob("Pulumi.*.yaml")} == before
