@@ -158,6 +158,9 @@ def test_onboard_without_an_owner_says_how_to_find_one(tmp_path: Path) -> None:
     assert "az ad signed-in-user show --query id -o tsv" in result.stderr
 
 
+NIL = "00000000-0000-0000-0000-000000000000"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -165,7 +168,7 @@ def test_onboard_without_an_owner_says_how_to_find_one(tmp_path: Path) -> None:
         (["$(id)", "--tenant-id", TENANT, "--owner", OWNER], "no stack name"),
         (["example", "--tenant-id", TENANT, "--owner", OWNER], "no stack name"),
         (["contoso", "--tenant-id", "contoso.onmicrosoft.com", "--owner", OWNER], "not a GUID"),
-        (["contoso", "--tenant-id", "00000000-0000-0000-0000-000000000000", "--owner", OWNER], "the nil GUID is a placeholder"),
+        (["contoso", "--tenant-id", NIL, "--owner", OWNER], "the nil GUID is a placeholder"),
         (["contoso", "--tenant-id", TENANT, "--owner", "me"], "not a GUID"),
         (["contoso", "--tenant-id", TENANT], "--owner"),
         (["contoso", "--tenant-id", TENANT, "--owner", OWNER, "--app-id", "x"], "not a GUID"),
