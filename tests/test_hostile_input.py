@@ -828,5 +828,5 @@ def test_rotate_never_echoes_a_key_given_as_its_certificate(
     status = rotate.main([command, KEY_FORMS[form], "--project-dir", str(project)])
     out, err = capsys.readouterr()
     assert_clean(out, err)
-    assert status == (2 if command == "add" else 0)
+    assert status == (2 if command == "add" else 1)  # retire: no stack lists it
     assert (project / "Pulumi.contoso.yaml").read_text() == stack_yaml(base_config())
