@@ -52,6 +52,12 @@ AUDIT_NEEDS = [
     GRAPH_ROLES[name] for name in ("Application.Read.All", "Directory.Read.All", "Policy.Read.All")
 ]
 CONSENTED = {DEPLOY: DEPLOY_NEEDS, PREVIEW: PREVIEW_NEEDS, AUDIT: AUDIT_NEEDS}
+CONSENTED_FOR_EXCHANGE = {
+    DEPLOY: [*DEPLOY_NEEDS, MANAGE_AS_APP],
+    PREVIEW: [*PREVIEW_NEEDS, MANAGE_AS_APP],
+    AUDIT: AUDIT_NEEDS,
+}
+"""What a tenant whose stack manages Exchange has consented to."""
 CERTIFICATE = make_certificate("Mimecast Current")
 
 
@@ -209,11 +215,7 @@ def test_exchange_role_groups_for_a_managed_stack(
 ) -> None:
     tenant = consented_tenant(
         world.directory,
-        {
-            DEPLOY: [*DEPLOY_NEEDS, MANAGE_AS_APP],
-            PREVIEW: [*PREVIEW_NEEDS, MANAGE_AS_APP],
-            AUDIT: AUDIT_NEEDS,
-        },
+        CONSENTED_FOR_EXCHANGE,
         admin_roles=(CLOUD_APPLICATION_ADMINISTRATOR, EXCHANGE_ADMINISTRATOR),
     )
     world.exchange.tenants[tenant.tenant_id] = FakeOrganization(ews_enabled=True)
@@ -397,11 +399,7 @@ def test_an_existing_role_group_with_other_roles_is_never_joined(
 ) -> None:
     tenant = consented_tenant(
         world.directory,
-        {
-            DEPLOY: [*DEPLOY_NEEDS, MANAGE_AS_APP],
-            PREVIEW: [*PREVIEW_NEEDS, MANAGE_AS_APP],
-            AUDIT: AUDIT_NEEDS,
-        },
+        CONSENTED_FOR_EXCHANGE,
     )
     organization = FakeOrganization(ews_enabled=True)
     organization.role_groups.append(
